@@ -1,0 +1,47 @@
+"""ttsstream: streaming text-to-speech from WebSocket TTS services, for plain threaded Python.
+
+    import ttsstream
+
+    with ttsstream.TTSClient(provider="local") as client:
+        speech = client.speak("Hello, streaming audio world!", on_audio=lambda chunk: ...)
+        speech.save("hello.wav")
+
+Importing this package starts no thread and imports neither PyAudio nor the bundled
+server's dependencies.
+"""
+
+import logging
+
+from .audio import AudioChunk
+from .client import Speech, TTSClient
+from .errors import (
+    AuthenticationError,
+    Cancelled,
+    ConnectionFailed,
+    InvalidParameterError,
+    PlaybackError,
+    ProtocolError,
+    ServerError,
+    SynthesisTimeout,
+    TTSError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TTSClient",
+    "Speech",
+    "AudioChunk",
+    "TTSError",
+    "AuthenticationError",
+    "ConnectionFailed",
+    "ProtocolError",
+    "ServerError",
+    "SynthesisTimeout",
+    "InvalidParameterError",
+    "PlaybackError",
+    "Cancelled",
+    "__version__",
+]
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())

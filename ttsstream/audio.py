@@ -1,0 +1,122 @@
+"""Audio values: AudioChunk, 16-bit sample alignment, numpy views and WAV writing.
+
+This module owns what ttsstream knows about PCM. It starts no thread and opens no
+socket; it imports only numpy and the standard library.
+"""
+
+from __future__ import annotations
+
+import os
+import wave
+from typing import Tuple, Union
+
+import numpy as np
+
+__all__ = ["AudioChunk", "SampleAligner", "pcm_to_array", "read_wav", "write_wav", "SAMPLE_WIDTH"]
+
+SAMPLE_WIDTH = 2  # bytes per sample: every dialect speaks signed 16-bit little-endian mono
+_INT16_LE = np.dtype("<i2")
+
+
+def pcm_to_array(pcm: bytes) -> np.ndarray:
+    """Return a read-only numpy int16 view of little-endian 16-bit PCM bytes.
+
+    Raises:
+        ValueError: if ``pcm`` is not a whole number of samples.
+    """
+    if len(pcm) % SAMPLE_WIDTH:
+        raise ValueError(f"PCM must be whole 16-bit samples, got {len(pcm)} bytes")
+    return np.frombuffer(pcm, dtype=_INT16_LE)
+
+
+class AudioChunk:
+    """One piece of a speech's audio, as ``on_audio`` receives it.
+
+    Attributes:
+        pcm: 16-bit signed little-endian mono PCM, always whole samples.
+        sample_rate: samples per second.
+        index: 0, 1, 2, … within its speech.
+    """
+
+    __slots__ = ("pcm", "sample_rate", "index")
+
+    def __init__(self, pcm: bytes, sample_rate: int, index: int) -> None:
+        self.pcm = pcm
+        self.sample_rate = sample_rate
+        self.index = index
+
+    @property
+    def samples(self) -> np.ndarray:
+        """A read-only numpy int16 view of ``pcm`` (no copy)."""
+        return pcm_to_array(self.pcm)
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio in this chunk."""
+        return len(self.pcm) / (SAMPLE_WIDTH * self.sample_rate)
+
+    def __len__(self) -> int:
+        return len(self.pcm)
+
+    def __repr__(self) -> str:
+        return (
+            f"AudioChunk(index={self.index}, bytes={len(self.pcm)}, "
+            f"sample_rate={self.sample_rate})"
+        )
+
+
+class SampleAligner:
+    """Cuts a byte stream into whole 16-bit samples, carrying a split sample over.
+
+    A server may end a frame in the middle of a sample; the odd byte waits here for
+    the next frame so that every chunk handed on is whole samples.
+    """
+
+    __slots__ = ("_carry",)
+
+    def __init__(self) -> None:
+        self._carry = b""
+
+    def push(self, data: bytes) -> bytes:
+        """Return the whole samples available after adding ``data`` (maybe ``b""``)."""
+        if self._carry:
+            data = self._carry + data
+        cut = len(data) - (len(data) % SAMPLE_WIDTH)
+        self._carry = data[cut:]
+        return data[:cut]
+
+    @property
+    def pending(self) -> int:
+        """How many bytes wait for the rest of their sample (0 or 1)."""
+        return len(self._carry)
+
+
+def write_wav(path: Union[str, "os.PathLike[str]"], pcm: bytes, sample_rate: int) -> None:
+    """Write 16-bit mono PCM to a WAV file at ``path``.
+
+    Raises:
+        ValueError: if ``pcm`` is not whole samples or the rate is not positive.
+        OSError: if the file cannot be written.
+    """
+    if len(pcm) % SAMPLE_WIDTH:
+        raise ValueError(f"PCM must be whole 16-bit samples, got {len(pcm)} bytes")
+    if sample_rate <= 0:
+        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
+    with wave.open(os.fspath(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(SAMPLE_WIDTH)
+        wav.setframerate(sample_rate)
+        wav.writeframes(pcm)
+
+
+def read_wav(path: Union[str, "os.PathLike[str]"]) -> Tuple[bytes, int]:
+    """Read a 16-bit mono WAV file; return ``(pcm, sample_rate)``.
+
+    Raises:
+        ValueError: if the file is not 16-bit mono.
+    """
+    with wave.open(os.fspath(path), "rb") as wav:
+        if wav.getnchannels() != 1 or wav.getsampwidth() != SAMPLE_WIDTH:
+            raise ValueError(f"{os.fspath(path)} is not a 16-bit mono WAV file")
+        return wav.readframes(wav.getnframes()), wav.getframerate()
+

@@ -1,0 +1,554 @@
+"""TTSClient and Speech: speak(), callbacks, and how they are dispatched.
+
+The client turns ``speak()`` into a validated request (through the dialect, before any
+I/O), finds a connection for it (an idle one of the same session where the dialect
+allows, else a new one) and hands it a ``Speech``. The connection's reader thread feeds
+the speech; the speech cuts its bytes into whole samples and delivers ``AudioChunk``s to
+the callbacks, either at once on the reader thread (``dispatch="thread"``) or through a
+queue that the application drains with ``client.poll()`` (``dispatch="poll"``).
+
+Imports: connection, protocols, audio, errors. The bundled server and playback are
+imported only when first used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from .audio import SAMPLE_WIDTH, AudioChunk, SampleAligner, pcm_to_array, write_wav
+from .connection import Connection, Sink, check_url, is_loopback
+from .errors import AuthenticationError, Cancelled, InvalidParameterError, ProtocolError, SynthesisTimeout, TTSError
+from .protocols import Dialect, Request, get_dialect
+
+__all__ = ["TTSClient", "Speech"]
+
+logger = logging.getLogger("ttsstream")
+
+PROVIDERS = ("eigenai", "shunyalabs", "local")
+DISPATCH_MODES = ("thread", "poll")
+
+AudioCallback = Callable[[AudioChunk], Any]
+CompleteCallback = Callable[["Speech"], Any]
+ErrorCallback = Callable[[TTSError], Any]
+
+# Which speech's callback this thread is running, so that a blocking wait from inside
+# it can refuse instead of deadlocking.
+_in_callback = threading.local()
+
+
+def _invoke(speech: "Speech", callback: Callable[[Any], Any], argument: Any) -> None:
+    """Run one user callback. The only place that calls user code.
+
+    What the callback raises is logged with its traceback and kept in
+    ``speech.callback_errors``; it never ends the calling thread.
+    """
+    previous = getattr(_in_callback, "speech", None)
+    _in_callback.speech = speech
+    try:
+        callback(argument)
+    except Exception as exc:
+        speech.callback_errors.append(exc)
+        logger.exception("%s callback %r raised; ttsstream carries on", speech, callback)
+    finally:
+        _in_callback.speech = previous
+
+
+class Speech(Sink):
+    """One utterance: running, then finished with audio or with an error.
+
+    Returned by ``TTSClient.speak()``. Its audio grows while it runs; ``wait()`` blocks
+    until it ends. Attributes read from any thread.
+
+    Attributes:
+        text: what was asked to be spoken.
+        callback_errors: exceptions raised by this speech's callbacks (logged, not raised).
+    """
+
+    def __init__(self, text: str, sample_rate: int, *, on_audio: Optional[AudioCallback],
+                 on_complete: Optional[CompleteCallback], on_error: Optional[ErrorCallback],
+                 keep_audio: bool, post: Optional[Callable[[Callable[[], None]], None]],
+                 on_finished: Callable[["Speech"], None], started: float) -> None:
+        self.text = text
+        self.callback_errors: List[BaseException] = []
+        self._on_audio_cb = on_audio
+        self._on_complete_cb = on_complete
+        self._on_error_cb = on_error
+        self._keep_audio = keep_audio
+        self._post = post  # None: run callbacks now (thread dispatch); else queue them (poll)
+        self._on_finished = on_finished
+        self._started = started
+        self._sample_rate = sample_rate
+        self._aligner = SampleAligner()
+        self._pieces: List[bytes] = []
+        self._joined: Optional[bytes] = None
+        self._bytes = 0
+        self._next_index = 0
+        self._first_audio: Optional[float] = None
+        self._error: Optional[TTSError] = None
+        self._final = False
+        self._ending: Optional[Tuple[Optional[TTSError]]] = None  # the requested end, first ask wins
+        self._state = threading.Lock()
+        self._delivery = threading.RLock()  # held while delivering: no audio after the terminal callback
+        self._done = threading.Event()
+        self._connection: Optional[Connection] = None
+
+    def __repr__(self) -> str:
+        if not self._final:
+            state = "running"
+        elif self._error is None:
+            state = "done"
+        else:
+            state = f"failed: {type(self._error).__name__}"
+        return f"<Speech {state}, {self.duration:.2f} s at {self._sample_rate} Hz, text={self.text[:30]!r}>"
+
+    # -- what users read ---------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """True once the speech has ended, with audio or with an error."""
+        return self._final
+
+    @property
+    def error(self) -> Optional[TTSError]:
+        """The error the speech ended with, or None."""
+        return self._error
+
+    @property
+    def sample_rate(self) -> int:
+        """Samples per second of the audio."""
+        return self._sample_rate
+
+    @property
+    def pcm(self) -> bytes:
+        """All audio received so far: 16-bit mono little-endian PCM, in order.
+
+        Raises:
+            RuntimeError: if the speech was made with ``keep_audio=False``.
+        """
+        if not self._keep_audio:
+            raise RuntimeError("this speech was made with keep_audio=False, so it kept no audio")
+        with self._delivery:
+            if self._joined is None or len(self._joined) != self._bytes:
+                self._joined = b"".join(self._pieces)
+                self._pieces = [self._joined]
+            return self._joined
+
+    @property
+    def audio(self) -> np.ndarray:
+        """All audio received so far as a numpy int16 array (a copy you may modify)."""
+        return pcm_to_array(self.pcm).copy()
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio received so far."""
+        return self._bytes / (SAMPLE_WIDTH * self._sample_rate)
+
+    @property
+    def first_audio_latency(self) -> Optional[float]:
+        """Seconds from the speak() call to the first audio byte, or None before it."""
+        return None if self._first_audio is None else self._first_audio - self._started
+
+    def save(self, path: "str | os.PathLike[str]") -> None:
+        """Write the audio received so far as a 16-bit mono WAV file.
+
+        Raises:
+            RuntimeError: if the speech was made with ``keep_audio=False``.
+            OSError: if the file cannot be written.
+        """
+        write_wav(path, self.pcm, self._sample_rate)
+
+    def wait(self, timeout: Optional[float] = None) -> "Speech":
+        """Block until the speech ends; return it, or raise the error it ended with.
+
+        Args:
+            timeout: seconds to wait at most; None waits as long as it takes.
+
+        Raises:
+            SynthesisTimeout: the timeout passed (the speech keeps running).
+            TTSError: the speech's own error (``Cancelled`` if it was cancelled).
+            RuntimeError: called from inside one of this speech's own callbacks before
+                it ended, where waiting would deadlock.
+        """
+        if not self._final:
+            if getattr(_in_callback, "speech", None) is self:
+                raise RuntimeError(
+                    "wait() called from inside a callback of the same speech would deadlock; "
+                    "use on_complete/on_error instead, or speak(block=False)"
+                )
+            if not self._done.wait(timeout):
+                raise SynthesisTimeout(f"the speech did not finish within {timeout:g} s; it is still running")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def cancel(self) -> None:
+        """Stop the speech: its stream is closed and it ends with ``Cancelled``. Idempotent.
+
+        ``on_error`` receives the ``Cancelled`` (on this thread, with thread dispatch)
+        unless the speech had already ended.
+
+        Thread: any, including inside this speech's callbacks.
+        """
+        self._end(Cancelled("the speech was cancelled"))
+
+    # -- fed by the connection's reader thread ---------------------------------------
+
+    def _attach(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def _on_metadata(self, sample_rate: Optional[int]) -> None:
+        if sample_rate is None or sample_rate == self._sample_rate:
+            return
+        if self._bytes or self._aligner.pending:
+            logger.warning("%s: the server changed the sample rate to %d mid-speech; kept %d",
+                           self, sample_rate, self._sample_rate)
+            return
+        self._sample_rate = sample_rate
+
+    def _on_audio(self, data: bytes) -> None:
+        with self._delivery:
+            if self._final or self._ending is not None:
+                return
+            if self._first_audio is None:
+                self._first_audio = time.perf_counter()
+            pcm = self._aligner.push(data)
+            if pcm:
+                chunk = AudioChunk(pcm, self._sample_rate, self._next_index)
+                self._next_index += 1
+                self._bytes += len(pcm)
+                if self._keep_audio:
+                    self._pieces.append(pcm)
+                if self._on_audio_cb is not None:
+                    self._deliver(self._on_audio_cb, chunk)
+        self._settle()
+
+    def _end(self, error: Optional[TTSError]) -> None:
+        """Ask for the speech to end, normally (None) or with ``error``; the first ask wins.
+
+        The end happens at once unless another thread is inside one of this speech's
+        callbacks; then that thread ends it as soon as its callback returns. So the
+        terminal callback always comes after the last ``on_audio``, and two threads
+        ending each other's speeches from callbacks cannot deadlock.
+
+        Thread: the reader thread, or whoever cancels.
+        """
+        with self._state:
+            if self._final or self._ending is not None:
+                return
+            self._ending = (error,)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Carry out a requested end if no other thread is delivering this speech's callbacks."""
+        while self._ending is not None and not self._final:
+            if not self._delivery.acquire(blocking=False):
+                return  # the holder calls _settle when it lets go
+            try:
+                finished = self._ending is not None and not self._final and self._finish(self._ending[0])
+            finally:
+                self._delivery.release()
+            if finished:
+                self._after_finish()
+
+    def _finish(self, error: Optional[TTSError]) -> bool:
+        """Record the outcome and deliver the terminal callback. Holds self._delivery."""
+        if error is None and self._aligner.pending:
+            error = ProtocolError(
+                "the server's audio ended in the middle of a 16-bit sample (an odd number of bytes)"
+            )
+        self._error = error
+        self._final = True
+        if error is None:
+            callback, argument = self._on_complete_cb, self
+        else:
+            callback, argument = self._on_error_cb, error
+        if callback is not None:
+            self._deliver(callback, argument)
+        return True
+
+    def _after_finish(self) -> None:
+        connection = self._connection
+        if self._error is not None and connection is not None:
+            connection.abort()  # a failed or cancelled stream cannot carry on
+        self._on_finished(self)
+        self._done.set()
+
+    def _deliver(self, callback: Callable[[Any], Any], argument: Any) -> None:
+        if self._post is None:
+            _invoke(self, callback, argument)
+        else:
+            self._post(lambda: _invoke(self, callback, argument))
+
+
+class TTSClient:
+    """A client of one TTS service, safe to share between threads.
+
+    Args:
+        provider: ``"eigenai"``, ``"shunyalabs"`` or ``"local"`` (the bundled offline
+            server, started once per process on first use).
+        api_key: the key; None reads ``EIGENAI_API_KEY`` / ``SHUNYALABS_API_KEY``.
+            Not needed for ``"local"`` or a loopback ``url``.
+        model: the model; None takes the provider's default.
+        voice: the default voice; None takes the model's default.
+        url: the endpoint, e.g. ``"ws://127.0.0.1:8765/api/v1/generate/ws"``; a URL with
+            no path gets the provider's usual one.
+        timeout: seconds allowed to connect, and the longest silence between two frames.
+        dispatch: ``"thread"`` runs callbacks on the connection's reader thread;
+            ``"poll"`` keeps them until the application calls ``poll()``.
+        allow_insecure: allow ``ws://`` to a host that is not this machine.
+
+    Raises:
+        InvalidParameterError: a bad provider, model, url, timeout or dispatch.
+        AuthenticationError: no API key where one is needed.
+    """
+
+    def __init__(self, provider: str = "eigenai", api_key: Optional[str] = None, model: Optional[str] = None,
+                 voice: Optional[str] = None, url: Optional[str] = None, timeout: float = 30.0,
+                 dispatch: str = "thread", *, allow_insecure: bool = False) -> None:
+        if provider not in PROVIDERS:
+            raise InvalidParameterError(
+                f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}", parameter="provider"
+            )
+        if dispatch not in DISPATCH_MODES:
+            raise InvalidParameterError(
+                f"dispatch must be 'thread' or 'poll', got {dispatch!r}", parameter="dispatch"
+            )
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= 3600:
+            raise InvalidParameterError(f"timeout must be seconds in (0, 3600], got {timeout!r}", parameter="timeout")
+        self.provider = provider
+        dialect_name = provider
+        if provider == "local":
+            dialect_name = "shunyalabs" if model == "zero-indic" else "eigenai"
+        self._dialect: Dialect = get_dialect(dialect_name)
+        # Validate the model now; build_request validates it again per call.
+        self.model = model if model is not None else self._dialect.default_model
+        if self.model not in self._dialect.models:
+            raise InvalidParameterError(
+                f"unknown {self._dialect.title} model {self.model!r}: choose one of {', '.join(self._dialect.models)}",
+                parameter="model",
+            )
+        self.voice = voice
+        self.timeout = float(timeout)
+        self.dispatch = dispatch
+        self._url: Optional[str] = None
+        if url is not None:
+            self._url = self._with_path(check_url(url, allow_insecure=allow_insecure))
+        elif provider != "local":
+            self._url = self._dialect.default_url
+        self._api_key = self._resolve_key(api_key)
+        self._lock = threading.Lock()
+        self._closed = False
+        self._connections: Set[Connection] = set()
+        self._idle: Dict[Tuple[Any, ...], List[Connection]] = {}
+        self._running: Set[Speech] = set()
+        self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
+
+    def __repr__(self) -> str:
+        url = self._url or "(local, not started)"
+        return (f"TTSClient(provider={self.provider!r}, model={self.model!r}, voice={self.voice!r}, "
+                f"url={urlsplit(url)._replace(query='').geturl()!r}, dispatch={self.dispatch!r})")
+
+    def __enter__(self) -> "TTSClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- speaking ------------------------------------------------------------------
+
+    def speak(self, text: str, voice: Optional[str] = None, on_audio: Optional[AudioCallback] = None,
+              on_complete: Optional[CompleteCallback] = None, on_error: Optional[ErrorCallback] = None,
+              play: bool = False, block: bool = True, keep_audio: bool = True,
+              extra: Optional[Mapping[str, Any]] = None, **params: Any) -> Speech:
+        """Speak ``text``; audio arrives on ``on_audio`` chunk by chunk.
+
+        Args:
+            text: what to say.
+            voice: this speech's voice (the client's default when None).
+            on_audio: ``on_audio(chunk: AudioChunk)``, once per chunk, in order.
+            on_complete: ``on_complete(speech)`` when the speech ended normally.
+            on_error: ``on_error(error)`` when it ended with an error (or was cancelled).
+                Exactly one of the two is called, after the last ``on_audio``. Thread:
+                the connection's reader thread (``dispatch="thread"``), or the thread
+                calling ``poll()``; callbacks must return quickly.
+            play: also play the audio through the default output device.
+            block: True waits for the end (raising its error); False returns at once.
+            keep_audio: False keeps no audio in the Speech (constant memory).
+            extra: fields the parameter tables do not know, sent as they are.
+            **params: the model's parameters (see the contract's table).
+
+        Returns:
+            The Speech: finished if ``block``, running otherwise.
+
+        Raises:
+            InvalidParameterError: bad text or parameters, before any network I/O.
+            TTSError: with ``block=True``, the error the speech ended with.
+        """
+        started = time.perf_counter()
+        if play:
+            raise InvalidParameterError(
+                "play=True needs the playback thread, which this build of ttsstream does not have yet; "
+                "use on_audio or speech.save()", parameter="play")
+        request = self._build_request(text, voice, params, extra)
+        speech = Speech(
+            request.text, self._dialect.sample_rate, on_audio=on_audio, on_complete=on_complete,
+            on_error=on_error, keep_audio=keep_audio,
+            post=self._pending.put if self.dispatch == "poll" else None,
+            on_finished=self._forget, started=started,
+        )
+        endpoint = self._endpoint()
+        with self._lock:
+            if self._closed:
+                raise TTSError("this TTSClient is closed; make a new one")
+            self._running.add(speech)
+            connection = self._take_connection(request, endpoint)
+        speech._attach(connection)
+        connection.begin(speech, request)
+        if block:
+            try:
+                speech.wait()
+            except KeyboardInterrupt:
+                speech.cancel()
+                raise
+        return speech
+
+    def _build_request(self, text: str, voice: Optional[str], params: Dict[str, Any],
+                       extra: Optional[Mapping[str, Any]]) -> Request:
+        if voice is None:
+            voice = self.voice
+        if voice is None:
+            voice = self._dialect.default_voice(self.model)
+        return self._dialect.build_request(self.model, text, voice, params, extra)
+
+    # -- main-loop integration -------------------------------------------------------
+
+    def poll(self, timeout: float = 0.0) -> int:
+        """Run the callbacks waiting for this thread; return how many ran.
+
+        With ``dispatch="poll"``, callbacks wait in a queue until the application calls
+        this, e.g. from Tkinter's ``root.after`` or once per game frame. Only those
+        waiting when it is called run, so a fast stream cannot starve the caller.
+
+        Args:
+            timeout: seconds to wait for the first callback when none is waiting.
+
+        Thread: the application's (the callbacks run on it).
+        """
+        try:
+            first = self._pending.get(timeout=timeout) if timeout > 0 else self._pending.get_nowait()
+        except queue.Empty:
+            return 0
+        more = self._pending.qsize()
+        first()
+        ran = 1
+        for _ in range(more):
+            try:
+                self._pending.get_nowait()()
+            except queue.Empty:
+                break
+            ran += 1
+        return ran
+
+    def stop(self) -> None:
+        """Cancel every running speech of this client. Thread: any."""
+        with self._lock:
+            running = list(self._running)
+        for speech in running:
+            speech.cancel()
+
+    def close(self) -> None:
+        """Cancel running speeches, close every connection and join its thread.
+
+        Safe to call twice, from any thread, and from inside a callback (the calling
+        reader thread is not joined).
+        """
+        with self._lock:
+            self._closed = True
+            running = list(self._running)
+            connections = list(self._connections)
+            self._idle.clear()
+        for speech in running:
+            speech._end(Cancelled("the client was closed"))
+        for connection in connections:
+            connection.close()
+        with self._lock:
+            self._connections.difference_update(c for c in connections if not c.thread.is_alive())
+
+    # -- connections -------------------------------------------------------------
+
+    def _endpoint(self) -> str:
+        if self._url is None:
+            from .server import shared_server  # the server's dependencies load only now
+
+            self._url = shared_server().url + self._dialect.default_path()
+        return self._url
+
+    def _take_connection(self, request: Request, endpoint: str) -> Connection:
+        """An idle connection for this request's session, or a new one. Holds self._lock."""
+        me = threading.current_thread()
+        idle = self._idle.get(request.session, [])
+        for connection in reversed(idle):
+            # Not one whose reader is running this very call (speak() inside a
+            # callback): that reader could not read its own answer.
+            if connection.alive and connection.thread is not me:
+                idle.remove(connection)
+                return connection
+        self._connections.difference_update(
+            [c for c in self._connections if c.thread.ident is not None and not c.thread.is_alive()]
+        )
+        connection = Connection(self._dialect, endpoint, self._api_key, self.timeout,
+                                on_idle=self._park, on_exit=self._drop)
+        self._connections.add(connection)
+        return connection
+
+    def _park(self, connection: Connection) -> None:
+        """A reusable connection finished a speech: keep it for the next one."""
+        request = connection._request
+        with self._lock:
+            if not self._closed and request is not None:
+                self._idle.setdefault(request.session, []).append(connection)
+                return
+        connection.abort()
+
+    def _drop(self, connection: Connection) -> None:
+        """A connection's reader is exiting: it can no longer be handed out."""
+        with self._lock:
+            for idle in self._idle.values():
+                if connection in idle:
+                    idle.remove(connection)
+
+    def _forget(self, speech: Speech) -> None:
+        with self._lock:
+            self._running.discard(speech)
+
+    # -- configuration ---------------------------------------------------------------
+
+    def _with_path(self, url: str) -> str:
+        """Give a bare ``ws://host:port`` URL the dialect's usual path."""
+        parts = urlsplit(url)
+        if parts.path in ("", "/"):
+            return parts._replace(path=self._dialect.default_path()).geturl()
+        return url
+
+    def _resolve_key(self, api_key: Optional[str]) -> Optional[str]:
+        if self.provider == "local":
+            return api_key
+        if api_key is None:
+            api_key = os.environ.get(self._dialect.env_key) or None
+        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
+            raise InvalidParameterError("api_key must be a non-empty str", parameter="api_key")
+        host = urlsplit(self._url or "").hostname or ""
+        if api_key is None and not is_loopback(host):
+            raise AuthenticationError(
+                f"no API key for {self._dialect.title}: set {self._dialect.env_key} or pass api_key= "
+                "(or use provider='local' to speak offline)"
+            )
+        return api_key

@@ -1,0 +1,106 @@
+"""The TTSError tree.
+
+Every error ttsstream raises or hands to ``on_error`` is one of these. Errors carry
+fields (``code``, ``message``, ``status``) as well as text, and their text says what to
+do. This module imports nothing else of the package.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+__all__ = [
+    "TTSError",
+    "AuthenticationError",
+    "ConnectionFailed",
+    "ProtocolError",
+    "ServerError",
+    "SynthesisTimeout",
+    "InvalidParameterError",
+    "PlaybackError",
+    "Cancelled",
+]
+
+
+class TTSError(Exception):
+    """Base class of every ttsstream error.
+
+    Attributes:
+        message: the human-readable explanation (also ``str(error)``).
+    """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class AuthenticationError(TTSError):
+    """The API key is missing or the server refused it.
+
+    Attributes:
+        code: the close code or error code the server gave, if any.
+        status: the HTTP status of a refused handshake, if any.
+    """
+
+    def __init__(self, message: str, code: Optional[int] = None, status: Optional[int] = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+class ConnectionFailed(TTSError, ConnectionError):
+    """Could not connect, or the connection dropped.
+
+    Attributes:
+        status: the HTTP status of a refused handshake, if any.
+        code: the WebSocket close code, if the server sent one.
+    """
+
+    def __init__(self, message: str, status: Optional[int] = None, code: Optional[int] = None) -> None:
+        TTSError.__init__(self, message)
+        self.status = status
+        self.code = code
+
+
+class ProtocolError(TTSError):
+    """The server sent something its protocol does not allow."""
+
+
+class ServerError(TTSError):
+    """The server reported an error.
+
+    Attributes:
+        code: the error code the server gave (int or str), or None.
+        message: the server's message, or a summary when it gave none.
+    """
+
+    def __init__(self, message: str, code: object = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class SynthesisTimeout(TTSError, TimeoutError):
+    """No frame arrived within the timeout, or ``wait(timeout)`` ran out."""
+
+
+class InvalidParameterError(TTSError, ValueError):
+    """A bad provider, model, parameter or text, caught before any network I/O.
+
+    Attributes:
+        parameter: the name of the offending argument, when there is one.
+    """
+
+    def __init__(self, message: str, parameter: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class PlaybackError(TTSError):
+    """No PyAudio, no output device, or the device failed."""
+
+
+class Cancelled(TTSError):
+    """The speech was cancelled (``Speech.cancel()``, ``client.stop()`` or ``close()``)."""

@@ -1,0 +1,236 @@
+"""EigenAI's WebSocket dialect (``/api/v1/generate/ws``), both sides of it.
+
+The client opens the socket, sends ``{"token", "model"}``, then one request such as
+``{"text", "voice"}``. The server answers with binary frames of 16-bit 24 kHz mono PCM
+and ends with ``{"type": "complete"}``. The error format is not documented; we read
+``{"type": "error", "message"|"error": …, "code": …}``.
+
+This is the only module that knows EigenAI's field names. It is pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Optional, Tuple
+
+from ..errors import AuthenticationError, ConnectionFailed, InvalidParameterError, ServerError, TTSError
+from . import (
+    Audio,
+    Dialect,
+    Done,
+    Event,
+    Failed,
+    Request,
+    check_json,
+    check_mapping,
+    check_model,
+    check_number,
+    check_string,
+    check_text,
+    dumps,
+    loads_object,
+    reject_foreign,
+)
+
+__all__ = ["EigenAI", "MODELS", "parse_auth", "parse_request", "complete_frame", "error_frame", "speed_of",
+           "language_of"]
+
+MODELS = {
+    "higgs2p5": frozenset({"voice", "voice_id", "voice_url", "voice_settings", "sampling"}),
+    "chatterbox": frozenset({"language_id", "voice_id", "audio_prompt_file", "exaggeration", "temperature"}),
+    "qwen3-tts": frozenset({"voice", "voice_id", "voice_url", "language", "instructions", "voice_settings"}),
+}
+
+DEFAULT_VOICES = {"higgs2p5": "Linda", "qwen3-tts": "Vivian", "chatterbox": None}
+
+# Close codes and error codes that mean "your key was refused".
+AUTH_CLOSE_CODES = frozenset({4001, 1008})
+AUTH_ERROR_CODES = frozenset({401, 403, 4001, 1008, "401", "403", "unauthorized", "forbidden",
+                              "invalid_token", "invalid_api_key", "authentication_error"})
+_AUTH_WORDS = ("auth", "token", "api key", "api_key", "unauthorized", "forbidden", "credential")
+
+_STRING_PARAMS = ("voice", "voice_id", "voice_url", "language_id", "audio_prompt_file", "language",
+                  "instructions")
+
+
+def _check_param(name: str, value: Any) -> Any:
+    """Validate one known parameter's value; return it as it will be sent."""
+    if name in _STRING_PARAMS:
+        value = check_string(name, value)
+        if name == "voice_url" and not value.startswith(("http://", "https://")):
+            raise InvalidParameterError(f"voice_url must be an http(s) URL, got {value!r}", parameter=name)
+        return value
+    if name == "voice_settings":
+        settings = check_mapping(name, value)
+        if "speed" in settings:
+            check_number("voice_settings['speed']", settings["speed"], 0.0, 4.0, low_open=True)
+        return settings
+    if name == "sampling":
+        return check_mapping(name, value)
+    if name == "exaggeration":
+        return check_number(name, value, 0.0, 10.0)
+    if name == "temperature":
+        return check_number(name, value, 0.0, 10.0, low_open=True)
+    check_json(name, value)
+    return value
+
+
+class EigenAI(Dialect):
+    """EigenAI's ``/api/v1/generate/ws``: auth message, request, PCM, ``complete``."""
+
+    name = "eigenai"
+    title = "EigenAI"
+    env_key = "EIGENAI_API_KEY"
+    default_url = "wss://api-web.eigenai.com/api/v1/generate/ws"
+    models = MODELS
+    default_model = "higgs2p5"
+    sample_rate = 24000
+    reusable = False  # the document describes one request per connection
+
+    def default_voice(self, model: str) -> Optional[str]:
+        return DEFAULT_VOICES.get(model)
+
+    def build_request(self, model: str, text: str, voice: Optional[str], params: Mapping[str, Any],
+                      extra: Optional[Mapping[str, Any]]) -> Request:
+        model = check_model(type(self), model)
+        text = check_text(text)
+        if "text" in params:
+            raise InvalidParameterError("pass the text as speak()'s first argument, not text=", parameter="text")
+        reject_foreign(type(self), model, params)
+        fields: Dict[str, Any] = {"text": text}
+        if voice is not None:
+            if "voice" not in MODELS[model]:
+                raise InvalidParameterError(
+                    f"eigenai/{model} takes no 'voice'; choose its voice with voice_id=",
+                    parameter="voice",
+                )
+            fields["voice"] = _check_param("voice", voice)
+        for name, value in params.items():
+            if value is not None:
+                fields[name] = _check_param(name, value)
+        if extra:
+            extra = check_mapping("extra", extra)
+            clash = sorted(set(extra) & ({"text", "token", "model"}))
+            if clash:
+                raise InvalidParameterError(
+                    f"extra may not set {', '.join(clash)}: those are set by ttsstream", parameter="extra"
+                )
+            fields.update(extra)
+        return Request(model, text, fields, session=(model,))
+
+    def open_frames(self, request: Request, api_key: Optional[str]) -> List[str]:
+        return [dumps({"token": api_key or "", "model": request.model})]
+
+    def request_frames(self, request: Request) -> List[str]:
+        return [dumps(request.params)]
+
+    def parse_text(self, text: str, audio_seen: bool) -> Optional[Event]:
+        message = loads_object(text, self.title)
+        if message is None:
+            return None
+        kind = message.get("type")
+        if kind == "complete":
+            return Done(message)
+        if kind == "error" or (kind is None and "error" in message):
+            return Failed(self._server_error(message, audio_seen))
+        return None
+
+    def _server_error(self, message: Mapping[str, Any], audio_seen: bool) -> TTSError:
+        said = message.get("message") or message.get("error") or message.get("detail")
+        said = str(said) if said is not None else "no message given"
+        code = message.get("code")
+        looks_like_auth = code in AUTH_ERROR_CODES or (
+            not audio_seen and any(word in said.lower() for word in _AUTH_WORDS)
+        )
+        if looks_like_auth:
+            return AuthenticationError(
+                f"EigenAI refused the API key: {said}. Check EIGENAI_API_KEY or pass api_key=.",
+                code=code if isinstance(code, int) else None,
+            )
+        suffix = f" (code {code})" if code is not None else ""
+        return ServerError(f"EigenAI reported an error: {said}{suffix}", code=code)
+
+    def close_error(self, code: Optional[int], reason: str, audio_seen: bool) -> TTSError:
+        if code == 4001 or (code in AUTH_CLOSE_CODES and not audio_seen):
+            return AuthenticationError(
+                f"EigenAI closed the connection (code {code}{': ' + reason if reason else ''}); "
+                "the API key was refused. Check EIGENAI_API_KEY or pass api_key=.",
+                code=code,
+            )
+        detail = f"code {code}{': ' + reason if reason else ''}" if code is not None else "no close code"
+        return ConnectionFailed(
+            f"EigenAI closed the connection before the speech was complete ({detail})", code=code
+        )
+
+
+# -- the server's side, for ttsstream's bundled server ----------------------------
+
+
+def parse_auth(text: str) -> Tuple[str, str]:
+    """Read a client's first frame; return ``(token, model)``.
+
+    Raises:
+        ValueError: with a message fit for an error frame.
+    """
+    message = _client_object(text)
+    token, model = message.get("token"), message.get("model")
+    if not isinstance(token, str):
+        raise ValueError('the first message must be {"token": API_KEY, "model": MODEL}')
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    return token, model
+
+
+def parse_request(text: str, model: str) -> Dict[str, Any]:
+    """Read a client's request frame; return its fields (``text`` is a non-empty str).
+
+    Fields that ``model`` does not take are kept: the server ignores what it does not use.
+
+    Raises:
+        ValueError: with a message fit for an error frame.
+    """
+    message = _client_object(text)
+    spoken = message.get("text")
+    if not isinstance(spoken, str) or not spoken.strip():
+        raise ValueError('the request must carry a non-empty "text"')
+    voice = message.get("voice")
+    if voice is not None and not isinstance(voice, str):
+        raise ValueError('"voice" must be a string')
+    return message
+
+
+def _client_object(text: str) -> Dict[str, Any]:
+    try:
+        message = loads_object(text, "client")
+    except TTSError as exc:
+        raise ValueError(str(exc)) from None
+    if message is None:
+        raise ValueError("expected a JSON object")
+    return message
+
+
+def complete_frame() -> str:
+    """The frame that ends a stream."""
+    return dumps({"type": "complete"})
+
+
+def error_frame(message: str, code: Optional[int] = None) -> str:
+    """An error frame in the shape the client reads."""
+    frame: Dict[str, Any] = {"type": "error", "message": message}
+    if code is not None:
+        frame["code"] = code
+    return dumps(frame)
+
+
+def speed_of(request: Mapping[str, Any]) -> float:
+    """The speaking rate a request asks for (``voice_settings.speed``), 1.0 by default."""
+    settings = request.get("voice_settings")
+    speed = settings.get("speed") if isinstance(settings, dict) else None
+    if isinstance(speed, (int, float)) and not isinstance(speed, bool) and 0.1 <= speed <= 4.0:
+        return float(speed)
+    return 1.0
+
+
+def language_of(request: Mapping[str, Any]) -> Optional[str]:
+    """The language a request names (``language`` or ``language_id``), if any."""
+    value = request.get("language") or request.get("language_id")
+    return value if isinstance(value, str) else None
