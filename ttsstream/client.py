@@ -25,7 +25,15 @@ import numpy as np
 
 from .audio import SAMPLE_WIDTH, AudioChunk, SampleAligner, pcm_to_array, write_wav
 from .connection import Connection, Sink, check_url, is_loopback
-from .errors import AuthenticationError, Cancelled, InvalidParameterError, ProtocolError, SynthesisTimeout, TTSError
+from .errors import (
+    AuthenticationError,
+    Cancelled,
+    ConnectionFailed,
+    InvalidParameterError,
+    ProtocolError,
+    SynthesisTimeout,
+    TTSError,
+)
 from .protocols import Dialect, Request, get_dialect
 
 __all__ = ["TTSClient", "Speech"]
@@ -486,9 +494,17 @@ class TTSClient:
 
     def _endpoint(self) -> str:
         if self._url is None:
-            from .server import shared_server  # the server's dependencies load only now
+            try:
+                from .server import shared_server  # the server's dependencies load only now
 
-            self._url = shared_server().url + self._dialect.default_path()
+                self._url = shared_server().url + self._dialect.default_path()
+            except ImportError as exc:
+                raise ConnectionFailed(
+                    f"provider='local' needs the bundled server's dependencies ({exc.name} is missing): "
+                    "pip install 'ttsstream[local]'"
+                ) from exc
+            except OSError as exc:
+                raise ConnectionFailed(f"could not start the local server: {exc}") from exc
         return self._url
 
     def _take_connection(self, request: Request, endpoint: str) -> Connection:

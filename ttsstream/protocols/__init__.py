@@ -184,7 +184,7 @@ def loads_object(text: str, dialect: str) -> Optional[Dict[str, Any]]:
     """
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         shown = text if len(text) <= 80 else text[:77] + "..."
         raise ProtocolError(f"{dialect} server sent a text frame that is not JSON: {shown!r}") from None
     return value if isinstance(value, dict) else None
@@ -196,7 +196,7 @@ def sample_rate_of(value: object) -> Optional[int]:
         return None
     try:
         rate = int(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return rate if 1000 <= rate <= 384_000 else None
 

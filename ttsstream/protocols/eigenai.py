@@ -56,7 +56,7 @@ def _check_param(name: str, value: Any) -> Any:
     """Validate one known parameter's value; return it as it will be sent."""
     if name in _STRING_PARAMS:
         value = check_string(name, value)
-        if name == "voice_url" and not value.startswith(("http://", "https://")):
+        if name == "voice_url" and not value.lower().startswith(("http://", "https://")):
             raise InvalidParameterError(f"voice_url must be an http(s) URL, got {value!r}", parameter=name)
         return value
     if name == "voice_settings":
@@ -138,7 +138,8 @@ class EigenAI(Dialect):
         said = message.get("message") or message.get("error") or message.get("detail")
         said = str(said) if said is not None else "no message given"
         code = message.get("code")
-        looks_like_auth = code in AUTH_ERROR_CODES or (
+        hashable = isinstance(code, (int, str)) and not isinstance(code, bool)
+        looks_like_auth = (hashable and code in AUTH_ERROR_CODES) or (
             not audio_seen and any(word in said.lower() for word in _AUTH_WORDS)
         )
         if looks_like_auth:

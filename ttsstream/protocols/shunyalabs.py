@@ -98,7 +98,7 @@ class Shunyalabs(Dialect):
                     )
             elif name == "language":
                 language = check_string("language", value)
-                if not (2 <= len(language) <= 3 and language.isalpha()):
+                if not (2 <= len(language) <= 3 and language.isascii() and language.isalpha()):
                     raise InvalidParameterError(
                         f"language must be an ISO 639 code such as 'hi' or 'ta', got {value!r}",
                         parameter=name,
@@ -106,10 +106,11 @@ class Shunyalabs(Dialect):
                 config["language"] = language
         if extra:
             extra = check_mapping("extra", extra)
-            clash = sorted(set(extra) & {"input", "model", "api_key"})
+            clash = sorted(set(extra) & {"input", "model", "api_key", "response_format", "voice", "speed",
+                                         "language"})
             if clash:
                 raise InvalidParameterError(
-                    f"extra may not set {', '.join(clash)}: those are set by ttsstream", parameter="extra"
+                    f"extra may not set {', '.join(clash)}: pass them as speak() arguments", parameter="extra"
                 )
             config.update(extra)
         # The config goes once per connection, so it is the connection's identity.

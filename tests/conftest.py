@@ -1,0 +1,118 @@
+"""Shared fixtures: a bundled server on a real loopback port, a callback recorder, and
+a guard that fails any test leaving a thread behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Iterator, List, Optional, Tuple
+
+import pytest
+
+from ttsstream.server import LocalServer
+
+# The process-wide server behind provider="local" lives until the interpreter exits.
+SHARED_THREADS = {"ttsstream-local-server"}
+THREAD_GRACE = 5.0
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left() -> Iterator[None]:
+    """Fail the test if it leaves a thread running (after a short grace to finish)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + THREAD_GRACE
+    for thread in threading.enumerate():
+        if thread not in before and thread.name not in SHARED_THREADS:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in threading.enumerate()
+            if t not in before and t.is_alive() and t.name not in SHARED_THREADS]
+    assert not left, f"threads left running: {left}"
+
+
+@pytest.fixture
+def server() -> Iterator[LocalServer]:
+    """A bundled server (tone engine) on an ephemeral loopback port."""
+    srv = LocalServer().start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def make_server() -> Iterator[Any]:
+    """A factory for bundled servers with options (faults, keys, frame sizes); all stopped after."""
+    made: List[LocalServer] = []
+
+    def make(**options: Any) -> LocalServer:
+        srv = LocalServer(**options).start()
+        made.append(srv)
+        return srv
+
+    try:
+        yield make
+    finally:
+        for srv in made:
+            srv.stop()
+
+
+class Recorder:
+    """Records what a speech's callbacks receive, with the thread each ran on.
+
+    Tests assert on their own thread, after ``wait_end``; nothing asserts inside a callback.
+    """
+
+    def __init__(self, on_audio_extra: Optional[Any] = None) -> None:
+        self.events: List[Tuple[str, Any, int]] = []
+        self._lock = threading.Lock()
+        self._ended = threading.Event()
+        self._extra = on_audio_extra
+
+    def on_audio(self, chunk: Any) -> None:
+        with self._lock:
+            self.events.append(("audio", chunk, threading.get_ident()))
+        if self._extra is not None:
+            self._extra(chunk)
+
+    def on_complete(self, speech: Any) -> None:
+        with self._lock:
+            self.events.append(("complete", speech, threading.get_ident()))
+        self._ended.set()
+
+    def on_error(self, error: Any) -> None:
+        with self._lock:
+            self.events.append(("error", error, threading.get_ident()))
+        self._ended.set()
+
+    def callbacks(self) -> dict:
+        return {"on_audio": self.on_audio, "on_complete": self.on_complete, "on_error": self.on_error}
+
+    def wait_end(self, timeout: float = 10.0) -> bool:
+        return self._ended.wait(timeout)
+
+    @property
+    def chunks(self) -> List[Any]:
+        return [payload for kind, payload, _ in self.events if kind == "audio"]
+
+    @property
+    def kinds(self) -> List[str]:
+        return [kind for kind, _, _ in self.events]
+
+    @property
+    def threads(self) -> set:
+        return {ident for _, _, ident in self.events}
+
+    def check_shape(self) -> None:
+        """Exactly one terminal event, last; chunk indexes 0, 1, 2, …; whole samples."""
+        kinds = self.kinds
+        terminal = [k for k in kinds if k != "audio"]
+        assert len(terminal) == 1, kinds
+        assert kinds[-1] in ("complete", "error"), kinds
+        assert [c.index for c in self.chunks] == list(range(len(self.chunks)))
+        assert all(len(c.pcm) % 2 == 0 and c.pcm for c in self.chunks)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()

@@ -1,0 +1,426 @@
+"""Playback scenarios, each run in a process of its own by tests/test_playback.py.
+
+    python tests/playback_scenarios.py SCENARIO WORKDIR
+
+ALSA reads its configuration once per process, so each scenario runs with the HOME (and
+for PulseAudio the PULSE_SERVER) that the test prepared. A scenario drives a real
+AudioPlayer on a real PortAudio device, saves what the test needs to check in WORKDIR
+(what it fed, what the device recorded) and prints one line ``RESULT {json}`` with the
+facts it observed. The test asserts; scenarios only record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List
+
+import numpy as np
+
+if sys.argv[1:2] == ["no_pyaudio"]:
+    sys.modules["pyaudio"] = None  # type: ignore[assignment]  # makes `import pyaudio` fail
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from playback_pulse import MonitorRecorder  # noqa: E402
+
+from ttsstream.errors import PlaybackError  # noqa: E402
+from ttsstream.playback import AudioPlayer, output_devices  # noqa: E402
+
+RATE = 24000
+SCENARIOS: Dict[str, Callable[[Path], Dict[str, Any]]] = {}
+
+
+def scenario(function: Callable[[Path], Dict[str, Any]]) -> Callable[[Path], Dict[str, Any]]:
+    SCENARIOS[function.__name__] = function
+    return function
+
+
+def signal(seconds: float, seed: int, rate: int = RATE) -> bytes:
+    """Random 16-bit PCM with no zero sample (so silence and audio never look alike)."""
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * rate))
+    values = rng.integers(1, 30000, n) * rng.choice(np.array([-1, 1]), n)
+    return values.astype("<i2").tobytes()
+
+
+def chunks(data: bytes, seed: int, largest: int = 4000) -> List[bytes]:
+    """Cut ``data`` into random even-sized pieces, as a server's frames would arrive."""
+    rng = np.random.default_rng(seed)
+    pieces, position = [], 0
+    while position < len(data):
+        size = int(rng.integers(1, largest // 2 + 1)) * 2
+        pieces.append(data[position:position + size])
+        position += size
+    return pieces
+
+
+def snapshot(source: Path, target: Path) -> None:
+    if source.exists():
+        shutil.copyfile(source, target)
+    else:
+        target.write_bytes(b"")
+
+
+def other_threads() -> List[str]:
+    return [t.name for t in threading.enumerate() if t is not threading.main_thread()]
+
+
+def wait_played(player: AudioPlayer, nbytes: int, timeout: float = 20.0) -> None:
+    """Wait until the player has written ``nbytes`` to the device (a guard, not a measure)."""
+    deadline = time.monotonic() + timeout
+    while player.played_bytes < nbytes:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {player.played_bytes} of {nbytes} bytes played in {timeout} s")
+        time.sleep(0.005)
+
+
+def error_text(call: Callable[[], Any]) -> Dict[str, Any]:
+    try:
+        call()
+    except Exception as exc:  # recorded for the test to judge
+        return {"type": type(exc).__name__, "message": str(exc), "is_playback_error": isinstance(exc, PlaybackError)}
+    return {"type": None, "message": "", "is_playback_error": False}
+
+
+# ------------------------------------------------------------- ALSA file device
+
+OUT = "out.raw"  # the tests' .asoundrc writes here (relative to WORKDIR)
+
+
+@scenario
+def file_exact(work: Path) -> Dict[str, Any]:
+    data = signal(1.37, seed=1)
+    (work / "fed.raw").write_bytes(data)
+    player = AudioPlayer(sample_rate=RATE)
+    for piece in chunks(data, seed=2):
+        player.feed(piece)
+    player.finish()
+    player.wait(30)
+    snapshot(work / OUT, work / "at_wait.raw")
+    result = {"played_bytes": player.played_bytes, "underruns": player.underruns}
+    player.close()
+    player.close()
+    snapshot(work / OUT, work / "after_close.raw")
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def file_volume(work: Path) -> Dict[str, Any]:
+    data = signal(0.5, seed=3)
+    extremes = np.array([32767, -32768, 1, -1, 3, -3, 32766, -32767], dtype="<i2").tobytes()
+    data = extremes + data
+    (work / "fed.raw").write_bytes(data)
+    with AudioPlayer(sample_rate=RATE, volume=0.5) as player:
+        player.feed(data)
+        player.finish()
+        player.wait(30)
+        snapshot(work / OUT, work / "at_wait.raw")
+        volume = player.volume
+    return {"volume": volume, "threads": other_threads()}
+
+
+@scenario
+def file_stop(work: Path) -> Dict[str, Any]:
+    first = signal(2.0, seed=4)
+    second = signal(0.6, seed=5)
+    (work / "first.raw").write_bytes(first)
+    (work / "second.raw").write_bytes(second)
+    player = AudioPlayer(sample_rate=RATE)
+    player.start()
+
+    # A wait() pending when stop() drops the audio returns.
+    player.pause()
+    player.feed(first)
+    player.finish()
+    waited: List[str] = []
+
+    def waiter() -> None:
+        try:
+            player.wait(30)
+            waited.append("returned")
+        except Exception as exc:
+            waited.append(f"raised {type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=waiter, name="scenario-waiter")
+    thread.start()
+    time.sleep(0.2)
+    played_while_paused = player.played_bytes
+    player.stop()
+    thread.join(30)
+    player.resume()
+
+    # stop() in the middle of playback, then a new segment.
+    pieces = chunks(first, seed=6, largest=9600)
+    for index, piece in enumerate(pieces):
+        player.feed(piece)
+        if index == len(pieces) // 2:
+            player.stop()
+    player.stop()
+    snapshot(work / OUT, work / "after_stop.raw")
+    player.feed(second)
+    player.finish()
+    player.wait(30)
+    snapshot(work / OUT, work / "at_wait.raw")
+    player.close()
+    return {"waited": waited, "played_while_paused": played_while_paused, "threads": other_threads()}
+
+
+@scenario
+def file_pause(work: Path) -> Dict[str, Any]:
+    data = signal(1.0, seed=7)
+    (work / "fed.raw").write_bytes(data)
+    player = AudioPlayer(sample_rate=RATE)
+    player.start()
+    player.pause()
+    for piece in chunks(data, seed=8):
+        player.feed(piece)
+    player.finish()
+    timed_out = error_text(lambda: player.wait(0.3))  # cannot finish while paused
+    paused = {"played_bytes": player.played_bytes, "paused": player.paused}
+    snapshot(work / OUT, work / "while_paused.raw")
+    player.resume()
+    player.wait(30)
+    snapshot(work / OUT, work / "at_wait.raw")
+    result = {"while_paused": paused, "underruns": player.underruns, "paused_after": player.paused,
+              "timed_out": timed_out}
+    player.close()
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def file_rate(work: Path) -> Dict[str, Any]:
+    first = signal(0.5, seed=9, rate=24000)
+    second = signal(0.5, seed=10, rate=16000)
+    (work / "first.raw").write_bytes(first)
+    (work / "second.raw").write_bytes(second)
+    player = AudioPlayer(sample_rate=24000)
+    player.feed(first)
+    player.set_sample_rate(16000)
+    rate_after_set = player.sample_rate
+    player.feed(second)
+    player.finish()
+    player.wait(30)
+    player.close()
+    return {"rate_after_set": rate_after_set, "threads": other_threads()}
+
+
+@scenario
+def file_slow_feed(work: Path) -> Dict[str, Any]:
+    pieces = [signal(0.05, seed=20 + k) for k in range(5)]
+    (work / "fed.raw").write_bytes(b"".join(pieces))
+    player = AudioPlayer(sample_rate=RATE, prebuffer_ms=20)
+    for piece in pieces:
+        player.feed(piece)
+        time.sleep(0.1)
+    player.finish()
+    player.wait(30)
+    snapshot(work / OUT, work / "at_wait.raw")
+    result = {"underruns": player.underruns, "underrun_ms": player.underrun_ms,
+              "played_bytes": player.played_bytes}
+    player.close()
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def file_devices(work: Path) -> Dict[str, Any]:
+    devices = output_devices()
+    default = next(d for d in devices if d["name"] == "default")
+    data = signal(0.2, seed=11)
+    played = {}
+    for key, device in (("by_name", "DEFAULT"), ("by_index", default["index"])):
+        with AudioPlayer(device=device) as player:
+            player.feed(data)
+            player.finish()
+            player.wait(30)
+            played[key] = player.played_bytes
+    unknown_name = AudioPlayer(device="no such device")
+    unknown_index = AudioPlayer(device=99)
+    result = {
+        "devices": devices,
+        "played": played,
+        "unknown_name": error_text(lambda: unknown_name.feed(data)),
+        "unknown_index": error_text(lambda: unknown_index.start()),
+    }
+    unknown_name.close()
+    unknown_index.close()
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def file_close(work: Path) -> Dict[str, Any]:
+    data = signal(3.0, seed=12)
+    player = AudioPlayer(sample_rate=RATE)
+    player.pause()  # keeps audio queued, so close() has something to drop
+    player.feed(data)
+    player.finish()
+    closer = threading.Thread(target=player.close, name="scenario-closer")
+    closer.start()
+    closer.join(30)
+    player.close()
+    result = {
+        "closed": player.closed,
+        "threads_after_close": other_threads(),
+        "feed_after_close": error_text(lambda: player.feed(data)),
+        "wait_after_close": error_text(lambda: player.wait(5)),
+    }
+    unused = AudioPlayer()
+    unused.close()
+    unused.close()
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def missing_device(work: Path) -> Dict[str, Any]:
+    player = AudioPlayer()
+    result = {"feed": error_text(lambda: player.feed(b"\x00\x00")),
+              "start": error_text(player.start),
+              "devices": error_text(output_devices)}
+    player.close()
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def no_pyaudio(work: Path) -> Dict[str, Any]:
+    player = AudioPlayer()
+    result = {"feed": error_text(lambda: player.feed(b"\x00\x00")),
+              "devices": error_text(output_devices),
+              "pyaudio_importable": "pyaudio" in sys.modules and sys.modules["pyaudio"] is not None}
+    player.close()
+    result["threads"] = other_threads()
+    return result
+
+
+# ------------------------------------------------------- PulseAudio (paced) device
+
+def recording(work: Path, recorder: MonitorRecorder) -> None:
+    recorder.stop()
+    (work / "recorded.raw").write_bytes(recorder.samples().tobytes())
+
+
+def start_recorder() -> MonitorRecorder:
+    recorder = MonitorRecorder(dict(os.environ))
+    if not recorder.wait_started():
+        recorder.stop()
+        raise RuntimeError("parec delivered nothing from the monitor")
+    return recorder
+
+
+@scenario
+def pulse_wait(work: Path) -> Dict[str, Any]:
+    data = signal(1.0, seed=13)
+    tiny = signal(0.005, seed=14)  # shorter than a device period
+    (work / "fed.raw").write_bytes(data + tiny)
+    recorder = start_recorder()
+    player = AudioPlayer(sample_rate=RATE)
+    player.start()
+    started = time.monotonic()
+    player.feed(data)
+    player.finish()
+    player.wait(30)
+    elapsed = time.monotonic() - started
+    player.feed(tiny)
+    player.finish()
+    player.wait(30)
+    result = {"elapsed": elapsed, "duration": len(data) / 2 / RATE,
+              "underruns": player.underruns}
+    time.sleep(0.2)
+    player.close()
+    recording(work, recorder)
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def pulse_underrun(work: Path) -> Dict[str, Any]:
+    pieces = [signal(0.1, seed=30 + k) for k in range(6)]
+    (work / "fed.raw").write_bytes(b"".join(pieces))
+    recorder = start_recorder()
+    player = AudioPlayer(sample_rate=RATE, prebuffer_ms=50)
+    player.start()
+    for piece in pieces:  # 100 ms of audio every 250 ms: slower than real time
+        player.feed(piece)
+        time.sleep(0.25)
+    player.finish()
+    player.wait(30)
+    result = {"underruns": player.underruns, "underrun_ms": player.underrun_ms, "pieces": len(pieces)}
+    time.sleep(0.2)
+    player.close()
+    recording(work, recorder)
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def pulse_stop(work: Path) -> Dict[str, Any]:
+    first = signal(3.0, seed=15)
+    second = -np.frombuffer(signal(0.3, seed=16), "<i2")
+    second = second.astype("<i2").tobytes()
+    (work / "first.raw").write_bytes(first)
+    (work / "second.raw").write_bytes(second)
+    recorder = start_recorder()
+    # 40 ms blocks give the device a buffer of a few blocks (~120 ms): what it still
+    # holds when stop() comes is clearly not played.
+    player = AudioPlayer(sample_rate=RATE, block_ms=40)
+    player.start()
+    step = int(0.2 * RATE) * 2
+    for position in range(0, len(first), step):
+        player.feed(first[position:position + step])
+    wait_played(player, int(0.3 * RATE) * 2)
+    player.stop()
+    written = player.played_bytes
+    time.sleep(0.4)  # silence expected here
+    player.feed(second)
+    player.finish()
+    player.wait(30)
+    time.sleep(0.2)
+    player.close()
+    recording(work, recorder)
+    return {"written_before_stop": written, "threads": other_threads()}
+
+
+@scenario
+def pulse_pause(work: Path) -> Dict[str, Any]:
+    data = signal(1.0, seed=17)
+    (work / "fed.raw").write_bytes(data)
+    recorder = start_recorder()
+    player = AudioPlayer(sample_rate=RATE)
+    player.start()
+    player.feed(data)
+    player.finish()
+    wait_played(player, int(0.3 * RATE) * 2)
+    player.pause()
+    time.sleep(0.4)  # silence expected here
+    player.resume()
+    player.wait(30)
+    result = {"underruns": player.underruns, "underrun_ms": player.underrun_ms}
+    time.sleep(0.2)
+    player.close()
+    recording(work, recorder)
+    result["threads"] = other_threads()
+    return result
+
+
+def main(argv: List[str]) -> int:
+    name, work = argv[0], Path(argv[1])
+    work.mkdir(parents=True, exist_ok=True)
+    result = SCENARIOS[name](work)
+    sys.stdout.write("RESULT " + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

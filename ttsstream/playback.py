@@ -1,0 +1,815 @@
+"""AudioPlayer: a queue of 16-bit mono PCM and one PyAudio writer thread.
+
+This module owns local playback. It knows nothing of networks: it imports numpy,
+``ttsstream.errors`` and ``ttsstream.audio``, and PyAudio only lazily, inside a function,
+the first time a device is needed. It must never import the client, the connection or
+websocket.
+
+How it works. ``feed()`` appends bytes to a deque guarded by a condition variable and
+returns at once. The player thread (``ttsstream-player``) owns every PortAudio call: it
+opens a blocking-mode output stream and writes ``block_ms`` blocks, so that between two
+blocks (a few milliseconds) it notices ``stop()``, ``pause()``, a volume change or
+``close()``. A jitter buffer holds back the start of each segment, and the restart after
+an underrun, until ``prebuffer_ms`` of audio is queued or the segment is finished.
+
+Draining. PortAudio's ALSA back end drops the buffer in ``Pa_StopStream`` instead of
+draining it, so the player drains by itself: after the last block of a segment it polls
+the stream's write-available count until the device buffer is empty (the last sample
+has been consumed by the device), then stops the stream.
+
+Underruns. When the queue runs dry in the middle of a segment the player writes
+nothing: the device plays out what it holds, and audio that arrives meanwhile follows
+seamlessly. If none arrives in time the device runs out: that is an underrun. The
+device then underruns (xrun) and PortAudio restarts it transparently on the next write
+(checked on ALSA and PulseAudio), so no silence is written: silence written to keep a
+device busy would sit in front of the next audio, adding up to a device buffer of
+latency. ``underrun_ms`` is therefore an estimate from the clock: from the moment the
+device ran out (the last write plus what the device still held) to the first write of
+the resumed audio, not counting time spent paused.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+import time
+from typing import Any, Deque, Dict, List, Optional, Union
+
+import numpy as np
+
+from .audio import SAMPLE_WIDTH, pcm_to_array
+from .errors import PlaybackError, SynthesisTimeout
+
+__all__ = ["AudioPlayer", "output_devices"]
+
+logger = logging.getLogger("ttsstream.playback")
+
+THREAD_NAME = "ttsstream-player"
+START_TIMEOUT = 10.0   # seconds for the player thread to open the device
+JOIN_TIMEOUT = 5.0     # seconds close() waits for the player thread
+STOP_TIMEOUT = 2.0     # seconds stop() waits for the thread to silence the device
+DRAIN_SLACK = 0.5      # seconds a drain may overrun the device's buffer time before giving up
+
+INSTALL_HINT = (
+    'pip install "ttsstream[playback]" (on Debian/Ubuntu first: apt-get install portaudio19-dev)'
+)
+NO_DEVICE_HINT = (
+    "connect or configure an audio output (ALSA, PulseAudio, CoreAudio, WASAPI), or write "
+    'the audio to a WAV file instead: speech.save("out.wav") or ttsstream speak ... --out out.wav --no-play'
+)
+
+
+def _import_pyaudio() -> Any:
+    """Import PyAudio, or raise PlaybackError saying how to install it."""
+    try:
+        import pyaudio  # noqa: PLC0415 -- imported lazily by design
+    except ImportError as exc:
+        raise PlaybackError(f"playback needs PyAudio, which is not installed: {INSTALL_HINT}") from exc
+    return pyaudio
+
+
+def _output_device_infos(pa: Any) -> List[Dict[str, Any]]:
+    infos = []
+    for index in range(pa.get_device_count()):
+        info = pa.get_device_info_by_index(index)
+        if int(info.get("maxOutputChannels", 0)) > 0:
+            infos.append(info)
+    return infos
+
+
+def _describe(infos: List[Dict[str, Any]]) -> str:
+    if not infos:
+        return "none"
+    return ", ".join(f'{int(info["index"])}: "{info["name"]}"' for info in infos)
+
+
+def _resolve_device(pa: Any, device: Union[None, int, str]) -> Dict[str, Any]:
+    """Return the PortAudio device info for ``device`` (None, an index or a name part).
+
+    Raises:
+        PlaybackError: no output device, or none matching ``device``.
+    """
+    infos = _output_device_infos(pa)
+    if not infos:
+        raise PlaybackError(f"no audio output device found; {NO_DEVICE_HINT}")
+    if device is None:
+        try:
+            info = pa.get_default_output_device_info()
+        except (IOError, OSError) as exc:
+            raise PlaybackError(
+                f"no default audio output device; output devices: {_describe(infos)}; {NO_DEVICE_HINT}"
+            ) from exc
+        return info
+    if isinstance(device, int):
+        for info in infos:
+            if int(info["index"]) == device:
+                return info
+        raise PlaybackError(f"no output device with index {device}; output devices: {_describe(infos)}")
+    wanted = device.lower()
+    exact = [info for info in infos if str(info["name"]).lower() == wanted]
+    partial = [info for info in infos if wanted in str(info["name"]).lower()]
+    if exact or partial:
+        return (exact or partial)[0]
+    raise PlaybackError(f'no output device matches "{device}"; output devices: {_describe(infos)}')
+
+
+def output_devices() -> List[Dict[str, Any]]:
+    """List the output devices PortAudio sees.
+
+    Returns:
+        One dict per device: ``index`` (int), ``name`` (str), ``channels`` (int, the most
+        output channels) and ``default_sample_rate`` (float).
+
+    Raises:
+        PlaybackError: PyAudio is not installed or PortAudio cannot start.
+    """
+    pyaudio = _import_pyaudio()
+    try:
+        pa = pyaudio.PyAudio()
+    except Exception as exc:
+        raise PlaybackError(f"PortAudio could not start: {exc}") from exc
+    try:
+        return [
+            {
+                "index": int(info["index"]),
+                "name": str(info["name"]),
+                "channels": int(info["maxOutputChannels"]),
+                "default_sample_rate": float(info["defaultSampleRate"]),
+            }
+            for info in _output_device_infos(pa)
+        ]
+    finally:
+        pa.terminate()
+
+
+def _apply_volume(pcm: bytes, volume: float) -> bytes:
+    """Scale 16-bit PCM by ``volume``: float32 multiply, round to nearest, clip to int16."""
+    if volume == 1.0:
+        return pcm
+    samples = pcm_to_array(pcm).astype(np.float32)
+    samples *= np.float32(volume)
+    np.rint(samples, out=samples)
+    np.clip(samples, -32768.0, 32767.0, out=samples)
+    return samples.astype("<i2").tobytes()
+
+
+class _Mark:
+    """End of a segment (``finish()``): drain, then release ``wait()``ers up to ``seq``."""
+
+    __slots__ = ("seq",)
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+
+
+class _Rate:
+    """Drain, then reopen the device at ``rate`` for what follows."""
+
+    __slots__ = ("rate",)
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+
+
+class _Stop:
+    """Abort the device for the ``stop()`` calls up to ``seq`` (never queued: stop()
+    empties the queue and counts itself; the thread sees the count)."""
+
+    __slots__ = ("seq",)
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+
+
+_CLOSE = object()  # the sentinel close() puts on the queue
+
+# What the player thread is doing with the current segment.
+_IDLE = "idle"            # no segment under way; the stream is stopped (or closed)
+_BUFFERING = "buffering"  # a segment started or underran: waiting for the prebuffer
+_PLAYING = "playing"      # writing blocks to the device
+
+
+def _check_rate(rate: Any) -> int:
+    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
+        raise ValueError(f"sample_rate must be a positive int, got {rate!r}")
+    return rate
+
+
+def _check_volume(volume: Any) -> float:
+    if isinstance(volume, bool) or not isinstance(volume, (int, float)):
+        raise ValueError(f"volume must be a number from 0.0 to 1.0, got {volume!r}")
+    volume = float(volume)
+    if not 0.0 <= volume <= 1.0:  # also rejects NaN
+        raise ValueError(f"volume must be from 0.0 to 1.0, got {volume!r}")
+    return volume
+
+
+class AudioPlayer:
+    """Plays 16-bit mono PCM through PyAudio from its own thread, fed from a queue.
+
+    Constructing starts no thread and opens no device; the first ``feed()`` (or
+    ``start()``) does. Every method may be called from any thread.
+
+    Args:
+        sample_rate: samples per second of what is fed (``set_sample_rate`` changes it).
+        device: None for the default output; an int PortAudio device index; or a str
+            matched case-insensitively against output device names (an exact name
+            first, else the first name containing it).
+        prebuffer_ms: how much audio must be queued before a segment starts, or before
+            playback resumes after an underrun (unless the segment is finished first).
+        volume: 0.0 to 1.0; at exactly 1.0 the bytes reach the device unchanged.
+        block_ms: the size of each device write, and so how quickly ``stop()``,
+            ``pause()`` and volume changes take effect.
+
+    Raises:
+        ValueError: a bad argument.
+        TypeError: ``device`` is not None, an int or a str.
+
+    Thread: every method may be called from any thread. PortAudio is called only from
+    the player thread, ``ttsstream-player``, which runs no user code.
+
+    A segment is what is fed between two ``finish()`` calls. Each one starts once
+    ``prebuffer_ms`` of it is queued (or it is finished); if the queue then runs dry
+    before ``finish()`` and the device plays out what it holds, that is an underrun
+    (counted in ``underruns`` and ``underrun_ms``), and playback resumes once
+    ``prebuffer_ms`` is queued again (or the segment is finished).
+    """
+
+    def __init__(self, sample_rate: int = 24000, device: Union[None, int, str] = None,
+                 prebuffer_ms: float = 100, volume: float = 1.0, block_ms: float = 10) -> None:
+        self._rate = _check_rate(sample_rate)
+        if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
+            raise TypeError(f"device must be None, an int index or a str name, got {device!r}")
+        if isinstance(prebuffer_ms, bool) or not isinstance(prebuffer_ms, (int, float)) \
+                or not 0 <= prebuffer_ms < math.inf:
+            raise ValueError(f"prebuffer_ms must be a number >= 0, got {prebuffer_ms!r}")
+        if isinstance(block_ms, bool) or not isinstance(block_ms, (int, float)) \
+                or not 1 <= block_ms <= 1000:
+            raise ValueError(f"block_ms must be from 1 to 1000, got {block_ms!r}")
+        self._device = device
+        self._prebuffer_ms = float(prebuffer_ms)
+        self._block_ms = float(block_ms)
+        self._volume = _check_volume(volume)
+
+        self._cond = threading.Condition(threading.Lock())
+        self._start_lock = threading.Lock()
+        self._queue: Deque[Any] = collections.deque()
+        self._queued_bytes = 0        # audio bytes in _queue
+        self._controls_queued = 0     # _Mark / _Rate items in _queue
+        self._finish_seq = 0          # finish() calls so far
+        self._done_seq = 0            # finish() marks played out (or dropped by stop/close)
+        self._stop_seq = 0            # stop() calls so far
+        self._stop_done = 0           # stop() calls the thread has carried out
+        self._paused = False
+        self._closed = False
+        self._closing = threading.Event()
+        self._error: Optional[PlaybackError] = None
+        self._thread: Optional[threading.Thread] = None
+        self._ready = threading.Event()
+        self._start_error: Optional[PlaybackError] = None
+        self._device_name: Optional[str] = None
+
+        # Counters and jitter-buffer state, guarded by the lock.
+        self._underruns = 0
+        self._underrun_ms = 0.0
+        self._played_bytes = 0
+        self._state = _IDLE
+        self._play_rate = self._rate  # the rate of the audio at the head of the queue
+        self._dry_at: Optional[float] = None   # when the device ran out, during an underrun
+        self._in_underrun = False
+        self._resumed_at = 0.0        # the last resume(): no silence is counted before it
+        self._last_write_end = 0.0
+        self._last_buffered = 0       # frames still in the device after the last write
+
+        # PortAudio state: only the player thread touches these.
+        self._pa: Any = None
+        self._pyaudio: Any = None
+        self._device_index: Optional[int] = None
+        self._stream: Any = None
+        self._stream_rate = self._rate
+        self._started = False         # the open stream has been started
+        self._capacity = 0            # frames the device buffer holds (largest avail seen)
+        self._period = 1              # frames_per_buffer the stream was opened with
+
+    # ----------------------------------------------------------------- properties
+
+    @property
+    def sample_rate(self) -> int:
+        """The sample rate of what ``feed()`` takes now (the latest ``set_sample_rate``)."""
+        with self._cond:
+            return self._rate
+
+    @property
+    def volume(self) -> float:
+        """Output volume, 0.0 to 1.0; a change applies from the next block written."""
+        return self._volume
+
+    @volume.setter
+    def volume(self, value: float) -> None:
+        self._volume = _check_volume(value)
+
+    @property
+    def underruns(self) -> int:
+        """How many times the device ran out of audio in the middle of a segment, the
+        queue being dry before ``finish()`` (never counted while paused)."""
+        with self._cond:
+            return self._underruns
+
+    @property
+    def underrun_ms(self) -> float:
+        """Estimated milliseconds of silence the device played during underruns."""
+        with self._cond:
+            return self._underrun_ms
+
+    @property
+    def played_bytes(self) -> int:
+        """Bytes of fed audio written to the device so far."""
+        with self._cond:
+            return self._played_bytes
+
+    @property
+    def paused(self) -> bool:
+        """True between ``pause()`` and ``resume()``."""
+        with self._cond:
+            return self._paused
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._closed
+
+    # ----------------------------------------------------------------- public API
+
+    def start(self) -> None:
+        """Open the device and start the player thread now, rather than at the first feed.
+
+        Does nothing if already started.
+
+        Raises:
+            PlaybackError: no PyAudio, no output device, the device would not open, or
+                the player is closed.
+        """
+        if self._thread is not None and self._error is None and not self._closed:
+            return
+        with self._start_lock:
+            if self._closed:
+                raise PlaybackError("this AudioPlayer is closed")
+            if self._error is not None:
+                raise self._error
+            if self._thread is not None:
+                return
+            self._pyaudio = _import_pyaudio()
+            self._start_error = None
+            thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+            thread.start()
+            if not self._ready.wait(START_TIMEOUT):
+                error = PlaybackError(
+                    f"the audio output device did not open within {START_TIMEOUT:g} s; {NO_DEVICE_HINT}")
+                with self._cond:
+                    self._error = error
+                    self._closing.set()
+                    self._cond.notify_all()
+                self._thread = thread  # close() joins it once the device call returns
+                raise error
+            self._ready.clear()
+            if self._start_error is not None:
+                thread.join(JOIN_TIMEOUT)
+                raise self._start_error
+            self._thread = thread
+
+    def feed(self, pcm: Union[bytes, bytearray, memoryview]) -> None:
+        """Queue 16-bit mono PCM (little-endian) for playback and return at once.
+
+        The first call opens the device (see ``start()``); later calls never wait for
+        the device.
+
+        Raises:
+            ValueError: ``pcm`` is not a whole number of 16-bit samples.
+            TypeError: ``pcm`` is not bytes-like.
+            PlaybackError: the device could not be opened or has failed, or the player
+                is closed.
+        """
+        if not isinstance(pcm, (bytes, bytearray, memoryview)):
+            raise TypeError(f"pcm must be bytes-like, got {type(pcm).__name__}")
+        data = bytes(pcm)
+        if len(data) % SAMPLE_WIDTH:
+            raise ValueError(f"PCM must be whole 16-bit samples, got {len(data)} bytes")
+        self.start()
+        if not data:
+            return
+        with self._cond:
+            self._raise_if_unusable()
+            self._queue.append(data)
+            self._queued_bytes += len(data)
+            self._cond.notify_all()
+
+    def finish(self) -> None:
+        """Mark the end of what was fed so far.
+
+        The player plays it all, waits until the device has played the last sample,
+        then goes idle; later feeds start a new segment (with its prebuffer).
+        ``wait()`` waits for this.
+
+        Raises:
+            PlaybackError: the device has failed or the player is closed.
+        """
+        with self._cond:
+            self._raise_if_unusable()
+            self._finish_seq += 1
+            if self._thread is None:  # nothing was ever fed
+                self._done_seq = self._finish_seq
+            else:
+                self._queue.append(_Mark(self._finish_seq))
+                self._controls_queued += 1
+            self._cond.notify_all()
+
+    def wait(self, timeout: Optional[float] = None) -> None:
+        """Block until everything fed before the last ``finish()`` has been played out.
+
+        Returns at once if ``finish()`` was never called; returns early if ``stop()``
+        or ``close()`` drops the audio.
+
+        Raises:
+            SynthesisTimeout: ``timeout`` seconds passed first (playback goes on).
+            PlaybackError: the device failed.
+            RuntimeError: called on the player thread (it would wait for itself).
+        """
+        if self._thread is not None and threading.current_thread() is self._thread:
+            raise RuntimeError("AudioPlayer.wait() cannot be called on the player thread")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self._finish_seq
+            while self._done_seq < target:
+                if self._error is not None:
+                    raise self._error
+                if deadline is None:
+                    self._cond.wait()
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise SynthesisTimeout(f"playback did not finish within {timeout:g} s")
+                self._cond.wait(remaining)
+
+    def stop(self) -> None:
+        """Drop everything queued and silence the device now.
+
+        The stream is aborted rather than drained, and reopened at the next feed; the
+        player is then ready for new audio. Pending ``wait()`` calls return. Blocks
+        until the player thread has silenced the device (a block's time at most,
+        bounded by a timeout), except on the player thread.
+        """
+        with self._cond:
+            self._drop_queue()
+            self._stop_seq += 1
+            target = self._stop_seq
+            self._cond.notify_all()
+            thread = self._thread
+            if thread is None or threading.current_thread() is thread:
+                return
+            deadline = time.monotonic() + STOP_TIMEOUT
+            while self._stop_done < target and thread.is_alive() and self._error is None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    logger.warning("the player thread did not stop the device within %g s", STOP_TIMEOUT)
+                    break
+                self._cond.wait(remaining)
+
+    def pause(self) -> None:
+        """Hold output without dropping audio; what the device already holds (a few
+        blocks) plays out. No underruns are counted while paused."""
+        with self._cond:
+            if not self._paused:
+                self._paused = True
+                if self._dry_at is not None:  # silence while paused is not an underrun's
+                    self._underrun_ms += max(0.0, time.monotonic() - self._dry_at) * 1000.0
+                    self._dry_at = None
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        """Continue after ``pause()``."""
+        with self._cond:
+            if self._paused:
+                self._paused = False
+                self._resumed_at = time.monotonic()
+                if self._in_underrun:
+                    self._dry_at = self._resumed_at
+            self._cond.notify_all()
+
+    def set_sample_rate(self, rate: int) -> None:
+        """Play what is fed from now on at ``rate``.
+
+        What was queued at the old rate plays first; then the device is reopened at
+        the new rate.
+
+        Raises:
+            ValueError: ``rate`` is not a positive int.
+            PlaybackError: the device has failed or the player is closed.
+        """
+        rate = _check_rate(rate)
+        with self._cond:
+            self._raise_if_unusable()
+            if rate == self._rate:
+                return
+            self._rate = rate
+            if self._thread is None:
+                self._play_rate = rate
+                return
+            self._queue.append(_Rate(rate))
+            self._controls_queued += 1
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop playback, end the player thread and release PortAudio.
+
+        Drops what is still queued (call ``finish()`` and ``wait()`` first to play it
+        out); pending ``wait()`` calls return. Safe to call twice and from any thread,
+        including the player thread (then it does not join itself).
+        """
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._drop_queue()
+            self._queue.append(_CLOSE)
+            self._closing.set()
+            self._cond.notify_all()
+        with self._start_lock:
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(JOIN_TIMEOUT)
+            if thread.is_alive():
+                logger.warning("the player thread did not end within %g s", JOIN_TIMEOUT)
+
+    def __enter__(self) -> "AudioPlayer":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("running" if self._thread is not None else "not started")
+        return (f"AudioPlayer(sample_rate={self._rate}, device={self._device!r}, "
+                f"volume={self._volume:g}, {state})")
+
+    # ------------------------------------------------------------ caller helpers
+
+    def _raise_if_unusable(self) -> None:
+        """Under the lock: raise if the player is closed or its device failed."""
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise PlaybackError("this AudioPlayer is closed")
+
+    def _drop_queue(self) -> None:
+        """Under the lock: forget queued audio, keeping any rate change, release waits."""
+        rate_change = None
+        for item in self._queue:
+            if isinstance(item, _Rate):
+                rate_change = item
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._controls_queued = 0
+        if rate_change is not None:
+            self._queue.append(rate_change)
+            self._controls_queued = 1
+        self._done_seq = self._finish_seq
+
+    # ------------------------------------------------------------- player thread
+
+    def _run(self) -> None:
+        """The player thread: open the device, signal ready, then serve the queue."""
+        try:
+            self._open_device()
+        except PlaybackError as exc:
+            self._start_error = exc
+        except Exception as exc:  # PortAudio can fail in ways PyAudio does not wrap
+            self._start_error = PlaybackError(f"could not open the audio output: {exc}; {NO_DEVICE_HINT}")
+            self._start_error.__cause__ = exc
+        if self._start_error is not None:
+            self._release_device()
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            self._serve()
+        except Exception as exc:
+            error = exc if isinstance(exc, PlaybackError) else PlaybackError(f"the audio output failed: {exc}")
+            if error is not exc:
+                error.__cause__ = exc
+            logger.error("playback stopped: %s", error, exc_info=exc)
+            with self._cond:
+                self._error = error
+                self._queue.clear()
+                self._queued_bytes = 0
+                self._controls_queued = 0
+                self._cond.notify_all()
+        finally:
+            self._release_device()
+
+    def _open_device(self) -> None:
+        pyaudio = self._pyaudio
+        try:
+            self._pa = pyaudio.PyAudio()
+        except Exception as exc:
+            raise PlaybackError(f"PortAudio could not start: {exc}; {NO_DEVICE_HINT}") from exc
+        info = _resolve_device(self._pa, self._device)
+        self._device_index = int(info["index"])
+        self._device_name = str(info["name"])
+        self._open_stream()
+
+    def _open_stream(self) -> None:
+        rate = self._play_rate
+        period = self._block_frames(rate)
+        try:
+            self._stream = self._pa.open(
+                format=self._pyaudio.paInt16, channels=1, rate=rate, output=True,
+                output_device_index=self._device_index, frames_per_buffer=period, start=False)
+        except Exception as exc:
+            raise PlaybackError(
+                f'could not open the audio output "{self._device_name}" at {rate} Hz: {exc}; '
+                f"{NO_DEVICE_HINT}") from exc
+        self._stream_rate = rate
+        self._period = period
+        self._started = False
+        self._capacity = 0
+        self._note_capacity()
+
+    def _note_capacity(self) -> int:
+        """Return the stream's write-available frames, remembering the largest seen."""
+        avail = self._stream.get_write_available()
+        if avail > self._capacity:
+            self._capacity = avail
+        return avail
+
+    def _block_frames(self, rate: int) -> int:
+        return max(1, int(round(rate * self._block_ms / 1000.0)))
+
+    def _close_stream(self) -> None:
+        """Abort and close the stream: what the device still holds is dropped."""
+        stream, self._stream = self._stream, None
+        self._started = False
+        if stream is not None:
+            try:
+                stream.close()
+            except Exception:
+                logger.debug("closing the output stream failed", exc_info=True)
+
+    def _release_device(self) -> None:
+        self._close_stream()
+        pa, self._pa = self._pa, None
+        if pa is not None:
+            try:
+                pa.terminate()
+            except Exception:
+                logger.debug("terminating PortAudio failed", exc_info=True)
+
+    def _serve(self) -> None:
+        while True:
+            item = self._next_item()
+            if item is _CLOSE:
+                return
+            if isinstance(item, _Stop):
+                self._carry_out_stop(item.seq)
+            elif isinstance(item, bytes):
+                self._write(item)
+            elif isinstance(item, _Mark):
+                self._end_segment()
+                with self._cond:
+                    if item.seq > self._done_seq:
+                        self._done_seq = item.seq
+                    self._cond.notify_all()
+            elif isinstance(item, _Rate):
+                self._end_segment()
+                self._close_stream()  # reopened lazily at the new rate
+                self._play_rate = item.rate
+
+    def _next_item(self) -> Any:
+        """Wait for the next thing to do: _CLOSE, a _Stop, a block of bytes, a _Mark or a _Rate."""
+        with self._cond:
+            while True:
+                if self._closing.is_set():
+                    return _CLOSE
+                if self._stop_done < self._stop_seq:
+                    return _Stop(self._stop_seq)
+                if self._paused:
+                    self._cond.wait()
+                    continue
+                if not self._queue:
+                    if self._state == _PLAYING:
+                        # The queue ran dry mid-segment. Audio arriving while the device
+                        # still plays what it holds continues seamlessly; once the device
+                        # has run out too, that is an underrun.
+                        dry_at = max(self._resumed_at,
+                                     self._last_write_end + self._last_buffered / self._stream_rate)
+                        now = time.monotonic()
+                        if now < dry_at:
+                            self._cond.wait(dry_at - now)
+                            continue
+                        self._state = _BUFFERING
+                        self._underruns += 1
+                        self._in_underrun = True
+                        self._dry_at = dry_at
+                    self._cond.wait()
+                    continue
+                head = self._queue[0]
+                if head is _CLOSE:
+                    return _CLOSE
+                if self._state != _PLAYING and isinstance(head, bytes):
+                    prebuffer = int(self._play_rate * self._prebuffer_ms / 1000.0) * SAMPLE_WIDTH
+                    if self._queued_bytes < prebuffer and not self._controls_queued:
+                        self._cond.wait()
+                        continue
+                    self._end_underrun(time.monotonic())
+                    self._state = _PLAYING
+                if not isinstance(head, bytes):
+                    self._queue.popleft()
+                    self._controls_queued -= 1
+                    return head
+                return self._take_block()
+
+    def _take_block(self) -> bytes:
+        """Under the lock: pop up to one block of queued bytes (never past a mark)."""
+        want = self._block_frames(self._play_rate) * SAMPLE_WIDTH
+        parts = []
+        size = 0
+        while self._queue and size < want and isinstance(self._queue[0], bytes):
+            data = self._queue[0]
+            take = want - size
+            if len(data) <= take:
+                self._queue.popleft()
+                parts.append(data)
+                size += len(data)
+            else:
+                parts.append(data[:take])
+                self._queue[0] = data[take:]
+                size += take
+        self._queued_bytes -= size
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def _end_underrun(self, now: float) -> None:
+        """Under the lock: add the silence of an underrun that ends (or stops counting)."""
+        if self._dry_at is not None:
+            self._underrun_ms += max(0.0, now - self._dry_at) * 1000.0
+            self._dry_at = None
+        self._in_underrun = False
+
+    def _write(self, block: bytes) -> None:
+        if self._stream is None:
+            self._open_stream()
+        if not self._started:
+            self._stream.start_stream()
+            self._started = True
+        self._stream.write(_apply_volume(block, self._volume), len(block) // SAMPLE_WIDTH)
+        now = time.monotonic()
+        avail = self._note_capacity()
+        with self._cond:
+            self._played_bytes += len(block)
+            self._last_write_end = now
+            self._last_buffered = max(0, self._capacity - avail) if avail >= 0 else 0
+
+    def _interrupted(self) -> bool:
+        """Under the lock: a stop or close is waiting to be carried out."""
+        return self._closing.is_set() or self._stop_done < self._stop_seq
+
+    def _end_segment(self) -> None:
+        """Wait until the device has played everything written, then stop the stream."""
+        with self._cond:
+            self._state = _IDLE
+            self._end_underrun(time.monotonic())
+        if self._stream is None or not self._started:
+            return
+        rate = self._stream_rate
+        pending = self._capacity - self._note_capacity()
+        if 0 < pending < self._period:
+            # PortAudio starts a blocking stream only once a period is written; a short
+            # segment (or a short tail after an underrun) would sit in the buffer for
+            # ever. Less than a period of silence completes it.
+            self._stream.write(b"\0" * ((self._period - pending) * SAMPLE_WIDTH), self._period - pending)
+        poll = min(0.005, self._block_ms / 2000.0)
+        deadline = time.monotonic() + self._capacity / rate + DRAIN_SLACK
+        while True:
+            avail = self._note_capacity()
+            if avail < 0 or avail >= self._capacity:
+                break
+            if time.monotonic() >= deadline:
+                logger.debug("the device did not report an empty buffer; drain given up")
+                break
+            with self._cond:
+                if self._interrupted():
+                    return
+                self._cond.wait(poll)
+        # Nothing is left in the device: stopping now drops nothing (and makes
+        # PortAudio's ALSA back end hand the last period to the device).
+        self._stream.stop_stream()
+        self._started = False
+
+    def _carry_out_stop(self, seq: int) -> None:
+        self._close_stream()
+        with self._cond:
+            self._state = _IDLE
+            self._end_underrun(time.monotonic())
+            if seq > self._stop_done:
+                self._stop_done = seq
+            self._cond.notify_all()
