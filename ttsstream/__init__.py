@@ -25,6 +25,7 @@ from .errors import (
     SynthesisTimeout,
     TTSError,
 )
+from .playback import AudioPlayer  # PyAudio itself is imported only when playback starts
 
 __version__ = "0.1.0"
 
@@ -32,6 +33,7 @@ __all__ = [
     "TTSClient",
     "Speech",
     "AudioChunk",
+    "AudioPlayer",
     "TTSError",
     "AuthenticationError",
     "ConnectionFailed",
