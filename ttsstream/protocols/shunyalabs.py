@@ -39,7 +39,8 @@ from . import (
     sample_rate_of,
 )
 
-__all__ = ["Shunyalabs", "MODELS", "VOICES", "LANGUAGES", "ServerConfig", "parse_config",
+__all__ = ["Shunyalabs", "MODELS", "VOICES", "LANGUAGES", "DEFAULT_VOICE", "ServerConfig", "parse_config",
+           "is_gateway_request",
            "parse_input", "parse_gateway_request", "chunk_frame", "completion_frame", "error_frame"]
 
 MODELS = {"zero-indic": frozenset({"voice", "language", "response_format", "speed"})}
