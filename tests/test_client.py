@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import subprocess
@@ -15,7 +14,6 @@ import numpy as np
 import pytest
 import websocket
 
-import ttsstream
 from ttsstream import (
     AuthenticationError,
     Cancelled,

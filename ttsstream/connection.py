@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import logging
-import re
 import socket
 import ssl
 import struct
@@ -26,7 +25,7 @@ import websocket
 from websocket import ABNF
 
 from .errors import AuthenticationError, ConnectionFailed, InvalidParameterError, ProtocolError, SynthesisTimeout, TTSError
-from .protocols import Audio, Dialect, Done, Failed, Metadata, Request
+from .protocols import Audio, Dialect, Done, Failed, Metadata, Request, redact_keys
 
 __all__ = ["Connection", "Sink", "check_url", "redact", "is_loopback"]
 
@@ -40,23 +39,13 @@ _JOIN_GRACE = 5.0  # seconds a close() waits for a reader thread beyond the sock
 
 _secrets: Set[str] = set()
 _secrets_lock = threading.Lock()
-_SECRET_PATTERNS = (
-    (re.compile(r"(api_key=)[^&\s'\"]+"), r"\1***"),
-    (re.compile(r"(Bearer\s+)[^\s'\"\\]+", re.IGNORECASE), r"\1***"),
-    (re.compile(r"(\"token\"\s*:\s*\")[^\"]*(\")"), r"\1***\2"),
-)
 
 
 def redact(text: str) -> str:
     """Return ``text`` with every known API key and key-shaped field replaced by ``***``."""
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
     with _secrets_lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-    return text
+        secrets = list(_secrets)
+    return redact_keys(text, secrets)
 
 
 class _RedactingFilter(logging.Filter):

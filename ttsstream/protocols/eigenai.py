@@ -14,7 +14,6 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import AuthenticationError, ConnectionFailed, InvalidParameterError, ServerError, TTSError
 from . import (
-    Audio,
     Dialect,
     Done,
     Event,

@@ -24,7 +24,6 @@ import hmac
 import json
 import logging
 import queue
-import re
 import signal
 import socket
 import struct
@@ -43,7 +42,7 @@ except ImportError as exc:  # websockets < 13 has no asyncio.server
         "ttsstream's bundled server needs websockets>=13: pip install -U 'websockets>=13'"
     ) from exc
 
-from ..protocols import eigenai, shunyalabs
+from ..protocols import eigenai, redact_keys, shunyalabs
 from .engines import Engine, get_engine
 
 __all__ = ["LocalServer", "Utterance", "shared_server", "stop_shared_server", "serve_forever", "FAULTS"]
@@ -164,16 +163,6 @@ def _wav_header(sample_rate: int) -> bytes:
                        sample_rate, sample_rate * 2, 2, 16, b"data", 0xFFFFFFFF)
 
 
-# Where keys travel: the ``api_key`` query parameter, a Bearer header, EigenAI's auth
-# message (possibly cut short by websockets' frame summaries, hence no closing quote).
-_SECRETS = re.compile(r'(api_key=)[^&\s\'"]*|(bearer\s+)[^\s\'"]+|("token"\s*:\s*")[^"]*', re.IGNORECASE)
-
-
-def _redact(text: str, secret: Optional[str]) -> str:
-    text = _SECRETS.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + "***", text)
-    return text.replace(secret, "***") if secret else text
-
-
 class _RedactingLogger(logging.LoggerAdapter):
     """The logger handed to websockets: its messages, with API keys replaced by ``***``.
 
@@ -192,7 +181,7 @@ class _RedactingLogger(logging.LoggerAdapter):
             text = str(msg) % args if args else str(msg)
         except (TypeError, ValueError):
             text = " ".join(map(str, (msg,) + args))
-        self.logger.log(level, "%s", _redact(text, self._secret), **kwargs)
+        self.logger.log(level, "%s", redact_keys(text, [self._secret] if self._secret else []), **kwargs)
 
 
 class _Stop(Exception):
