@@ -30,8 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playback_pulse import MonitorRecorder  # noqa: E402
 
+from ttsstream import Cancelled, TTSClient  # noqa: E402
 from ttsstream.errors import PlaybackError  # noqa: E402
 from ttsstream.playback import AudioPlayer, output_devices  # noqa: E402
+from ttsstream.server import LocalServer  # noqa: E402
 
 RATE = 24000
 SCENARIOS: Dict[str, Callable[[Path], Dict[str, Any]]] = {}
@@ -409,6 +411,168 @@ def pulse_pause(work: Path) -> Dict[str, Any]:
     time.sleep(0.2)
     player.close()
     recording(work, recorder)
+    result["threads"] = other_threads()
+    return result
+
+
+# ------------------------------------------------ speak(play=True) on both devices
+
+SENTENCE = "Streaming speech, played as it arrives."
+
+
+class Events:
+    """What a speech's callbacks saw, and when (seconds since the events were made)."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.log: List[Any] = []
+
+    def stamp(self, name: str) -> None:
+        self.log.append([name, time.monotonic() - self.start, threading.current_thread().name])
+
+    def callbacks(self) -> Dict[str, Any]:
+        return {"on_complete": lambda speech: self.stamp("complete"),
+                "on_error": lambda error: self.stamp(f"error {type(error).__name__}")}
+
+
+def save_pcm(work: Path, name: str, pcm: bytes) -> None:
+    (work / name).write_bytes(pcm)
+
+
+@scenario
+def speak_file_exact(work: Path) -> Dict[str, Any]:
+    result: Dict[str, Any] = {}
+    # Odd frame sizes split samples across frames: the device must still get whole ones.
+    with LocalServer(engine="tone", frame_bytes=1001, shunyalabs_metadata=True,
+                     shunyalabs_sample_rate=16000) as url:
+        with TTSClient(url=url + "/api/v1/generate/ws") as client:
+            events = Events()
+            speech = client.speak(SENTENCE, play=True, **events.callbacks())
+            events.stamp("returned")
+            snapshot(work / OUT, work / "at_return.raw")
+            save_pcm(work, "pcm.raw", speech.pcm)
+            result["eigenai"] = {"events": events.log, "done": speech.done, "underruns": speech.underruns,
+                                 "rate": speech.sample_rate, "player_rate": client.player.sample_rate}
+            client.player.volume = 0.5
+            quiet = client.speak("Half as loud.", play=True)
+            snapshot(work / OUT, work / "at_quiet.raw")
+            save_pcm(work, "quiet.raw", quiet.pcm)
+        with TTSClient("shunyalabs", url=url + "/ws") as client:
+            speech = client.speak("Sixteen kilohertz.", play=True)
+            snapshot(work / OUT, work / "at_shunyalabs.raw")
+            save_pcm(work, "shunyalabs.raw", speech.pcm)
+            result["shunyalabs"] = {"rate": speech.sample_rate, "player_rate": client.player.sample_rate}
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def speak_file_queue(work: Path) -> Dict[str, Any]:
+    texts = ["First of three.", "Second, a little longer than the first.", "Third."]
+    with LocalServer(engine="tone") as url:
+        with TTSClient(url=url + "/api/v1/generate/ws") as client:
+            # Three speeches at once: their streams overlap, their playback must not.
+            speeches = [client.speak(text, play=True, block=False) for text in texts]
+            for speech in speeches:
+                speech.wait(30)
+            snapshot(work / OUT, work / "at_wait.raw")
+            for index, speech in enumerate(speeches):
+                save_pcm(work, f"pcm{index}.raw", speech.pcm)
+    return {"count": len(texts), "threads": other_threads()}
+
+
+@scenario
+def speak_no_device(work: Path) -> Dict[str, Any]:
+    server = LocalServer(engine="tone").start()
+    try:
+        with TTSClient(url=server.eigenai_url) as client:
+            error = error_text(lambda: client.speak(SENTENCE, play=True))
+            connections_after_error = server.connections
+            after = client.speak("Still works without playback.")
+            result = {"error": error, "connections_after_error": connections_after_error,
+                      "after_bytes": len(after.pcm)}
+    finally:
+        server.stop()
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def speak_pulse(work: Path) -> Dict[str, Any]:
+    result: Dict[str, Any] = {}
+    recorder = start_recorder()
+    with LocalServer(engine="tone") as url:
+        with TTSClient(url=url + "/api/v1/generate/ws") as client:
+            client.player.start()
+            # 1. A blocking speak returns when the last sample has played, after on_complete.
+            events = Events()
+            speech = client.speak("One blocking sentence, played to the end.", play=True, **events.callbacks())
+            events.stamp("returned")
+            save_pcm(work, "blocking.raw", speech.pcm)
+            result["blocking"] = {"events": events.log, "duration": speech.duration,
+                                  "underruns": speech.underruns}
+            time.sleep(0.3)
+            # 2. cancel() during playback silences it; the next speech plays intact.
+            events = Events()
+            before = client.player.played_bytes
+            long = client.speak("A long sentence that will be cut off well before its end, " * 2,
+                                play=True, block=False, **events.callbacks())
+            wait_played(client.player, before + int(0.5 * RATE) * 2)
+            events.stamp("cancel")
+            long.cancel()
+            result["cancelled"] = {"wait": error_text(lambda: long.wait(10)), "events": events.log,
+                                   "done": long.done}
+            save_pcm(work, "cancelled.raw", long.pcm)
+            time.sleep(0.4)  # silence expected here
+            after = client.speak("After the cancel.", play=True)
+            save_pcm(work, "after_cancel.raw", after.pcm)
+            time.sleep(0.3)
+            # 3. client.stop() silences a speech whose stream has already ended.
+            before = client.player.played_bytes
+            tail = client.speak("The stream ends long before this sentence has been played.",
+                                play=True, block=False)
+            queued = client.speak("Queued behind it, never heard.", play=True, block=False)
+            wait_played(client.player, before + int(0.5 * RATE) * 2)
+            stream_done = tail.error is None and tail._final
+            client.stop()
+            result["stopped"] = {"stream_done_before_stop": stream_done,
+                                 "tail": error_text(lambda: tail.wait(10)),
+                                 "queued": error_text(lambda: queued.wait(10))}
+            save_pcm(work, "stopped.raw", tail.pcm)
+            time.sleep(0.4)
+            # 4. Ctrl-C during a blocking speak cancels it and silences playback.
+            timer = threading.Timer(0.5, _interrupt_main)
+            timer.start()
+            try:
+                client.speak("Interrupted by control C in the middle of this sentence.", play=True)
+                result["interrupt"] = "not interrupted"
+            except KeyboardInterrupt:
+                result["interrupt"] = "KeyboardInterrupt"
+            timer.join()
+            time.sleep(0.4)
+            last = client.speak("The end.", play=True)
+            save_pcm(work, "last.raw", last.pcm)
+            time.sleep(0.2)
+    recording(work, recorder)
+    result["threads"] = other_threads()
+    return result
+
+
+def _interrupt_main() -> None:
+    import _thread
+
+    _thread.interrupt_main()
+
+
+@scenario
+def speak_pulse_underrun(work: Path) -> Dict[str, Any]:
+    # The server sends audio at half real time: playback must run dry and say so.
+    with LocalServer(engine="tone", realtime=0.5) as url:
+        with TTSClient(url=url + "/api/v1/generate/ws", player=AudioPlayer(prebuffer_ms=50)) as client:
+            speech = client.speak("Slower than real time.", play=True)
+            result = {"underruns": speech.underruns, "underrun_ms": speech.underrun_ms,
+                      "duration": speech.duration}
+            client.player.close()
     result["threads"] = other_threads()
     return result
 

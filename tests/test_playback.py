@@ -307,8 +307,9 @@ def test_devices_are_chosen_by_name_or_index(alsa_file: Tuple[Dict[str, str], Pa
     names = [device["name"] for device in result["devices"]]
     assert "default" in names
     for device in result["devices"]:
-        assert set(device) == {"index", "name", "channels", "default_sample_rate"}
+        assert set(device) == {"index", "name", "channels", "default_sample_rate", "default"}
         assert device["channels"] > 0
+    assert [device["name"] for device in result["devices"] if device["default"]] == ["default"]
     assert result["played"] == {"by_name": int(0.2 * RATE) * 2, "by_index": int(0.2 * RATE) * 2}
     unknown = result["unknown_name"]
     assert unknown["is_playback_error"], unknown
@@ -427,4 +428,151 @@ def test_pause_silences_the_device_and_loses_nothing(pulse: PulseDaemon, tmp_pat
     assert longest >= int(0.2 * RATE), f"the longest silence was {longest} samples"
     assert result["underruns"] == 0
     assert result["underrun_ms"] == 0
+    assert result["threads"] == []
+
+
+# ------------------------------------------------------------- speak(play=True)
+
+def scaled(pcm: bytes, volume: float) -> bytes:
+    samples = np.frombuffer(pcm, "<i2").astype(np.float32) * np.float32(volume)
+    return np.clip(np.rint(samples), -32768, 32767).astype("<i2").tobytes()
+
+
+def heard(samples: np.ndarray) -> np.ndarray:
+    return samples[samples != 0]
+
+
+@needs_pyaudio
+def test_speak_play_sends_every_received_byte_to_the_device(alsa_file: Tuple[Dict[str, str], Path]) -> None:
+    env, work = alsa_file
+    result = run_scenario("speak_file_exact", work, env)
+    pcm = (work / "pcm.raw").read_bytes()
+    # speak(play=True) returned with every received byte played, frames of 1001 bytes
+    # notwithstanding, after on_complete had run on the reader thread.
+    assert_played_exactly((work / "at_return.raw").read_bytes(), pcm)
+    events = result["eigenai"]["events"]
+    assert [name for name, _, _ in events] == ["complete", "returned"]
+    assert events[0][2].startswith("ttsstream-reader-")
+    assert result["eigenai"]["done"] is True
+    assert result["eigenai"]["player_rate"] == 24000
+    # The client's player: a volume change applies to the next speech.
+    quiet = (work / "quiet.raw").read_bytes()
+    assert_played_exactly((work / "at_quiet.raw").read_bytes()[len(pcm):], scaled(quiet, 0.5))
+    # Shunyalabs metadata said 16 kHz: the device was opened at that rate.
+    assert result["shunyalabs"] == {"rate": 16000, "player_rate": 16000}
+    assert_played_exactly((work / "at_shunyalabs.raw").read_bytes(), (work / "shunyalabs.raw").read_bytes(),
+                          rate=16000)
+    assert result["threads"] == []
+
+
+@needs_pyaudio
+def test_speeches_started_together_play_one_after_another(alsa_file: Tuple[Dict[str, str], Path]) -> None:
+    env, work = alsa_file
+    result = run_scenario("speak_file_queue", work, env)
+    received = (work / "at_wait.raw").read_bytes()
+    position = 0
+    for index in range(result["count"]):
+        pcm = (work / f"pcm{index}.raw").read_bytes()
+        # Each speech is whole and in order; between two, at most a period of padding.
+        start = received.find(pcm, position, position + len(pcm) + period_bytes())
+        assert start >= 0, f"speech {index} is not intact after byte {position}"
+        assert not any(received[position:start])
+        position = start + len(pcm)
+    assert not any(received[position:])
+    assert result["threads"] == []
+
+
+@needs_pyaudio
+def test_speak_play_without_a_device_fails_before_connecting(tmp_path: Path) -> None:
+    env = missing_card_home(tmp_path / "home")
+    result = run_scenario("speak_no_device", tmp_path, env)
+    assert result["error"]["type"] == "PlaybackError"
+    assert "output" in result["error"]["message"] and "--no-play" in result["error"]["message"]
+    assert result["connections_after_error"] == 0, "the server was contacted before the device check"
+    assert result["after_bytes"] > 0
+    assert result["threads"] == []
+
+
+def test_speak_play_without_pyaudio_says_how_to_install_it(tmp_path: Path) -> None:
+    code = (
+        "import sys; sys.modules['pyaudio'] = None\n"
+        "import ttsstream\n"
+        "from ttsstream.server import LocalServer\n"
+        "with LocalServer(engine='tone') as url, ttsstream.TTSClient(url=url) as client:\n"
+        "    try:\n"
+        "        client.speak('hello', play=True)\n"
+        "    except ttsstream.PlaybackError as exc:\n"
+        "        print('PlaybackError:', exc)\n"
+    )
+    process = subprocess.run([sys.executable, "-c", code], cwd=str(REPO), capture_output=True, text=True,
+                             timeout=SCENARIO_TIMEOUT, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert process.returncode == 0, process.stderr
+    assert 'pip install "ttsstream[playback]"' in process.stdout
+    assert "apt-get install portaudio19-dev" in process.stdout
+
+
+def test_speak_pulse_blocking_cancel_stop_and_interrupt(pulse: PulseDaemon, tmp_path: Path) -> None:
+    result = run_scenario("speak_pulse", tmp_path, pulse.env)
+    recorded = load(tmp_path / "recorded.raw")
+    pcm = {name: load(tmp_path / f"{name}.raw")
+           for name in ("blocking", "cancelled", "after_cancel", "stopped", "last")}
+
+    # 1. speak(play=True) returned after the audio played (the device is paced), and
+    #    on_complete came first, when the stream ended.
+    blocking = result["blocking"]
+    (complete, complete_at, _), (returned, returned_at, _) = blocking["events"]
+    assert (complete, returned) == ("complete", "returned")
+    assert returned_at >= blocking["duration"] > complete_at
+    assert blocking["underruns"] == 0
+
+    # 2. cancel() mid-playback: Cancelled from wait() and on_error; the sound stopped.
+    cancelled = result["cancelled"]
+    assert cancelled["wait"]["type"] == "Cancelled"
+    # Exactly one terminal callback: on_complete if the stream had ended by then (the
+    # playback was cut, not the stream), else on_error with Cancelled.
+    terminal = [name for name, _, _ in cancelled["events"] if name != "cancel"]
+    assert terminal in (["complete"], ["error Cancelled"])
+    assert cancelled["done"] is True
+    # 3. client.stop() ended a speech whose stream was over and one queued behind it.
+    stopped = result["stopped"]
+    assert stopped["stream_done_before_stop"] is True
+    assert stopped["tail"]["type"] == stopped["queued"]["type"] == "Cancelled"
+    # 4. Ctrl-C during a blocking speak raised KeyboardInterrupt.
+    assert result["interrupt"] == "KeyboardInterrupt"
+
+    # What the device played, in order: the whole first speech; a cut-off prefix of
+    # the cancelled one; the whole next one; a prefix of the stopped one (nothing of
+    # the queued one); a prefix of the interrupted one (not checked); the whole last.
+    sound = heard(recorded)
+    position = 0
+
+    def expect_whole(samples: np.ndarray) -> None:
+        nonlocal position
+        want = heard(samples)
+        assert np.array_equal(sound[position:position + len(want)], want)
+        position += len(want)
+
+    def expect_prefix(samples: np.ndarray) -> None:
+        nonlocal position
+        want = heard(samples)
+        length = 0
+        while length < len(want) and position + length < len(sound) and sound[position + length] == want[length]:
+            length += 1
+        assert 0 < length < len(want) - int(0.5 * RATE), f"{length} of {len(want)} samples played"
+        position += length
+
+    expect_whole(pcm["blocking"])
+    expect_prefix(pcm["cancelled"])
+    expect_whole(pcm["after_cancel"])
+    expect_prefix(pcm["stopped"])
+    want_last = heard(pcm["last"])
+    assert np.array_equal(sound[len(sound) - len(want_last):], want_last)
+    assert result["threads"] == []
+
+
+def test_speech_reports_underruns_when_the_network_is_slower_than_real_time(
+        pulse: PulseDaemon, tmp_path: Path) -> None:
+    result = run_scenario("speak_pulse_underrun", tmp_path, pulse.env)
+    assert result["underruns"] >= 1
+    assert result["underrun_ms"] > 0
     assert result["threads"] == []

@@ -13,12 +13,13 @@ imported only when first used.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import queue
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Mapping, Optional, Set, Tuple
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -30,11 +31,15 @@ from .errors import (
     Cancelled,
     ConnectionFailed,
     InvalidParameterError,
+    PlaybackError,
     ProtocolError,
     SynthesisTimeout,
     TTSError,
 )
 from .protocols import Dialect, Request, get_dialect
+
+if TYPE_CHECKING:
+    from .playback import AudioPlayer
 
 __all__ = ["TTSClient", "Speech"]
 
@@ -107,6 +112,9 @@ class Speech(Sink):
         self._delivery = threading.RLock()  # held while delivering: no audio after the terminal callback
         self._done = threading.Event()
         self._connection: Optional[Connection] = None
+        self._turn: Optional[_Turn] = None  # its place in the playback line, with play=True
+        self._underruns = 0
+        self._underrun_ms = 0.0
 
     def __repr__(self) -> str:
         if not self._final:
@@ -121,8 +129,9 @@ class Speech(Sink):
 
     @property
     def done(self) -> bool:
-        """True once the speech has ended, with audio or with an error."""
-        return self._final
+        """True once the speech has ended, with audio or with an error (and, with
+        ``play=True``, once its playback has ended too)."""
+        return self._final if self._turn is None else self._done.is_set()
 
     @property
     def error(self) -> Optional[TTSError]:
@@ -164,6 +173,17 @@ class Speech(Sink):
         """Seconds from the speak() call to the first audio byte, or None before it."""
         return None if self._first_audio is None else self._first_audio - self._started
 
+    @property
+    def underruns(self) -> int:
+        """With ``play=True``: how many times playback ran out of audio mid-speech
+        (the network was slower than real time). Final once the speech is done."""
+        return self._underruns
+
+    @property
+    def underrun_ms(self) -> float:
+        """With ``play=True``: estimated milliseconds of silence those underruns made."""
+        return self._underrun_ms
+
     def save(self, path: "str | os.PathLike[str]") -> None:
         """Write the audio received so far as a 16-bit mono WAV file.
 
@@ -176,6 +196,8 @@ class Speech(Sink):
     def wait(self, timeout: Optional[float] = None) -> "Speech":
         """Block until the speech ends; return it, or raise the error it ended with.
 
+        With ``play=True`` the speech ends once its last sample has been played.
+
         Args:
             timeout: seconds to wait at most; None waits as long as it takes.
 
@@ -185,8 +207,8 @@ class Speech(Sink):
             RuntimeError: called from inside one of this speech's own callbacks before
                 it ended, where waiting would deadlock.
         """
-        if not self._final:
-            if getattr(_in_callback, "speech", None) is self:
+        if not self._done.is_set():
+            if not self._final and getattr(_in_callback, "speech", None) is self:
                 raise RuntimeError(
                     "wait() called from inside a callback of the same speech would deadlock; "
                     "use on_complete/on_error instead, or speak(block=False)"
@@ -201,11 +223,16 @@ class Speech(Sink):
         """Stop the speech: its stream is closed and it ends with ``Cancelled``. Idempotent.
 
         ``on_error`` receives the ``Cancelled`` (on this thread, with thread dispatch)
-        unless the speech had already ended.
+        unless the stream had already ended. With ``play=True`` its playback is
+        silenced too; cancelling after the stream ended (``on_complete`` has run) but
+        before the playback did stops the playback, and ``wait()`` raises ``Cancelled``.
 
         Thread: any, including inside this speech's callbacks.
         """
         self._end(Cancelled("the speech was cancelled"))
+        turn = self._turn
+        if turn is not None:
+            turn.line.stop(turn, Cancelled("the speech was cancelled during playback"))
 
     # -- fed by the connection's reader thread ---------------------------------------
 
@@ -229,6 +256,8 @@ class Speech(Sink):
                 self._first_audio = time.perf_counter()
             pcm = self._aligner.push(data)
             if pcm:
+                if self._turn is not None:
+                    self._turn.line.audio(self._turn, pcm)
                 chunk = AudioChunk(pcm, self._sample_rate, self._next_index)
                 self._next_index += 1
                 self._bytes += len(pcm)
@@ -287,6 +316,17 @@ class Speech(Sink):
         if self._error is not None and connection is not None:
             connection.abort()  # a failed or cancelled stream cannot carry on
         self._on_finished(self)
+        if self._turn is None:
+            self._done.set()
+        else:
+            self._turn.line.ended(self._turn, self._error)
+
+    def _played(self, error: Optional[TTSError], underruns: int, underrun_ms: float) -> None:
+        """Its playback has ended (played out, or stopped with ``error``): the speech is done."""
+        self._underruns = underruns
+        self._underrun_ms = underrun_ms
+        if error is not None and self._error is None:
+            self._error = error
         self._done.set()
 
     def _deliver(self, callback: Callable[[Any], Any], argument: Any) -> None:
@@ -294,6 +334,152 @@ class Speech(Sink):
             _invoke(self, callback, argument)
         else:
             self._post(lambda: _invoke(self, callback, argument))
+
+
+class _Turn:
+    """One play=True speech's place in its client's playback line."""
+
+    __slots__ = ("line", "speech", "held", "ended", "fed", "error", "retired", "underruns_at", "underrun_ms_at")
+
+    def __init__(self, line: "_PlayLine", speech: Speech) -> None:
+        self.line = line
+        self.speech = speech
+        self.held: List[bytes] = []    # audio that arrived while another speech played
+        self.ended = False             # its stream ended normally
+        self.fed = False               # some of its audio has gone to the player
+        self.error: Optional[TTSError] = None  # why its playback is being stopped
+        self.retired = False           # its playback is over; the speech is done
+        self.underruns_at = 0          # the player's counters when its audio started
+        self.underrun_ms_at = 0.0
+
+
+class _PlayLine:
+    """Plays a client's play=True speeches one after another through one AudioPlayer.
+
+    The speech at the head of the line feeds the player as its audio arrives; those
+    behind it hold theirs until the head has played out, so the speeches never
+    interleave and stopping one never drops another's audio. A speech leaves the line
+    (and is done) when the player reports its last sample played, or when it is
+    stopped.
+
+    Thread: any. audio() runs on reader threads, the player's callback on the player
+    thread; the player's blocking stop() is never called under this line's lock.
+    """
+
+    def __init__(self, player: "AudioPlayer") -> None:
+        self.player = player
+        self._lock = threading.Lock()
+        self._line: Deque[_Turn] = collections.deque()
+
+    def join(self, speech: Speech) -> _Turn:
+        turn = _Turn(self, speech)
+        with self._lock:
+            self._line.append(turn)
+        return turn
+
+    def audio(self, turn: _Turn, pcm: bytes) -> None:
+        """New audio of ``turn``. Thread: its reader thread."""
+        with self._lock:
+            if turn.retired or turn.error is not None:
+                return
+            if self._line[0] is not turn:
+                turn.held.append(pcm)
+                return
+            failed = self._feed(turn, [pcm])
+        if failed is not None:
+            self.stop(turn, failed)
+
+    def ended(self, turn: _Turn, error: Optional[TTSError]) -> None:
+        """The stream of ``turn`` ended, normally (None) or with ``error``."""
+        if error is not None:
+            self.stop(turn, error)
+            return
+        with self._lock:
+            turn.ended = True
+            failed = self._finish(turn) if self._line and self._line[0] is turn else None
+        if failed is not None:
+            self.stop(turn, failed)
+
+    def stop(self, turn: _Turn, error: TTSError) -> None:
+        """End the playback of ``turn`` now with ``error``, silencing it if it is playing."""
+        with self._lock:
+            if turn.retired or turn.error is not None:
+                return
+            turn.error = error
+            playing = turn.fed
+        if playing:
+            self.player.stop()  # drops only this speech's audio: nothing else was fed
+        self._retire(turn, error)
+
+    def stop_all(self, error: TTSError) -> None:
+        """End every speech's playback with ``error`` and silence the player."""
+        with self._lock:
+            turns = [turn for turn in self._line if turn.error is None]
+            for turn in turns:
+                turn.error = error
+        self.player.stop()
+        for turn in turns:
+            self._retire(turn, error)
+
+    def _played(self, turn: _Turn, played: bool) -> None:
+        """The player's on_done for ``turn``'s audio. Thread: the player thread, or a stopper."""
+        if played:
+            self._retire(turn, None)
+        elif turn.error is None:  # dropped by the player itself: its close, its failure, its user
+            error = self.player.error or Cancelled("the playback was stopped")
+            self._retire(turn, error)
+
+    def _retire(self, turn: _Turn, error: Optional[TTSError]) -> None:
+        """Take ``turn`` out of the line, start the next speech's audio, and end the speech."""
+        failures = []
+        with self._lock:
+            if turn.retired:
+                return
+            turn.retired = True
+            head = bool(self._line) and self._line[0] is turn
+            if turn in self._line:
+                self._line.remove(turn)
+            underruns = self.player.underruns - turn.underruns_at if turn.fed else 0
+            underrun_ms = self.player.underrun_ms - turn.underrun_ms_at if turn.fed else 0.0
+            # The next speech's held audio goes to the player, and its end mark if its
+            # stream has ended too (a speech the player refuses is passed over).
+            while head and self._line and self._line[0].error is None:
+                nxt = self._line[0]
+                failed = self._feed(nxt, nxt.held) if nxt.held else None
+                nxt.held = []
+                if failed is None and nxt.ended:
+                    failed = self._finish(nxt)
+                if failed is not None:
+                    nxt.error = failed
+                    failures.append((nxt, failed))
+                    self._line.popleft()
+                    continue
+                break
+        turn.speech._played(error, underruns, underrun_ms)
+        for nxt, failed in failures:
+            self._retire(nxt, failed)
+
+    def _feed(self, turn: _Turn, pieces: List[bytes]) -> Optional[PlaybackError]:
+        """Under the lock: send ``turn``'s audio to the player; return its failure, if any."""
+        try:
+            if not turn.fed:
+                self.player.set_sample_rate(turn.speech.sample_rate)
+                turn.underruns_at = self.player.underruns
+                turn.underrun_ms_at = self.player.underrun_ms
+                turn.fed = True
+            for pcm in pieces:
+                self.player.feed(pcm)
+        except PlaybackError as exc:
+            return exc
+        return None
+
+    def _finish(self, turn: _Turn) -> Optional[PlaybackError]:
+        """Under the lock: ``turn``'s audio is all fed; have the player report when played."""
+        try:
+            self.player.finish(on_done=lambda played: self._played(turn, played))
+        except PlaybackError as exc:
+            return exc
+        return None
 
 
 class TTSClient:
@@ -312,6 +498,9 @@ class TTSClient:
         dispatch: ``"thread"`` runs callbacks on the connection's reader thread;
             ``"poll"`` keeps them until the application calls ``poll()``.
         allow_insecure: allow ``ws://`` to a host that is not this machine.
+        player: the ``AudioPlayer`` that ``play=True`` uses (to pick a device, a
+            prebuffer or a volume); None makes a default one when first needed. The
+            client stops a player it was given but leaves closing it to its owner.
 
     Raises:
         InvalidParameterError: a bad provider, model, url, timeout or dispatch.
@@ -320,7 +509,8 @@ class TTSClient:
 
     def __init__(self, provider: str = "eigenai", api_key: Optional[str] = None, model: Optional[str] = None,
                  voice: Optional[str] = None, url: Optional[str] = None, timeout: float = 30.0,
-                 dispatch: str = "thread", *, allow_insecure: bool = False) -> None:
+                 dispatch: str = "thread", *, allow_insecure: bool = False,
+                 player: Optional["AudioPlayer"] = None) -> None:
         if provider not in PROVIDERS:
             raise InvalidParameterError(
                 f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}", parameter="provider"
@@ -358,6 +548,9 @@ class TTSClient:
         self._idle: Dict[Tuple[Any, ...], List[Connection]] = {}
         self._running: Set[Speech] = set()
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()
+        self._player = player
+        self._owns_player = player is None
+        self._play_line: Optional[_PlayLine] = None
 
     def __repr__(self) -> str:
         url = self._url or "(local, not started)"
@@ -369,6 +562,19 @@ class TTSClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def player(self) -> "AudioPlayer":
+        """The ``AudioPlayer`` behind ``play=True`` (made on first use; opens no device).
+
+        Use it to change the volume or to pause and resume playback.
+        """
+        with self._lock:
+            if self._player is None:
+                from .playback import AudioPlayer  # PyAudio itself loads only when a device opens
+
+                self._player = AudioPlayer()
+            return self._player
 
     # -- speaking ------------------------------------------------------------------
 
@@ -387,7 +593,10 @@ class TTSClient:
                 Exactly one of the two is called, after the last ``on_audio``. Thread:
                 the connection's reader thread (``dispatch="thread"``), or the thread
                 calling ``poll()``; callbacks must return quickly.
-            play: also play the audio through the default output device.
+            play: also play the audio through ``self.player`` (the default output
+                device unless the client was given a player). Speeches play one after
+                another in the order spoken; with ``block`` the call returns once the
+                last sample has been played.
             block: True waits for the end (raising its error); False returns at once.
             keep_audio: False keeps no audio in the Speech (constant memory).
             extra: fields the parameter tables do not know, sent as they are.
@@ -398,14 +607,13 @@ class TTSClient:
 
         Raises:
             InvalidParameterError: bad text or parameters, before any network I/O.
+            PlaybackError: with ``play=True``, no PyAudio or no output device (before
+                any network I/O).
             TTSError: with ``block=True``, the error the speech ended with.
         """
         started = time.perf_counter()
-        if play:
-            raise InvalidParameterError(
-                "play=True needs the playback thread, which this build of ttsstream does not have yet; "
-                "use on_audio or speech.save()", parameter="play")
         request = self._build_request(text, voice, params, extra)
+        line = self._line_for_play() if play else None
         speech = Speech(
             request.text, self._dialect.sample_rate, on_audio=on_audio, on_complete=on_complete,
             on_error=on_error, keep_audio=keep_audio,
@@ -418,6 +626,8 @@ class TTSClient:
                 raise TTSError("this TTSClient is closed; make a new one")
             self._running.add(speech)
             connection = self._take_connection(request, endpoint)
+        if line is not None:
+            speech._turn = line.join(speech)
         speech._attach(connection)
         connection.begin(speech, request)
         if block:
@@ -427,6 +637,15 @@ class TTSClient:
                 speech.cancel()
                 raise
         return speech
+
+    def _line_for_play(self) -> _PlayLine:
+        """The playback line, its player started (the device open). Raises PlaybackError."""
+        player = self.player
+        player.start()
+        with self._lock:
+            if self._play_line is None:
+                self._play_line = _PlayLine(player)
+            return self._play_line
 
     def _build_request(self, text: str, voice: Optional[str], params: Dict[str, Any],
                        extra: Optional[Mapping[str, Any]]) -> Request:
@@ -466,11 +685,18 @@ class TTSClient:
         return ran
 
     def stop(self) -> None:
-        """Cancel every running speech of this client. Thread: any."""
+        """Cancel every running speech of this client and silence its playback.
+
+        Speeches still playing (their streams ended) are stopped too and end with
+        ``Cancelled``. The client stays usable. Thread: any.
+        """
         with self._lock:
             running = list(self._running)
+            line = self._play_line
         for speech in running:
             speech.cancel()
+        if line is not None:
+            line.stop_all(Cancelled("the client's playback was stopped"))
 
     def close(self) -> None:
         """Cancel running speeches, close every connection and join its thread.
@@ -483,8 +709,13 @@ class TTSClient:
             running = list(self._running)
             connections = list(self._connections)
             self._idle.clear()
+            line, player = self._play_line, self._player
         for speech in running:
             speech._end(Cancelled("the client was closed"))
+        if line is not None:
+            line.stop_all(Cancelled("the client was closed"))
+        if player is not None and self._owns_player:
+            player.close()
         for connection in connections:
             connection.close()
         with self._lock:

@@ -31,11 +31,13 @@ the resumed audio, not counting time spent paused.
 from __future__ import annotations
 
 import collections
+import ctypes
+import ctypes.util
 import logging
 import math
 import threading
 import time
-from typing import Any, Deque, Dict, List, Optional, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -61,12 +63,50 @@ NO_DEVICE_HINT = (
 )
 
 
+# ALSA and JACK print dozens of lines to stderr while PortAudio probes for devices
+# (more on a machine with no sound card). Their handlers are routed to our debug log
+# instead; the ctypes callbacks must live as long as the process.
+_ALSA_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                                 ctypes.c_char_p)
+_JACK_HANDLER = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
+_native_handlers: List[Any] = []
+
+
+def _log_alsa(file: bytes, line: int, function: bytes, err: int, fmt: bytes) -> None:
+    logger.debug("ALSA: %s:%d %s (error %d)", (file or b"").decode(errors="replace"), line,
+                 (function or b"").decode(errors="replace"), err)
+
+
+def _log_jack(message: bytes) -> None:
+    logger.debug("JACK: %s", (message or b"").decode(errors="replace"))
+
+
+def _quiet_native_logs() -> None:
+    """Send ALSA's and JACK's console messages to the debug log (once per process)."""
+    if _native_handlers:
+        return
+    alsa, jack = _ALSA_HANDLER(_log_alsa), _JACK_HANDLER(_log_jack)
+    _native_handlers.extend((alsa, jack))
+    for name, setters, handler in (("asound", ("snd_lib_error_set_handler",), alsa),
+                                   ("jack", ("jack_set_error_function", "jack_set_info_function"), jack)):
+        path = ctypes.util.find_library(name)
+        try:
+            library = ctypes.CDLL(path) if path else None
+        except OSError:
+            library = None
+        for setter in setters:
+            function = getattr(library, setter, None)
+            if function is not None:
+                function(handler)
+
+
 def _import_pyaudio() -> Any:
     """Import PyAudio, or raise PlaybackError saying how to install it."""
     try:
         import pyaudio  # noqa: PLC0415 -- imported lazily by design
     except ImportError as exc:
         raise PlaybackError(f"playback needs PyAudio, which is not installed: {INSTALL_HINT}") from exc
+    _quiet_native_logs()
     return pyaudio
 
 
@@ -120,7 +160,8 @@ def output_devices() -> List[Dict[str, Any]]:
 
     Returns:
         One dict per device: ``index`` (int), ``name`` (str), ``channels`` (int, the most
-        output channels) and ``default_sample_rate`` (float).
+        output channels), ``default_sample_rate`` (float) and ``default`` (bool: the
+        device that ``device=None`` plays on).
 
     Raises:
         PlaybackError: PyAudio is not installed or PortAudio cannot start.
@@ -131,12 +172,17 @@ def output_devices() -> List[Dict[str, Any]]:
     except Exception as exc:
         raise PlaybackError(f"PortAudio could not start: {exc}") from exc
     try:
+        try:
+            default = int(pa.get_default_output_device_info()["index"])
+        except (IOError, OSError):
+            default = None
         return [
             {
                 "index": int(info["index"]),
                 "name": str(info["name"]),
                 "channels": int(info["maxOutputChannels"]),
                 "default_sample_rate": float(info["defaultSampleRate"]),
+                "default": int(info["index"]) == default,
             }
             for info in _output_device_infos(pa)
         ]
@@ -155,13 +201,28 @@ def _apply_volume(pcm: bytes, volume: float) -> bytes:
     return samples.astype("<i2").tobytes()
 
 
+DoneCallback = Callable[[bool], Any]
+
+
 class _Mark:
-    """End of a segment (``finish()``): drain, then release ``wait()``ers up to ``seq``."""
+    """End of a segment (``finish()``): drain, then release ``wait()``ers up to ``seq``
+    and call ``on_done`` (True: played out; False: dropped)."""
 
-    __slots__ = ("seq",)
+    __slots__ = ("seq", "on_done")
 
-    def __init__(self, seq: int) -> None:
+    def __init__(self, seq: int, on_done: Optional[DoneCallback]) -> None:
         self.seq = seq
+        self.on_done = on_done
+
+
+def _report_done(marks: List[_Mark], played: bool) -> None:
+    """Call the marks' ``on_done`` callbacks, outside the player's lock."""
+    for mark in marks:
+        if mark.on_done is not None:
+            try:
+                mark.on_done(played)
+            except Exception:
+                logger.exception("a finish() on_done callback raised")
 
 
 class _Rate:
@@ -336,6 +397,11 @@ class AudioPlayer:
             return self._paused
 
     @property
+    def error(self) -> Optional[PlaybackError]:
+        """The failure that stopped the player, or None."""
+        return self._error
+
+    @property
     def closed(self) -> bool:
         """True once ``close()`` was called."""
         return self._closed
@@ -405,12 +471,19 @@ class AudioPlayer:
             self._queued_bytes += len(data)
             self._cond.notify_all()
 
-    def finish(self) -> None:
+    def finish(self, on_done: Optional[DoneCallback] = None) -> None:
         """Mark the end of what was fed so far.
 
         The player plays it all, waits until the device has played the last sample,
         then goes idle; later feeds start a new segment (with its prebuffer).
         ``wait()`` waits for this.
+
+        Args:
+            on_done: called once as ``on_done(played)``: with True when the segment has
+                been played out, with False if ``stop()``, ``close()`` or a device
+                failure dropped it first. Thread: the player thread, or the thread
+                that dropped the segment; it must return quickly and must not call
+                ``stop()``, ``wait()`` or ``close()``.
 
         Raises:
             PlaybackError: the device has failed or the player is closed.
@@ -418,12 +491,16 @@ class AudioPlayer:
         with self._cond:
             self._raise_if_unusable()
             self._finish_seq += 1
-            if self._thread is None:  # nothing was ever fed
+            mark = _Mark(self._finish_seq, on_done)
+            if self._thread is None:  # nothing was ever fed: nothing to play
                 self._done_seq = self._finish_seq
+                played = [mark]
             else:
-                self._queue.append(_Mark(self._finish_seq))
+                self._queue.append(mark)
                 self._controls_queued += 1
+                played = []
             self._cond.notify_all()
+        _report_done(played, True)
 
     def wait(self, timeout: Optional[float] = None) -> None:
         """Block until everything fed before the last ``finish()`` has been played out.
@@ -461,20 +538,20 @@ class AudioPlayer:
         bounded by a timeout), except on the player thread.
         """
         with self._cond:
-            self._drop_queue()
+            dropped = self._drop_queue()
             self._stop_seq += 1
             target = self._stop_seq
             self._cond.notify_all()
             thread = self._thread
-            if thread is None or threading.current_thread() is thread:
-                return
-            deadline = time.monotonic() + STOP_TIMEOUT
-            while self._stop_done < target and thread.is_alive() and self._error is None:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    logger.warning("the player thread did not stop the device within %g s", STOP_TIMEOUT)
-                    break
-                self._cond.wait(remaining)
+            if thread is not None and threading.current_thread() is not thread:
+                deadline = time.monotonic() + STOP_TIMEOUT
+                while self._stop_done < target and thread.is_alive() and self._error is None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        logger.warning("the player thread did not stop the device within %g s", STOP_TIMEOUT)
+                        break
+                    self._cond.wait(remaining)
+        _report_done(dropped, False)
 
     def pause(self) -> None:
         """Hold output without dropping audio; what the device already holds (a few
@@ -531,10 +608,11 @@ class AudioPlayer:
             if self._closed:
                 return
             self._closed = True
-            self._drop_queue()
+            dropped = self._drop_queue()
             self._queue.append(_CLOSE)
             self._closing.set()
             self._cond.notify_all()
+        _report_done(dropped, False)
         with self._start_lock:
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -562,12 +640,18 @@ class AudioPlayer:
         if self._closed:
             raise PlaybackError("this AudioPlayer is closed")
 
-    def _drop_queue(self) -> None:
-        """Under the lock: forget queued audio, keeping any rate change, release waits."""
+    def _drop_queue(self) -> List[_Mark]:
+        """Under the lock: forget queued audio, keeping any rate change, release waits.
+
+        Returns the dropped marks, whose callbacks the caller runs after the lock.
+        """
         rate_change = None
+        marks = []
         for item in self._queue:
             if isinstance(item, _Rate):
                 rate_change = item
+            elif isinstance(item, _Mark):
+                marks.append(item)
         self._queue.clear()
         self._queued_bytes = 0
         self._controls_queued = 0
@@ -575,6 +659,7 @@ class AudioPlayer:
             self._queue.append(rate_change)
             self._controls_queued = 1
         self._done_seq = self._finish_seq
+        return marks
 
     # ------------------------------------------------------------- player thread
 
@@ -601,10 +686,11 @@ class AudioPlayer:
             logger.error("playback stopped: %s", error, exc_info=exc)
             with self._cond:
                 self._error = error
+                dropped = self._drop_queue()
                 self._queue.clear()
-                self._queued_bytes = 0
                 self._controls_queued = 0
                 self._cond.notify_all()
+            _report_done(dropped, False)
         finally:
             self._release_device()
 
@@ -677,9 +763,12 @@ class AudioPlayer:
             elif isinstance(item, _Mark):
                 self._end_segment()
                 with self._cond:
+                    # A stop() or close() during the drain dropped this segment.
+                    played = not self._interrupted()
                     if item.seq > self._done_seq:
                         self._done_seq = item.seq
                     self._cond.notify_all()
+                _report_done([item], played)
             elif isinstance(item, _Rate):
                 self._end_segment()
                 self._close_stream()  # reopened lazily at the new rate
