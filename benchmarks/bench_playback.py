@@ -17,7 +17,17 @@ both the calls and the sound. Measured, interleaved in one run:
   the recording; and the silent gaps heard inside the stream (the jitter buffer's
   purpose), also for ours with prebuffer_ms=0.
 
-The baseline is what one writes by hand: a thread taking chunks from a queue.Queue and
+Then the whole path, speak(play=True) against the bundled server (tone engine, on
+loopback), against a hand-written client (websocket-client: connect, authenticate,
+request, and each binary frame passed to a blocking ``stream.write`` on a PyAudio stream
+opened once with its defaults):
+
+- speak -> first sound: from the call to the first non-silent sample recorded.
+- speech.cancel -> silence: cancel 0.5 s into playback; from the call to the last
+  non-silent sample recorded (the baseline sets a flag and closes its socket; its thread
+  calls ``stop_stream()`` once its current write returns).
+
+The baseline player is what one writes by hand: a thread taking chunks from a queue.Queue and
 passing each whole chunk to a blocking ``stream.write`` on a stream opened with PyAudio's
 defaults (kept open and running); stop empties the queue and, once the current write
 returns, calls ``stop_stream()`` (which drops the device buffer on ALSA) and
@@ -105,6 +115,126 @@ class Baseline:
         self._thread.join(10)
         self._stream.close()
         self._pa.terminate()
+
+
+# The tone engine is silent for spaces and punctuation: one long word sounds without a
+# break, so the last sound heard is when playback stopped, not a pause between words.
+SENTENCE = "a" * 150
+
+
+class HandWrittenClient:
+    """What one writes by hand with websocket-client and PyAudio, for the whole path."""
+
+    def __init__(self, url: str) -> None:
+        import pyaudio
+
+        self._url = url
+        self._pa = pyaudio.PyAudio()
+        self._stream = self._pa.open(format=pyaudio.paInt16, channels=1, rate=RATE, output=True)
+        self._thread: Optional[threading.Thread] = None
+        self._cancelled = threading.Event()
+        self._ws: Any = None
+
+    def speak(self, text: str) -> None:
+        """Start speaking ``text`` in the background (like speak(play=True, block=False))."""
+        self.join()
+        self._cancelled.clear()
+        self._thread = threading.Thread(target=self._run, args=(text,), name="baseline-client")
+        self._thread.start()
+
+    def _run(self, text: str) -> None:
+        import websocket
+
+        ws = websocket.create_connection(self._url, timeout=10)
+        self._ws = ws
+        try:
+            # As the protocol document's example: auth, then the request at once.
+            ws.send(json.dumps({"token": "none", "model": "higgs2p5"}))
+            ws.send(json.dumps({"text": text, "voice": "Linda"}))
+            while not self._cancelled.is_set():
+                frame = ws.recv()
+                if isinstance(frame, bytes):
+                    self._stream.write(frame)
+                elif '"complete"' in frame:
+                    break
+        except Exception:  # the socket closed by cancel()
+            pass
+        finally:
+            ws.close()
+        if self._cancelled.is_set():
+            # PortAudio calls on one stream from two threads corrupt memory: the
+            # cancelling thread only sets the flag; this one drops the device buffer.
+            self._stream.stop_stream()
+            self._stream.start_stream()
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        if self._ws is not None:
+            self._ws.close()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def close(self) -> None:
+        self.join()
+        self._stream.close()
+        self._pa.terminate()
+
+
+class OursClient:
+    def __init__(self, url: str) -> None:
+        from ttsstream import TTSClient
+
+        self.client = TTSClient(url=url)
+        self.client.player.start()
+        self.speech: Any = None
+
+    def speak(self, text: str) -> None:
+        self.speech = self.client.speak(text, play=True, block=False)
+
+    def cancel(self) -> None:
+        self.speech.cancel()
+
+    def join(self) -> None:
+        with contextlib.suppress(Exception):
+            self.speech.wait(30)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def first_sound_time(recorder: MonitorRecorder, after: float) -> Optional[float]:
+    samples = recorder.samples()
+    times = recorder.sample_times()[: len(samples)]
+    hits = np.flatnonzero((samples != 0) & (times >= after))
+    return float(times[hits[0]]) if len(hits) else None
+
+
+def measure_first_sound(client: Any, recorder: MonitorRecorder) -> float:
+    time.sleep(0.3)
+    t_speak = time.monotonic()
+    client.speak("Hello.")
+    client.join()
+    time.sleep(0.2)
+    first = first_sound_time(recorder, t_speak)
+    if first is None:
+        raise RuntimeError("the speech was never heard")
+    return first - t_speak
+
+
+def measure_cancel(client: Any, recorder: MonitorRecorder) -> float:
+    time.sleep(0.3)
+    client.speak(SENTENCE)
+    time.sleep(0.5 + np.random.uniform(0, 0.05))
+    t_cancel = time.monotonic()
+    client.cancel()
+    client.join()
+    time.sleep(0.4)
+    last = last_sound_time(recorder, t_cancel - 1.0, t_cancel + 0.35)
+    if last is None:
+        raise RuntimeError("nothing was heard before cancel()")
+    return last - t_cancel
 
 
 class Ours:
@@ -226,11 +356,13 @@ STREAMING = "feed -> device, streaming"
 STREAMING_0 = "  streaming, ours prebuffer_ms=0"
 GAPS = "gaps >= 2 ms per 1 s streamed"  # silent runs inside the streamed audio
 GAPS_0 = "  gaps, ours prebuffer_ms=0"
+FIRST_SOUND = "speak -> first sound (whole path)"
+CANCEL = "speech.cancel -> silence"
 
 
 def run(reps: int, quiet: bool) -> Dict[str, Dict[str, Dict[str, float]]]:
     rows = ["stop -> silence", "feed -> device, after stop", "feed -> device, after finish",
-            STREAMING, STREAMING_0, GAPS, GAPS_0]
+            STREAMING, STREAMING_0, GAPS, GAPS_0, FIRST_SOUND, CANCEL]
     results: Dict[str, Dict[str, List[float]]] = {
         row: {"ttsstream": [], "baseline": []} for row in rows}
     with tempfile.TemporaryDirectory(prefix="bench-playback-") as root, PulseDaemon(Path(root)) as daemon:
@@ -270,6 +402,7 @@ def run(reps: int, quiet: bool) -> Dict[str, Dict[str, Dict[str, float]]]:
                 finally:
                     for player in players.values():
                         player.close()
+                run_whole_path(reps, recorder, results)
         finally:
             recorder.stop()
     table = {}
@@ -277,6 +410,23 @@ def run(reps: int, quiet: bool) -> Dict[str, Dict[str, Dict[str, float]]]:
         scale = 1.0 if row in (GAPS, GAPS_0) else 1000.0
         table[row] = {name: summary(values, scale) for name, values in columns.items()}
     return table
+
+
+def run_whole_path(reps: int, recorder: MonitorRecorder, results: Dict[str, Dict[str, List[float]]]) -> None:
+    from ttsstream.server import LocalServer
+
+    with LocalServer(engine="tone") as url:
+        clients = {"ttsstream": OursClient(url + "/api/v1/generate/ws"),
+                   "baseline": HandWrittenClient(url + "/api/v1/generate/ws")}
+        try:
+            for rep in range(reps):
+                order = ["ttsstream", "baseline"] if rep % 2 == 0 else ["baseline", "ttsstream"]
+                for name in order:
+                    results[FIRST_SOUND][name].append(measure_first_sound(clients[name], recorder))
+                    results[CANCEL][name].append(measure_cancel(clients[name], recorder))
+        finally:
+            for client in clients.values():
+                client.close()
 
 
 RESOLUTION_MS = 5.0  # the recorder reads 5 ms at a time

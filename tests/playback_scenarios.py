@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -559,9 +560,7 @@ def speak_pulse(work: Path) -> Dict[str, Any]:
 
 
 def _interrupt_main() -> None:
-    import _thread
-
-    _thread.interrupt_main()
+    os.kill(os.getpid(), signal.SIGINT)  # a real SIGINT, as Ctrl-C sends
 
 
 @scenario

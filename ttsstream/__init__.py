@@ -6,12 +6,15 @@
         speech = client.speak("Hello, streaming audio world!", on_audio=lambda chunk: ...)
         speech.save("hello.wav")
 
+    ttsstream.speak("One line in a plain script.", play=True)   # on a default client
+
 Importing this package starts no thread and imports neither PyAudio nor the bundled
 server's dependencies.
 """
 
 import logging
 
+from .api import speak
 from .audio import AudioChunk
 from .client import Speech, TTSClient
 from .errors import (
@@ -30,6 +33,7 @@ from .playback import AudioPlayer  # PyAudio itself is imported only when playba
 __version__ = "0.1.0"
 
 __all__ = [
+    "speak",
     "TTSClient",
     "Speech",
     "AudioChunk",

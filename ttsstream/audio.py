@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import wave
-from typing import Tuple, Union
+from typing import BinaryIO, Tuple, Union
 
 import numpy as np
 
@@ -91,8 +91,8 @@ class SampleAligner:
         return len(self._carry)
 
 
-def write_wav(path: Union[str, "os.PathLike[str]"], pcm: bytes, sample_rate: int) -> None:
-    """Write 16-bit mono PCM to a WAV file at ``path``.
+def write_wav(path: Union[str, "os.PathLike[str]", BinaryIO], pcm: bytes, sample_rate: int) -> None:
+    """Write 16-bit mono PCM as a WAV file to ``path`` (or to a binary file object).
 
     Raises:
         ValueError: if ``pcm`` is not whole samples or the rate is not positive.
@@ -102,7 +102,7 @@ def write_wav(path: Union[str, "os.PathLike[str]"], pcm: bytes, sample_rate: int
         raise ValueError(f"PCM must be whole 16-bit samples, got {len(pcm)} bytes")
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    with wave.open(os.fspath(path), "wb") as wav:
+    with wave.open(path if hasattr(path, "write") else os.fspath(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(SAMPLE_WIDTH)
         wav.setframerate(sample_rate)

@@ -7,7 +7,6 @@ clear line on stderr says why), 2 for a bad command line.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional, TextIO, Union
@@ -56,17 +55,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _choose_provider(args: argparse.Namespace, err: TextIO) -> str:
-    if args.provider:
-        return args.provider
-    if args.url:
-        from .protocols import dialect_for_url
+    from .api import choose_provider
 
-        return dialect_for_url(args.url) or "eigenai"
-    for provider, variable in (("eigenai", "EIGENAI_API_KEY"), ("shunyalabs", "SHUNYALABS_API_KEY")):
-        if os.environ.get(variable):
-            return provider
-    print("ttsstream: no provider, url or API key given: speaking with the local offline voice", file=err)
-    return "local"
+    provider = choose_provider(args.provider, args.url)
+    if provider == "local" and not args.provider:
+        print("ttsstream: no provider, url or API key given: speaking with the local offline voice", file=err)
+    return provider
 
 
 def _open_player(device: Optional[str], err: TextIO) -> Optional["AudioPlayer"]:

@@ -13,7 +13,10 @@ imported only when first used.
 
 from __future__ import annotations
 
+import base64
 import collections
+import html
+import io
 import logging
 import os
 import queue
@@ -119,11 +122,44 @@ class Speech(Sink):
     def __repr__(self) -> str:
         if not self._final:
             state = "running"
+        elif not self._done.is_set():
+            state = "playing"
         elif self._error is None:
             state = "done"
         else:
             state = f"failed: {type(self._error).__name__}"
         return f"<Speech {state}, {self.duration:.2f} s at {self._sample_rate} Hz, text={self.text[:30]!r}>"
+
+    def _repr_html_(self) -> str:
+        """How a notebook shows a speech: an audio player and its figures.
+
+        A running speech shows what has arrived so far; display it again (or
+        ``speech.wait()`` first) for the whole of it.
+        """
+        if not self._final:
+            state = "running"
+        elif not self._done.is_set():
+            state = "playing"
+        elif self._error is None:
+            state = "done"
+        else:
+            state = f"{type(self._error).__name__}: {self._error}"
+        latency = self.first_audio_latency
+        rows = [("text", self.text if len(self.text) <= 200 else self.text[:200] + "…"), ("state", state),
+                ("duration", f"{self.duration:.2f} s at {self._sample_rate} Hz"),
+                ("first audio after", "-" if latency is None else f"{latency * 1000:.0f} ms")]
+        if self._turn is not None:
+            rows.append(("playback underruns", f"{self._underruns} ({self._underrun_ms:.0f} ms)"))
+        table = "".join(f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
+                        f"<td style='text-align:left'>{html.escape(value)}</td></tr>" for name, value in rows)
+        if self._keep_audio and self._bytes:
+            wav = io.BytesIO()
+            write_wav(wav, self.pcm, self._sample_rate)
+            data = base64.b64encode(wav.getvalue()).decode("ascii")
+            player = f'<audio controls src="data:audio/wav;base64,{data}"></audio>'
+        else:
+            player = "<em>no audio kept</em>" if not self._keep_audio else "<em>no audio yet</em>"
+        return f"<div class='ttsstream-speech'>{player}<table>{table}</table></div>"
 
     # -- what users read ---------------------------------------------------------
 
@@ -482,6 +518,37 @@ class _PlayLine:
         return None
 
 
+class _TkPump:
+    """Calls ``client.poll()`` from a Tk main loop until stopped, destroyed or closed."""
+
+    def __init__(self, client: "TTSClient", root: Any, interval_ms: int) -> None:
+        self._client = client
+        self._root = root
+        self._interval = interval_ms
+        self._running = True
+        self._after_id = root.after(interval_ms, self._tick)
+
+    def _tick(self) -> None:
+        if not self._running or self._client._closed:
+            self._running = False
+            return
+        try:
+            self._client.poll()
+        finally:
+            try:
+                self._after_id = self._root.after(self._interval, self._tick)
+            except Exception:  # tkinter.TclError: the root was destroyed
+                self._running = False
+
+    def stop(self) -> None:
+        """Stop polling. Thread: Tk's."""
+        self._running = False
+        try:
+            self._root.after_cancel(self._after_id)
+        except Exception:  # already destroyed
+            pass
+
+
 class TTSClient:
     """A client of one TTS service, safe to share between threads.
 
@@ -683,6 +750,38 @@ class TTSClient:
                 break
             ran += 1
         return ran
+
+    def attach_tk(self, root: Any, interval_ms: int = 10) -> Callable[[], None]:
+        """Run ``poll()`` from a Tk main loop every ``interval_ms``, so that callbacks run on
+        Tk's thread and may touch widgets.
+
+            client = ttsstream.TTSClient(provider="local", dispatch="poll")
+            client.attach_tk(root)
+            client.speak(text, on_audio=lambda chunk: meter.set(level(chunk)), block=False)
+
+        It stops by itself when ``root`` is destroyed or the client is closed.
+
+        Args:
+            root: a ``tkinter.Tk`` (any widget: whatever has ``after`` and ``after_cancel``).
+            interval_ms: how often to poll; 10 ms keeps a level meter smooth.
+
+        Returns:
+            A function that stops the polling.
+
+        Raises:
+            InvalidParameterError: the client was not made with ``dispatch="poll"``, or a
+                bad interval.
+
+        Thread: Tk's (the thread running ``root.mainloop()``).
+        """
+        if self.dispatch != "poll":
+            raise InvalidParameterError(
+                "attach_tk() needs a client made with dispatch='poll' (with 'thread' the callbacks "
+                "run on a reader thread, where Tk widgets must not be touched)", parameter="dispatch")
+        if isinstance(interval_ms, bool) or not isinstance(interval_ms, int) or not 1 <= interval_ms <= 1000:
+            raise InvalidParameterError(f"interval_ms must be an int from 1 to 1000, got {interval_ms!r}",
+                                        parameter="interval_ms")
+        return _TkPump(self, root, interval_ms).stop
 
     def stop(self) -> None:
         """Cancel every running speech of this client and silence its playback.
