@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
+import signal as os_signal
 import sys
 import threading
 import time
@@ -479,7 +479,16 @@ def speak_file_queue(work: Path) -> Dict[str, Any]:
             snapshot(work / OUT, work / "at_wait.raw")
             for index, speech in enumerate(speeches):
                 save_pcm(work, f"pcm{index}.raw", speech.pcm)
-    return {"count": len(texts), "threads": other_threads()}
+            # stop() while paused: the next speech plays, not held by the old pause.
+            client.player.pause()
+            held = client.speak("Held by the pause.", play=True, block=False)
+            client.stop()
+            held_error = error_text(lambda: held.wait(10))
+            after_stop = client.speak("After the stop.", play=True, block=False)
+            after_stop_error = error_text(lambda: after_stop.wait(10))
+            paused = client.player.paused
+    return {"count": len(texts), "held": held_error, "after_stop": after_stop_error, "paused": paused,
+            "threads": other_threads()}
 
 
 @scenario
@@ -542,6 +551,8 @@ def speak_pulse(work: Path) -> Dict[str, Any]:
             save_pcm(work, "stopped.raw", tail.pcm)
             time.sleep(0.4)
             # 4. Ctrl-C during a blocking speak cancels it and silences playback.
+            # A process started in the background inherits SIGINT ignored: restore Ctrl-C.
+            os_signal.signal(os_signal.SIGINT, os_signal.default_int_handler)
             timer = threading.Timer(0.5, _interrupt_main)
             timer.start()
             try:
@@ -560,7 +571,7 @@ def speak_pulse(work: Path) -> Dict[str, Any]:
 
 
 def _interrupt_main() -> None:
-    os.kill(os.getpid(), signal.SIGINT)  # a real SIGINT, as Ctrl-C sends
+    os.kill(os.getpid(), os_signal.SIGINT)  # a real SIGINT, as Ctrl-C sends
 
 
 @scenario

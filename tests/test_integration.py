@@ -182,6 +182,8 @@ def test_speak_works_inside_a_running_event_loop(server) -> None:
 def test_ctrl_c_during_a_blocking_speak_cancels_it(make_server) -> None:
     server = make_server(engine="tone", realtime=1.0)  # paced: the speech takes seconds
     errors = []
+    # A process started in the background inherits SIGINT ignored: restore Ctrl-C.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     with TTSClient(url=server.eigenai_url) as client:
         # A real SIGINT, as Ctrl-C (or a notebook's interrupt) sends.
         timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
@@ -189,6 +191,7 @@ def test_ctrl_c_during_a_blocking_speak_cancels_it(make_server) -> None:
         with pytest.raises(KeyboardInterrupt):
             client.speak("A long sentence that is interrupted.", on_error=errors.append)
         timer.join()
+        signal.signal(signal.SIGINT, previous)
         after = client.speak("Next.")
     assert len(errors) == 1 and isinstance(errors[0], Cancelled), errors
     assert after.pcm == tone_pcm("Next.")

@@ -479,6 +479,8 @@ def test_speeches_started_together_play_one_after_another(alsa_file: Tuple[Dict[
         assert not any(received[position:start])
         position = start + len(pcm)
     assert not any(received[position:])
+    assert result["held"]["type"] == "Cancelled"
+    assert result["after_stop"]["type"] is None and result["paused"] is False
     assert result["threads"] == []
 
 

@@ -77,6 +77,25 @@ def _invoke(speech: "Speech", callback: Callable[[Any], Any], argument: Any) -> 
         _in_callback.speech = previous
 
 
+# How often a wait on the main thread wakes to let Python run signal handlers: a
+# SIGINT that the kernel hands to another thread (PortAudio's, a reader) does not
+# interrupt the main thread's blocked lock, so Ctrl-C would wait for the speech to end.
+_SIGNAL_SLICE = 0.1
+
+
+def _interruptible_wait(event: threading.Event, timeout: Optional[float]) -> bool:
+    """``event.wait(timeout)``, in slices on the main thread so that Ctrl-C gets through."""
+    if threading.current_thread() is not threading.main_thread():
+        return event.wait(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        remaining = _SIGNAL_SLICE if deadline is None else min(_SIGNAL_SLICE, deadline - time.monotonic())
+        if event.wait(max(0.0, remaining)):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+
+
 class Speech(Sink):
     """One utterance: running, then finished with audio or with an error.
 
@@ -249,7 +268,7 @@ class Speech(Sink):
                     "wait() called from inside a callback of the same speech would deadlock; "
                     "use on_complete/on_error instead, or speak(block=False)"
                 )
-            if not self._done.wait(timeout):
+            if not _interruptible_wait(self._done, timeout):
                 raise SynthesisTimeout(f"the speech did not finish within {timeout:g} s; it is still running")
         if self._error is not None:
             raise self._error

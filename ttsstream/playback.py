@@ -533,12 +533,16 @@ class AudioPlayer:
         """Drop everything queued and silence the device now.
 
         The stream is aborted rather than drained, and reopened at the next feed; the
-        player is then ready for new audio. Pending ``wait()`` calls return. Blocks
+        player is then ready for new audio, and no longer paused. Pending ``wait()``
+        calls return. Blocks
         until the player thread has silenced the device (a block's time at most,
         bounded by a timeout), except on the player thread.
         """
         with self._cond:
             dropped = self._drop_queue()
+            if self._paused:  # what follows a stop starts afresh, not held by an old pause
+                self._paused = False
+                self._resumed_at = time.monotonic()
             self._stop_seq += 1
             target = self._stop_seq
             self._cond.notify_all()
