@@ -1,0 +1,241 @@
+"""A Tkinter window that reads text aloud, with a live level meter.
+
+Shows: a client made with dispatch="poll" and attached to Tk (client.attach_tk(root)),
+so that every callback runs on Tk's own thread and may touch widgets; Speak, Stop and
+Pause/Resume buttons; a level meter fed from on_audio; the time to first audio.
+
+Run it:
+
+    python samples/tkinter_reader.py
+
+It plays through client.player where there is an output device. Without one it still
+streams (the meter moves) and says "no audio device". The bundled offline voice is used
+unless EIGENAI_API_KEY or SHUNYALABS_API_KEY is set.
+
+--selftest prints JSON lines for tests/test_samples.py: where the buttons are, each
+status change, and at exit what the callbacks saw (their threads, chunks, latency).
+"""
+
+import argparse
+import bisect
+import json
+import math
+import threading
+import tkinter as tk
+from tkinter import ttk
+
+import numpy as np
+
+import ttsstream
+from ttsstream.api import choose_provider
+
+TEXT = ("Streaming speech arrives in small chunks. Each one moves the level meter below, "
+        "and the first one tells how long the service took to answer. Press Pause to hold "
+        "the playback, Resume to go on, or Stop to end it.")
+METER_DB = 60  # the meter spans -60 dBFS (empty) to 0 dBFS (full)
+
+
+def level_db(samples: np.ndarray) -> float:
+    """The chunk's RMS level above -60 dBFS: 0 (silence) to 60 (full scale)."""
+    rms = np.sqrt(np.mean(samples.astype(np.float64) ** 2)) if samples.size else 0.0
+    return max(0.0, 20 * math.log10(rms / 32768) + METER_DB) if rms > 0 else 0.0
+
+
+class Reader:
+    """The window. Every method runs on Tk's thread, the callbacks included."""
+
+    def __init__(self, root: tk.Tk, client: ttsstream.TTSClient, selftest: bool = False) -> None:
+        self.root = root
+        self.client = client
+        self.selftest = selftest
+        self.can_play = True   # until a PlaybackError says there is no device
+        self.speech = None     # the current speech
+        self.turn = 0          # counts speeches, so that a stopped one's late callbacks are ignored
+        self.playing = False   # its stream has ended and the player is still playing it
+        self.levels = []       # the current speech's chunk levels, in order ...
+        self.ends = []         # ... and the byte offset where each chunk ends
+        self.played_from = 0   # client.player.played_bytes when the current speech started
+        self.seen = {"threads": set(), "chunks": 0, "first_audio_ms": None, "meter_max": 0.0,
+                     "meter_updates": 0, "statuses": []}
+
+        root.title("ttsstream reader")
+        self.text = tk.Text(root, name="text", width=60, height=6, wrap="word")
+        self.text.insert("1.0", TEXT)
+        buttons = ttk.Frame(root, name="buttons")
+        self.speak_button = ttk.Button(buttons, name="speak", text="Speak", command=self.speak)
+        self.pause_button = ttk.Button(buttons, name="pause", text="Pause", command=self.toggle_pause)
+        self.stop_button = ttk.Button(buttons, name="stop", text="Stop", command=self.stop)
+        self.meter = ttk.Progressbar(root, name="meter", maximum=METER_DB, length=420)
+        self.latency = ttk.Label(root, name="latency", text="first audio: -")
+        self.status = ttk.Label(root, name="status", text="ready")
+
+        self.text.pack(padx=10, pady=(10, 6), fill="both", expand=True)
+        buttons.pack(padx=10, fill="x")
+        for button in (self.speak_button, self.pause_button, self.stop_button):
+            button.pack(side="left", padx=(0, 6))
+        self.meter.pack(padx=10, pady=6, fill="x")
+        self.latency.pack(padx=10, anchor="w")
+        self.status.pack(padx=10, pady=(0, 10), anchor="w")
+
+        root.protocol("WM_DELETE_WINDOW", self.close)
+        client.attach_tk(root)  # client.poll() from Tk's loop: the callbacks run on this thread
+        self.follow_playback()
+
+    # -- buttons -----------------------------------------------------------------
+
+    def speak(self) -> None:
+        text = self.text.get("1.0", "end").strip()
+        if not text:
+            return
+        self.halt()  # one speech at a time
+        self.turn += 1
+        self.latency["text"] = "first audio: waiting..."
+        callbacks = {"on_audio": self.current(self.on_audio), "on_complete": self.current(self.on_complete),
+                     "on_error": self.current(self.on_error)}
+        try:
+            if self.can_play:
+                try:
+                    self.played_from = self.client.player.played_bytes
+                    self.speech = self.client.speak(text, play=True, block=False, **callbacks)
+                    self.set_status("speaking")
+                    return
+                except ttsstream.PlaybackError:
+                    self.can_play = False
+                    self.pause_button.state(["disabled"])  # nothing to pause
+            self.speech = self.client.speak(text, block=False, **callbacks)
+            self.set_status("no audio device: streaming without playing")
+        except ttsstream.TTSError as error:
+            self.set_status(f"error: {error}")
+
+    def toggle_pause(self) -> None:
+        player = self.client.player
+        if player.paused:
+            player.resume()
+            self.pause_button["text"] = "Pause"
+            self.set_status("resumed")
+        else:
+            player.pause()
+            self.pause_button["text"] = "Resume"
+            self.set_status("paused")
+
+    def stop(self) -> None:
+        self.halt()
+        self.set_status("stopped")
+
+    def halt(self) -> None:
+        """Cancel the speech and silence playback; leave the player ready for the next one."""
+        self.client.stop()  # the speech ends with Cancelled; the player is silenced and unpaused
+        self.playing = False
+        self.levels, self.ends = [], []
+        self.meter["value"] = 0
+        self.pause_button["text"] = "Pause"
+
+    def close(self) -> None:
+        self.client.close()
+        self.root.destroy()
+
+    # -- callbacks: run by client.poll(), on Tk's thread -----------------------------
+
+    def current(self, callback):
+        """Wrap a callback of this turn's speech: a stopped speech's late calls are dropped."""
+        turn = self.turn
+
+        def call(argument):
+            self.seen["threads"].add(threading.current_thread().name)
+            if turn == self.turn:
+                callback(argument)
+        return call
+
+    def on_audio(self, chunk: ttsstream.AudioChunk) -> None:
+        self.seen["chunks"] += 1
+        if chunk.index == 0:
+            latency_ms = self.speech.first_audio_latency * 1000
+            self.latency["text"] = f"first audio: {latency_ms:.0f} ms"
+            self.seen["first_audio_ms"] = latency_ms
+            self.report("first_audio", ms=latency_ms)
+        self.levels.append(level_db(chunk.samples))
+        self.ends.append((self.ends[-1] if self.ends else 0) + len(chunk.pcm))
+        if not self.can_play:
+            self.show_level(self.levels[-1])  # nothing plays: show each chunk as it arrives
+
+    def on_complete(self, speech: ttsstream.Speech) -> None:
+        if self.can_play:
+            self.playing = True
+            self.set_status(f"received {speech.duration:.1f} s of audio; playing")
+        else:
+            self.set_status(f"received {speech.duration:.1f} s of audio (no audio device)")
+
+    def on_error(self, error: ttsstream.TTSError) -> None:
+        if not isinstance(error, ttsstream.Cancelled):  # Stop has said "stopped" already
+            self.set_status(f"error: {error}")
+
+    # -- the meter ---------------------------------------------------------------------
+
+    def follow_playback(self) -> None:
+        """Every 30 ms while playing: show the level of the chunk being heard now.
+
+        A service may send audio faster than it plays; the player's count of played
+        bytes says which chunk is in the speakers (and stands still while paused).
+        """
+        if self.can_play and self.ends:
+            heard = self.client.player.played_bytes - self.played_from
+            index = bisect.bisect_right(self.ends, heard)
+            self.show_level(self.levels[index] if index < len(self.levels) else 0.0)
+        if self.playing and self.speech.done:
+            self.playing = False
+            self.set_status("done" if self.speech.error is None else f"error: {self.speech.error}")
+        self.root.after(30, self.follow_playback)
+
+    def show_level(self, value: float) -> None:
+        self.meter["value"] = value
+        self.seen["meter_updates"] += 1
+        self.seen["meter_max"] = max(self.seen["meter_max"], value)
+
+    # -- the status line, and facts for --selftest -----------------------------------------
+
+    def set_status(self, text: str) -> None:
+        self.status["text"] = text
+        self.seen["statuses"].append(text)
+        self.report("status", text=text, pause_button=self.pause_button["text"])
+
+    def report(self, event: str, **facts: object) -> None:
+        if self.selftest:
+            print(json.dumps({"event": event, **facts}), flush=True)
+
+    def report_layout(self) -> None:
+        """--selftest: the window's X id and where each button is on the screen, once shown."""
+        if not self.stop_button.winfo_viewable():
+            self.root.after(50, self.report_layout)
+            return
+        buttons = {button.winfo_name(): [button.winfo_rootx(), button.winfo_rooty(),
+                                         button.winfo_width(), button.winfo_height()]
+                   for button in (self.speak_button, self.pause_button, self.stop_button)}
+        self.report("ready", window=int(self.root.wm_frame(), 16), buttons=buttons)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--selftest", action="store_true", help="print JSON facts for tests")
+    args = parser.parse_args()
+
+    root = tk.Tk()
+    style = ttk.Style(root)
+    style.theme_use("clam")
+    style.configure("Horizontal.TProgressbar", background="#3a9d5d")  # a green meter
+    client = ttsstream.TTSClient(choose_provider(), dispatch="poll")
+    reader = Reader(root, client, selftest=args.selftest)
+    if args.selftest:
+        root.after_idle(reader.report_layout)
+    root.mainloop()
+    client.close()  # already closed by the window's close button; safe twice
+
+    if args.selftest:
+        seen = reader.seen
+        reader.report("exit", callback_threads=sorted(seen["threads"]), chunks=seen["chunks"],
+                      first_audio_ms=seen["first_audio_ms"], meter_max=seen["meter_max"],
+                      meter_updates=seen["meter_updates"], statuses=seen["statuses"], played=reader.can_play,
+                      threads_left=sorted(t.name for t in threading.enumerate() if t is not threading.main_thread()))
+
+
+if __name__ == "__main__":
+    main()
