@@ -32,8 +32,8 @@ def no_thread_left() -> Iterator[None]:
 
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
-    """A bundled server (tone engine) on an ephemeral loopback port."""
-    srv = LocalServer().start()
+    """A bundled server (tone engine: exact, predictable audio) on an ephemeral loopback port."""
+    srv = LocalServer(engine="tone").start()
     try:
         yield srv
     finally:
@@ -42,10 +42,12 @@ def server() -> Iterator[LocalServer]:
 
 @pytest.fixture
 def make_server() -> Iterator[Any]:
-    """A factory for bundled servers with options (faults, keys, frame sizes); all stopped after."""
+    """A factory for bundled servers with options (faults, keys, frame sizes; the tone
+    engine unless ``engine`` is given); all stopped after."""
     made: List[LocalServer] = []
 
     def make(**options: Any) -> LocalServer:
+        options.setdefault("engine", "tone")
         srv = LocalServer(**options).start()
         made.append(srv)
         return srv

@@ -43,10 +43,12 @@ WAIT = 10.0  # the longest any single socket read may take
 
 @pytest.fixture
 def start_server() -> Iterator[Any]:
-    """Start LocalServers with options; every one is stopped after the test."""
+    """Start LocalServers with options (the tone engine unless ``engine`` is given);
+    every one is stopped after the test."""
     made: List[LocalServer] = []
 
     def start(**options: Any) -> LocalServer:
+        options.setdefault("engine", "tone")
         server = LocalServer(**options)
         made.append(server)
         return server.start()
@@ -705,7 +707,7 @@ def test_realtime_paces_the_audio(start_server):
 
 
 def test_start_and_stop_twice_and_leave_no_thread():
-    server = LocalServer()
+    server = LocalServer(engine="tone")
     for _ in range(2):
         assert server.start() is server
         assert server.start() is server  # already running: nothing happens
@@ -726,7 +728,7 @@ def test_start_and_stop_twice_and_leave_no_thread():
 
 
 def test_context_manager_returns_the_url():
-    server = LocalServer()
+    server = LocalServer(engine="tone")
     with server as url:
         assert url == server.url and server.running
         ws = connect(server.eigenai_url)
@@ -750,7 +752,7 @@ def test_stop_from_another_thread_ends_a_stalled_connection(start_server):
 
 def test_a_port_in_use_raises_oserror_in_the_caller(start_server):
     first = start_server()
-    second = LocalServer(port=first.port)
+    second = LocalServer(port=first.port, engine="tone")
     with pytest.raises(OSError):
         second.start()
     assert not second.running
@@ -768,12 +770,14 @@ def test_shared_server_is_one_lazily_started_instance():
         got = {id(servers.get_nowait()) for _ in range(4)}
         server = shared_server()
         assert got == {id(server)} and server.running
+        assert server.engine.name == "espeak"  # provider="local" speaks, not beeps
         assert "ttsstream-local-server" in [t.name for t in threading.enumerate()]
         ws = eigenai_session(server.eigenai_url)
         ws.send(json.dumps({"text": "local"}))
-        frames, _ = read_utterance(ws)
+        frames, messages = read_utterance(ws)
         close_quietly(ws)
-        assert b"".join(frames) == tone_pcm("local")
+        assert frames and last_json(messages) == {"type": "complete"}
+        assert server.transcript[-1].pcm == b"".join(frames)
     finally:
         stop_shared_server()
     assert "ttsstream-local-server" not in [t.name for t in threading.enumerate()]

@@ -50,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--api-key", help="require this API key from clients")
-    serve.add_argument("--engine", default="tone", help="speech engine (default: tone)")
+    serve.add_argument("--engine", default="espeak",
+                       help="speech engine: espeak (real speech) or tone (one beep per character, for tests); "
+                            "default: espeak")
     return parser
 
 
@@ -150,6 +152,10 @@ def main(argv: Optional[List[str]] = None, *, out: Optional[TextIO] = None, err:
         return _serve(args, out, err)
     except TTSError as exc:
         print(f"ttsstream: {type(exc).__name__}: {exc}", file=err)
+        return 1
+    except ImportError as exc:
+        print(f"ttsstream: the local voice needs {exc.name or 'a missing package'}: "
+              "pip install 'ttsstream[local]'", file=err)
         return 1
     except (OSError, ValueError) as exc:
         print(f"ttsstream: {exc}", file=err)

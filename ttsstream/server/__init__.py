@@ -1,14 +1,15 @@
 """The bundled offline TTS server: EigenAI's and Shunyalabs' dialects over real WebSockets.
 
 ``LocalServer`` serves both dialects (and the gateway the official Shunyalabs SDK
-speaks) on a thread of its own, with a speech engine from ``engines``. ``provider="local"``
-uses ``shared_server()``; ``ttsstream serve`` uses ``serve_forever()``.
+speaks) on a thread of its own, with a speech engine from ``engines``: eSpeak NG
+(``espeak``, the default) or a deterministic tone per character (``tone``).
+``provider="local"`` uses ``shared_server()``; ``ttsstream serve`` uses ``serve_forever()``.
 
 Importing this package needs ``websockets>=13``; ``import ttsstream`` never imports it.
 """
 
 from .app import FAULTS, LocalServer, Utterance, serve_forever, shared_server, stop_shared_server
-from .engines import ENGINES, Engine, ToneEngine, get_engine, tone_pcm
+from .engines import ENGINES, Engine, ToneEngine, UnknownLanguage, UnknownVoice, get_engine, tone_pcm
 
 __all__ = [
     "LocalServer",
@@ -19,6 +20,8 @@ __all__ = [
     "serve_forever",
     "Engine",
     "ToneEngine",
+    "UnknownVoice",
+    "UnknownLanguage",
     "ENGINES",
     "get_engine",
     "tone_pcm",

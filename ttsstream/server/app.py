@@ -43,7 +43,7 @@ except ImportError as exc:  # websockets < 13 has no asyncio.server
     ) from exc
 
 from ..protocols import eigenai, redact_keys, shunyalabs
-from .engines import Engine, get_engine
+from .engines import Engine, UnknownLanguage, UnknownVoice, get_engine
 
 __all__ = ["LocalServer", "Utterance", "shared_server", "stop_shared_server", "serve_forever", "FAULTS"]
 
@@ -340,7 +340,9 @@ class LocalServer:
         host: the interface to bind (``"127.0.0.1"`` by default).
         port: the TCP port; 0 picks a free one (see ``.port`` after ``start()``).
         api_key: the key clients must present; None accepts any (or none).
-        engine: an engine name from ``ENGINES`` (``"tone"``) or an ``Engine`` instance.
+        engine: an engine name from ``ENGINES`` or an ``Engine`` instance: ``"espeak"``
+            (the default: real speech, from eSpeak NG) or ``"tone"`` (one tone per
+            character: deterministic, for tests).
         frame_bytes: the size of every binary frame but the last of an utterance; may be
             odd, so that frames split samples as some servers' frames do.
         fault: None, or a fault injected into every utterance after ``fault_after``
@@ -357,10 +359,11 @@ class LocalServer:
 
     Raises:
         ValueError: for an unknown engine or fault, or an out-of-range number.
+        ImportError: the engine's optional dependencies are missing.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: Optional[str] = None,
-                 engine: Union[str, Engine] = "tone", frame_bytes: int = 4800,
+                 engine: Union[str, Engine] = "espeak", frame_bytes: int = 4800,
                  fault: Optional[str] = None, fault_after: int = 1, shunyalabs_metadata: bool = False,
                  shunyalabs_sample_rate: int = DEFAULT_RATE, realtime: float = 0.0,
                  thread_name: Optional[str] = None) -> None:
@@ -776,6 +779,12 @@ class LocalServer:
                 while True:
                     try:
                         piece = await synthesis.next()
+                    except (UnknownVoice, UnknownLanguage) as exc:
+                        # The client's mistake, not the engine's: say what to choose instead.
+                        log.info("refused an utterance: %s", exc)
+                        self._record(take, completed=False)
+                        await ws.send(error_frame(str(exc), 400))
+                        return True
                     except Exception:  # noqa: BLE001  (an engine bug must not kill the connection)
                         log.exception("the %s engine failed", self._engine.name)
                         self._record(take, completed=False)
@@ -902,13 +911,14 @@ _atexit_registered = False
 def shared_server() -> LocalServer:
     """Return the process's local server for ``provider="local"``, starting it on first use.
 
-    It listens on 127.0.0.1 on a free port, needs no key, uses the tone engine, runs on
-    the thread ``ttsstream-local-server`` and is stopped at interpreter exit.
+    It listens on 127.0.0.1 on a free port, needs no key, speaks with the espeak engine,
+    runs on the thread ``ttsstream-local-server`` and is stopped at interpreter exit.
 
     Thread: any; concurrent first calls start one server.
 
     Raises:
         OSError: the server could not bind a port.
+        ImportError: the espeak engine's dependencies are missing.
     """
     global _shared, _atexit_registered
     with _shared_lock:
@@ -942,7 +952,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def serve_forever(host: str = "127.0.0.1", port: int = 8765, api_key: Optional[str] = None,
-                  engine: str = "tone", on_ready: Optional[Callable[[str], None]] = None, *,
+                  engine: str = "espeak", on_ready: Optional[Callable[[str], None]] = None, *,
                   stop_event: Optional[threading.Event] = None) -> None:
     """Run a LocalServer until KeyboardInterrupt, SIGTERM or ``stop_event``; then stop it.
 

@@ -5,9 +5,10 @@ little-endian mono) so the server can frame and send audio while the rest is sti
 being made. Engines may be slow and may block: the server advances their iterators
 on worker threads, never on its event loop, and closes an iterator it abandons.
 
-This module owns the engine interface, the ``tone`` engine and the registry. It knows
-nothing of sockets, threads or dialects and imports only numpy and the standard
-library.
+This module owns the engine interface (with the errors an engine raises for a voice or
+language it lacks), the ``tone`` engine and the registry. It knows nothing of sockets,
+threads or dialects and imports only numpy and the standard library; the ``espeak``
+engine (``espeak.py``) is imported only when one is made.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import functools
 import re
 import unicodedata
 from abc import ABC, abstractmethod
-from typing import Dict, Iterator, Optional, Type
+from typing import Callable, Dict, Iterable, Iterator, Optional
 
 import numpy as np
 
-__all__ = ["Engine", "ToneEngine", "tone_pcm", "ENGINES", "get_engine"]
+__all__ = ["Engine", "ToneEngine", "UnknownVoice", "UnknownLanguage", "tone_pcm", "ENGINES", "get_engine"]
 
 # One character lasts 50 ms at speed 1.0: long enough to hear, short enough for tests.
 CHAR_SECONDS = 0.05
@@ -52,12 +53,44 @@ class Engine(ABC):
         Thread: a server worker thread, never the event loop; may block.
 
         Raises:
+            UnknownVoice, UnknownLanguage: for a voice or language the engine does not
+                have; raised by this call itself, before any audio, so the server can
+                answer with a clear error instead of silence.
             ValueError: for a speed or sample rate the engine cannot produce.
         """
         ...
 
 
-def _check(speed: float, sample_rate: int) -> None:
+class UnknownVoice(ValueError):
+    """An engine has no voice by the name asked for.
+
+    Attributes:
+        voice: the name asked for.
+        known: the names the engine does have.
+    """
+
+    def __init__(self, voice: str, known: Iterable[str]) -> None:
+        self.voice = voice
+        self.known = tuple(known)
+        super().__init__(f"unknown voice {voice!r}: choose one of {', '.join(self.known)}")
+
+
+class UnknownLanguage(ValueError):
+    """An engine cannot speak the language asked for.
+
+    Attributes:
+        language: the language asked for.
+        known: examples of what the engine accepts (names or codes).
+    """
+
+    def __init__(self, language: str, known: Iterable[str], hint: str = "") -> None:
+        self.language = language
+        self.known = tuple(known)
+        super().__init__(f"unknown language {language!r}: choose one of {', '.join(self.known)}{hint}")
+
+
+def check_speed_and_rate(speed: float, sample_rate: int) -> None:
+    """Raise ValueError unless ``speed`` is 0.05..20 and ``sample_rate`` an int of 1000..384000 Hz."""
     if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not 0.05 <= speed <= 20.0:
         raise ValueError(f"speed must be a number from 0.05 to 20, got {speed!r}")
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 1000 <= sample_rate <= 384_000:
@@ -106,7 +139,7 @@ class ToneEngine(Engine):
         Raises:
             ValueError: at once, for a speed outside 0.05..20 or an implausible rate.
         """
-        _check(speed, sample_rate)
+        check_speed_and_rate(speed, sample_rate)
         samples = max(1, int(round(sample_rate * CHAR_SECONDS / speed)))
         return self._pieces(text, samples, sample_rate)
 
@@ -125,7 +158,15 @@ def tone_pcm(text: str, sample_rate: int = 24000, speed: float = 1.0) -> bytes:
     return b"".join(ToneEngine().synthesize(text, speed=speed, sample_rate=sample_rate))
 
 
-ENGINES: Dict[str, Type[Engine]] = {"tone": ToneEngine}
+def _espeak() -> Engine:
+    # Imported here so that importing the registry never loads eSpeak NG or its wheel.
+    from .espeak import EspeakEngine
+
+    return EspeakEngine()
+
+
+# Engine factories by name: a class, or a function that imports its engine on first use.
+ENGINES: Dict[str, Callable[[], Engine]] = {"tone": ToneEngine, "espeak": _espeak}
 
 
 def get_engine(name: str) -> Engine:
@@ -133,8 +174,12 @@ def get_engine(name: str) -> Engine:
 
     Raises:
         ValueError: for an unknown name; the message lists the choices.
+        ImportError: the engine's optional dependencies are missing (the message says
+            what to install).
+        RuntimeError: the engine's library failed to start.
     """
     try:
-        return ENGINES[name]()
-    except (KeyError, TypeError):
+        factory = ENGINES[name]
+    except (KeyError, TypeError):  # TypeError: an unhashable name
         raise ValueError(f"unknown engine {name!r}: choose one of {', '.join(sorted(ENGINES))}") from None
+    return factory()
