@@ -226,15 +226,12 @@ def measure_first_sound(client: Any, recorder: MonitorRecorder) -> float:
 def measure_cancel(client: Any, recorder: MonitorRecorder) -> float:
     time.sleep(0.3)
     client.speak(SENTENCE)
-    time.sleep(0.5 + np.random.uniform(0, 0.05))
-    t_cancel = time.monotonic()
-    client.cancel()
-    client.join()
-    time.sleep(0.4)
-    last = last_sound_time(recorder, t_cancel - 1.0, t_cancel + 0.35)
-    if last is None:
-        raise RuntimeError("nothing was heard before cancel()")
-    return last - t_cancel
+
+    def cancel() -> None:
+        client.cancel()
+        client.join()
+
+    return time_to_silence(cancel, recorder)
 
 
 class Ours:
@@ -270,13 +267,19 @@ def measure_stop(player: Any, recorder: MonitorRecorder, value: int) -> float:
     for _ in range(10):
         player.feed(chunk(value, 0.2))
     player.finish()
+    return time_to_silence(player.stop, recorder)
+
+
+def time_to_silence(stop: Any, recorder: MonitorRecorder) -> float:
+    """Half a second into playback, call ``stop()``; return the time from the call to
+    the last sound recorded."""
     time.sleep(0.5 + np.random.uniform(0, 0.05))
     t_stop = time.monotonic()
-    player.stop()
+    stop()
     time.sleep(0.4)
     last = last_sound_time(recorder, t_stop - 1.0, t_stop + 0.35)
     if last is None:
-        raise RuntimeError("nothing was heard before stop()")
+        raise RuntimeError("nothing was heard before the stop")
     return last - t_stop
 
 

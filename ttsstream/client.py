@@ -138,16 +138,19 @@ class Speech(Sink):
         self._underruns = 0
         self._underrun_ms = 0.0
 
-    def __repr__(self) -> str:
+    def _status(self, detail: bool = False) -> str:
+        """running, playing, done, or failed: ErrorName (with its message if ``detail``)."""
         if not self._final:
-            state = "running"
-        elif not self._done.is_set():
-            state = "playing"
-        elif self._error is None:
-            state = "done"
-        else:
-            state = f"failed: {type(self._error).__name__}"
-        return f"<Speech {state}, {self.duration:.2f} s at {self._sample_rate} Hz, text={self.text[:30]!r}>"
+            return "running"
+        if not self._done.is_set():
+            return "playing"
+        if self._error is None:
+            return "done"
+        name = type(self._error).__name__
+        return f"failed: {name}: {self._error}" if detail else f"failed: {name}"
+
+    def __repr__(self) -> str:
+        return f"<Speech {self._status()}, {self.duration:.2f} s at {self._sample_rate} Hz, text={self.text[:30]!r}>"
 
     def _repr_html_(self) -> str:
         """How a notebook shows a speech: an audio player and its figures.
@@ -155,16 +158,9 @@ class Speech(Sink):
         A running speech shows what has arrived so far; display it again (or
         ``speech.wait()`` first) for the whole of it.
         """
-        if not self._final:
-            state = "running"
-        elif not self._done.is_set():
-            state = "playing"
-        elif self._error is None:
-            state = "done"
-        else:
-            state = f"{type(self._error).__name__}: {self._error}"
         latency = self.first_audio_latency
-        rows = [("text", self.text if len(self.text) <= 200 else self.text[:200] + "…"), ("state", state),
+        rows = [("text", self.text if len(self.text) <= 200 else self.text[:200] + "…"),
+                ("state", self._status(detail=True)),
                 ("duration", f"{self.duration:.2f} s at {self._sample_rate} Hz"),
                 ("first audio after", "-" if latency is None else f"{latency * 1000:.0f} ms")]
         if self._turn is not None:

@@ -963,7 +963,8 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8765, api_key: Optional[s
 
     Returns normally after a clean stop; prints nothing.
 
-    Thread: blocks the calling thread. SIGTERM is handled only on the main thread.
+    Thread: blocks the calling thread. SIGTERM and SIGINT are handled only on the main
+    thread.
 
     Raises:
         OSError: the port cannot be bound.
@@ -973,6 +974,9 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8765, api_key: Optional[s
     stop = stop_event if stop_event is not None else threading.Event()
     on_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
+    # Ctrl-C stops the server even if it was started from a background job, which
+    # inherits SIGINT ignored.
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) if on_main else None
     try:
         server.start()
         if on_ready is not None:
@@ -984,3 +988,4 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8765, api_key: Optional[s
         server.stop()
         if on_main:
             signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+            signal.signal(signal.SIGINT, previous_int if previous_int is not None else signal.SIG_DFL)
