@@ -97,6 +97,13 @@ def main() -> None:
 
     client = ttsstream.TTSClient(choose_provider(), dispatch="poll")
     voice = Voice(client)
+    # One-time costs belong before the first frame, not inside one: open the audio device
+    # now (PortAudio probes every backend), or learn now that there is none.
+    try:
+        client.player.start()
+    except ttsstream.PlaybackError as error:
+        print(f"no audio device, so nothing is played: {error}")
+        voice.play = False
     frame_ms = []
     frame = 0
     last = time.perf_counter()

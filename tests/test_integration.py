@@ -240,3 +240,30 @@ def test_module_speak_in_a_plain_script(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok True"
     assert (tmp_path / "legacy.wav").stat().st_size > 44
+
+
+def test_the_local_server_starts_off_the_callers_thread(tmp_path: Path) -> None:
+    """speak(block=False) returns at once even before the local server exists (a game
+    frame must not wait for it); what goes wrong there reaches wait() and on_error."""
+    code = (
+        "import sys, threading\n"
+        "sys.modules['websockets'] = None  # the [local] extra is missing\n"
+        "import ttsstream\n"
+        "errors = []\n"
+        "with ttsstream.TTSClient(provider='local') as client:\n"
+        "    speech = client.speak('hello', block=False, on_error=errors.append)\n"
+        "    print('returned')\n"
+        "    try:\n"
+        "        speech.wait(30)\n"
+        "    except ttsstream.ConnectionFailed as exc:\n"
+        "        print('wait:', exc)\n"
+        "print('on_error:', type(errors[0]).__name__)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "returned"
+    assert lines[1].startswith("wait: provider='local' needs") and "pip install 'ttsstream[local]'" in lines[1]
+    assert lines[2] == "on_error: ConnectionFailed"

@@ -22,7 +22,7 @@ import os
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Mapping, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, List, Mapping, Optional, Set, Tuple, Union
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -702,7 +702,8 @@ class TTSClient:
             post=self._pending.put if self.dispatch == "poll" else None,
             on_finished=self._forget, started=started,
         )
-        endpoint = self._endpoint()
+        # The local server starts on the reader thread: block=False returns at once.
+        endpoint: Union[str, Callable[[], str]] = self._url if self._url is not None else self._endpoint
         with self._lock:
             if self._closed:
                 raise TTSError("this TTSClient is closed; make a new one")
@@ -838,6 +839,13 @@ class TTSClient:
     # -- connections -------------------------------------------------------------
 
     def _endpoint(self) -> str:
+        """The URL, starting the local server if it is needed and not started.
+
+        Thread: any (a reader thread, for provider="local").
+
+        Raises:
+            ConnectionFailed: the local server's dependencies are missing or it cannot start.
+        """
         if self._url is None:
             try:
                 from .server import shared_server  # the server's dependencies load only now
@@ -852,7 +860,7 @@ class TTSClient:
                 raise ConnectionFailed(f"could not start the local server: {exc}") from exc
         return self._url
 
-    def _take_connection(self, request: Request, endpoint: str) -> Connection:
+    def _take_connection(self, request: Request, endpoint: Union[str, Callable[[], str]]) -> Connection:
         """An idle connection for this request's session, or a new one. Holds self._lock."""
         me = threading.current_thread()
         idle = self._idle.get(request.session, [])

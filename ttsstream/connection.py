@@ -18,7 +18,7 @@ import socket
 import ssl
 import struct
 import threading
-from typing import Callable, List, Optional, Set, Tuple
+from typing import Callable, List, Optional, Set, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import websocket
@@ -159,7 +159,9 @@ class Connection:
 
     Args:
         dialect: the server dialect.
-        url: the endpoint (without the key; the dialect adds it).
+        url: the endpoint (without the key; the dialect adds it), or a function the
+            reader thread calls for it before connecting (the local server starts there,
+            so that speak(block=False) returns at once); it may raise a TTSError.
         api_key: the key, or None.
         timeout: seconds for connecting, and the longest silence allowed between two
             frames while a speech is running.
@@ -169,11 +171,12 @@ class Connection:
             Thread: the reader thread.
     """
 
-    def __init__(self, dialect: Dialect, url: str, api_key: Optional[str], timeout: float,
+    def __init__(self, dialect: Dialect, url: Union[str, Callable[[], str]], api_key: Optional[str], timeout: float,
                  on_idle: Callable[["Connection"], None], on_exit: Callable[["Connection"], None]) -> None:
         self.dialect = dialect
         self.id = next(_ids)
-        self._url = url
+        self._find_url = None if isinstance(url, str) else url
+        self._url = url if isinstance(url, str) else "(local server, starting)"
         self._api_key = api_key
         self._timeout = timeout
         self._on_idle = on_idle
@@ -291,6 +294,8 @@ class Connection:
     def _connect(self) -> None:
         request = self._request
         assert request is not None
+        if self._find_url is not None:
+            self._url = self._find_url()
         url = self.dialect.connect_url(self._url, self._api_key)
         where = _display(self._url)
         try:
