@@ -492,6 +492,36 @@ def speak_file_queue(work: Path) -> Dict[str, Any]:
 
 
 @scenario
+def speak_file_player_fails(work: Path) -> Dict[str, Any]:
+    # The player fails mid-stream (its owner closes it; a device failure takes the same
+    # path): the speech ends with that error, and no audio callback comes after it.
+    events: List[Any] = []
+    with LocalServer(engine="tone", realtime=1.0, frame_bytes=2400) as url:
+        player = AudioPlayer()
+        with TTSClient(url=url + "/api/v1/generate/ws", player=player) as client:
+            speech = client.speak("A sentence that is still streaming.", play=True, block=False,
+                                  on_audio=lambda chunk: events.append("audio"),
+                                  on_complete=lambda s: events.append("complete"),
+                                  on_error=lambda e: events.append(f"error {type(e).__name__}"))
+            while speech.duration < 0.3:
+                time.sleep(0.01)
+            player.close()
+            waited = error_text(lambda: speech.wait(10))
+            time.sleep(0.5)
+            result = {"wait": waited, "events": events, "error": type(speech.error).__name__}
+        # Cancelling one speech keeps a pause; client.stop() lifts it.
+        with TTSClient(url=url + "/api/v1/generate/ws") as client:
+            client.player.pause()
+            first = client.speak("Paused.", play=True, block=False)
+            first.cancel()
+            result["paused_after_cancel"] = client.player.paused
+            client.stop()
+            result["paused_after_stop"] = client.player.paused
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
 def speak_no_device(work: Path) -> Dict[str, Any]:
     server = LocalServer(engine="tone").start()
     try:

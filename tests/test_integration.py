@@ -267,3 +267,46 @@ def test_the_local_server_starts_off_the_callers_thread(tmp_path: Path) -> None:
     assert lines[0] == "returned"
     assert lines[1].startswith("wait: provider='local' needs") and "pip install 'ttsstream[local]'" in lines[1]
     assert lines[2] == "on_error: ConnectionFailed"
+
+
+# -- found in review -------------------------------------------------------------------------
+
+def test_wait_inside_its_own_terminal_callback_returns_the_outcome(server) -> None:
+    seen = []
+
+    def on_complete(speech):
+        seen.append(("complete", speech.wait(5) is speech))
+
+    def on_error(error):
+        try:
+            cancelled.wait(5)
+        except Cancelled:
+            seen.append(("error", "raised Cancelled"))
+
+    with TTSClient(url=server.eigenai_url) as client:
+        client.speak("Done.", on_complete=on_complete)
+        cancelled = client.speak("Cancelled.", on_error=on_error, block=False)
+        cancelled.cancel()
+    assert seen == [("complete", True), ("error", "raised Cancelled")]
+
+
+def test_a_closed_client_refuses_play_before_touching_audio(server) -> None:
+    client = TTSClient(url=server.eigenai_url)
+    client.close()
+    with pytest.raises(ttsstream.TTSError, match="closed"):
+        client.speak("Too late.", play=True)
+    with pytest.raises(ttsstream.TTSError, match="closed"):
+        client.player
+    assert not [t for t in threading.enumerate() if t.name == "ttsstream-player"]
+
+
+def test_attach_tk_delivers_the_callbacks_close_posts(make_server, tk_root) -> None:
+    server = make_server(engine="tone", realtime=1.0)
+    errors = []
+    client = TTSClient(url=server.eigenai_url, dispatch="poll")
+    client.attach_tk(tk_root, interval_ms=5)
+    speech = client.speak("Closed while it streams.", on_error=errors.append, block=False)
+    run_tk_until(tk_root, lambda: speech.duration > 0)
+    client.close()
+    run_tk_until(tk_root, lambda: bool(errors))
+    assert len(errors) == 1 and isinstance(errors[0], Cancelled)

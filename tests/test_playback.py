@@ -485,6 +485,18 @@ def test_speeches_started_together_play_one_after_another(alsa_file: Tuple[Dict[
 
 
 @needs_pyaudio
+def test_a_player_failing_mid_stream_ends_the_speech_with_its_error(alsa_file: Tuple[Dict[str, str], Path]) -> None:
+    env, work = alsa_file
+    result = run_scenario("speak_file_player_fails", work, env)
+    assert result["wait"]["type"] == "PlaybackError" and result["error"] == "PlaybackError"
+    events = result["events"]
+    assert events[-1] == "error PlaybackError" and events.count("error PlaybackError") == 1
+    assert "complete" not in events
+    assert result["paused_after_cancel"] is True and result["paused_after_stop"] is False
+    assert result["threads"] == []
+
+
+@needs_pyaudio
 def test_speak_play_without_a_device_fails_before_connecting(tmp_path: Path) -> None:
     env = missing_card_home(tmp_path / "home")
     result = run_scenario("speak_no_device", tmp_path, env)

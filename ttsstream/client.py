@@ -135,6 +135,8 @@ class Speech(Sink):
         self._done = threading.Event()
         self._connection: Optional[Connection] = None
         self._turn: Optional[_Turn] = None  # its place in the playback line, with play=True
+        self._playback_over = False
+        self._playback_error: Optional[TTSError] = None
         self._underruns = 0
         self._underrun_ms = 0.0
 
@@ -259,11 +261,18 @@ class Speech(Sink):
                 it ended, where waiting would deadlock.
         """
         if not self._done.is_set():
-            if not self._final and getattr(_in_callback, "speech", None) is self:
-                raise RuntimeError(
-                    "wait() called from inside a callback of the same speech would deadlock; "
-                    "use on_complete/on_error instead, or speak(block=False)"
-                )
+            if getattr(_in_callback, "speech", None) is self:
+                if not self._final or self._turn is not None:
+                    raise RuntimeError(
+                        "wait() called from inside a callback of the same speech would deadlock (its stream, "
+                        "or its playback, cannot end until the callback returns); use on_complete/on_error "
+                        "instead, or speak(block=False)"
+                    )
+                # In its own terminal callback: the outcome is settled, only the
+                # bookkeeping after the callback is still to come.
+                if self._error is not None:
+                    raise self._error
+                return self
             if not _interruptible_wait(self._done, timeout):
                 raise SynthesisTimeout(f"the speech did not finish within {timeout:g} s; it is still running")
         if self._error is not None:
@@ -307,14 +316,15 @@ class Speech(Sink):
                 self._first_audio = time.perf_counter()
             pcm = self._aligner.push(data)
             if pcm:
-                if self._turn is not None:
-                    self._turn.line.audio(self._turn, pcm)
                 chunk = AudioChunk(pcm, self._sample_rate, self._next_index)
                 self._next_index += 1
                 self._bytes += len(pcm)
                 if self._keep_audio:
                     self._pieces.append(pcm)
-                if self._on_audio_cb is not None:
+                if self._turn is not None:  # to the speakers first, then to the callback
+                    self._turn.line.audio(self._turn, pcm)
+                # A playback failure just now has ended the speech: no audio after on_error.
+                if self._on_audio_cb is not None and not self._final:
                     self._deliver(self._on_audio_cb, chunk)
         self._settle()
 
@@ -367,18 +377,35 @@ class Speech(Sink):
         if self._error is not None and connection is not None:
             connection.abort()  # a failed or cancelled stream cannot carry on
         self._on_finished(self)
-        if self._turn is None:
-            self._done.set()
-        else:
+        if self._turn is not None:
             self._turn.line.ended(self._turn, self._error)
+        self._settle_done()
 
     def _played(self, error: Optional[TTSError], underruns: int, underrun_ms: float) -> None:
-        """Its playback has ended (played out, or stopped with ``error``): the speech is done."""
+        """Its playback has ended: played out (None), or stopped with ``error``.
+
+        A playback that fails while the stream still runs ends the stream too, with
+        that error (``on_error`` gets it). Thread: whoever ended the playback.
+        """
         self._underruns = underruns
         self._underrun_ms = underrun_ms
-        if error is not None and self._error is None:
-            self._error = error
-        self._done.set()
+        self._playback_error = error
+        self._playback_over = True
+        if error is not None and not self._final:
+            self._end(error)
+        self._settle_done()
+
+    def _settle_done(self) -> None:
+        """Done once the stream has ended and, with play=True, the playback too."""
+        if not self._final or (self._turn is not None and not self._playback_over):
+            return
+        with self._state:
+            if self._done.is_set():
+                return
+            # The stream completed but its playback was cancelled or failed.
+            if self._error is None and self._playback_error is not None:
+                self._error = self._playback_error
+            self._done.set()
 
     def _deliver(self, callback: Callable[[Any], Any], argument: Any) -> None:
         if self._post is None:
@@ -469,16 +496,18 @@ class _PlayLine:
             for turn in turns:
                 turn.error = error
         self.player.stop()
+        self.player.resume()  # the next speech starts afresh, not held by an old pause
         for turn in turns:
             self._retire(turn, error)
 
     def _played(self, turn: _Turn, played: bool) -> None:
         """The player's on_done for ``turn``'s audio. Thread: the player thread, or a stopper."""
+        if turn.error is not None:
+            return  # being stopped: the stopper retires it once the device is silent
         if played:
             self._retire(turn, None)
-        elif turn.error is None:  # dropped by the player itself: its close, its failure, its user
-            error = self.player.error or Cancelled("the playback was stopped")
-            self._retire(turn, error)
+        else:  # dropped by the player itself: its close, its failure, its user
+            self._retire(turn, self.player.error or Cancelled("the playback was stopped"))
 
     def _retire(self, turn: _Turn, error: Optional[TTSError]) -> None:
         """Take ``turn`` out of the line, start the next speech's audio, and end the speech."""
@@ -544,8 +573,11 @@ class _TkPump:
         self._after_id = root.after(interval_ms, self._tick)
 
     def _tick(self) -> None:
-        if not self._running or self._client._closed:
+        if not self._running:
+            return
+        if self._client._closed:
             self._running = False
+            self._client.poll()  # the terminal callbacks close() posted
             return
         try:
             self._client.poll()
@@ -653,6 +685,8 @@ class TTSClient:
         """
         with self._lock:
             if self._player is None:
+                if self._closed:
+                    raise TTSError("this TTSClient is closed; make a new one")
                 from .playback import AudioPlayer  # PyAudio itself loads only when a device opens
 
                 self._player = AudioPlayer()
@@ -695,6 +729,8 @@ class TTSClient:
         """
         started = time.perf_counter()
         request = self._build_request(text, voice, params, extra)
+        if self._closed:
+            raise TTSError("this TTSClient is closed; make a new one")
         line = self._line_for_play() if play else None
         speech = Speech(
             request.text, self._dialect.sample_rate, on_audio=on_audio, on_complete=on_complete,
@@ -707,10 +743,10 @@ class TTSClient:
         with self._lock:
             if self._closed:
                 raise TTSError("this TTSClient is closed; make a new one")
+            if line is not None:  # before stop() can see the speech, so that it ends its turn too
+                speech._turn = line.join(speech)
             self._running.add(speech)
             connection = self._take_connection(request, endpoint)
-        if line is not None:
-            speech._turn = line.join(speech)
         speech._attach(connection)
         connection.begin(speech, request)
         if block:
@@ -803,7 +839,8 @@ class TTSClient:
         """Cancel every running speech of this client and silence its playback.
 
         Speeches still playing (their streams ended) are stopped too and end with
-        ``Cancelled``. The client stays usable. Thread: any.
+        ``Cancelled``, and a paused player is resumed, so the next speech plays at once.
+        The client stays usable. Thread: any.
         """
         with self._lock:
             running = list(self._running)
@@ -856,7 +893,7 @@ class TTSClient:
                     f"provider='local' needs the bundled server's dependencies ({exc.name} is missing): "
                     "pip install 'ttsstream[local]'"
                 ) from exc
-            except OSError as exc:
+            except (OSError, RuntimeError) as exc:  # RuntimeError: eSpeak NG failed to initialise
                 raise ConnectionFailed(f"could not start the local server: {exc}") from exc
         return self._url
 

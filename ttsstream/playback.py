@@ -353,6 +353,7 @@ class AudioPlayer:
         self._started = False         # the open stream has been started
         self._capacity = 0            # frames the device buffer holds (largest avail seen)
         self._period = 1              # frames_per_buffer the stream was opened with
+        self._draining: Optional[_Mark] = None  # the segment end being drained now
 
     # ----------------------------------------------------------------- properties
 
@@ -533,16 +534,13 @@ class AudioPlayer:
         """Drop everything queued and silence the device now.
 
         The stream is aborted rather than drained, and reopened at the next feed; the
-        player is then ready for new audio, and no longer paused. Pending ``wait()``
-        calls return. Blocks
+        player is then ready for new audio (a pause stays in force until ``resume()``).
+        Pending ``wait()`` calls return. Blocks
         until the player thread has silenced the device (a block's time at most,
         bounded by a timeout), except on the player thread.
         """
         with self._cond:
             dropped = self._drop_queue()
-            if self._paused:  # what follows a stop starts afresh, not held by an old pause
-                self._paused = False
-                self._resumed_at = time.monotonic()
             self._stop_seq += 1
             target = self._stop_seq
             self._cond.notify_all()
@@ -691,6 +689,9 @@ class AudioPlayer:
             with self._cond:
                 self._error = error
                 dropped = self._drop_queue()
+                if self._draining is not None:
+                    dropped.insert(0, self._draining)
+                    self._draining = None
                 self._queue.clear()
                 self._controls_queued = 0
                 self._cond.notify_all()
@@ -765,7 +766,9 @@ class AudioPlayer:
             elif isinstance(item, bytes):
                 self._write(item)
             elif isinstance(item, _Mark):
+                self._draining = item  # reported as dropped if the device fails during the drain
                 self._end_segment()
+                self._draining = None
                 with self._cond:
                     # A stop() or close() during the drain dropped this segment.
                     played = not self._interrupted()
