@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from playback_pulse import MonitorRecorder  # noqa: E402
 
-from ttsstream import Cancelled, TTSClient  # noqa: E402
+from ttsstream import TTSClient  # noqa: E402
 from ttsstream.errors import PlaybackError  # noqa: E402
 from ttsstream.playback import AudioPlayer, output_devices  # noqa: E402
 from ttsstream.server import LocalServer  # noqa: E402
@@ -507,6 +507,8 @@ def speak_file_player_fails(work: Path) -> Dict[str, Any]:
                 time.sleep(0.01)
             player.close()
             waited = error_text(lambda: speech.wait(10))
+            # An observation window, not synchronisation: the server keeps sending for
+            # another second, so any audio callback after on_error would show up here.
             time.sleep(0.5)
             result = {"wait": waited, "events": events, "error": type(speech.error).__name__}
         # Cancelling one speech keeps a pause; client.stop() lifts it.

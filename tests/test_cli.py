@@ -121,6 +121,8 @@ def test_serve_and_speak_as_separate_processes(tmp_path):
 
 # -- playing: each in a process of its own, since ALSA reads its configuration once ----------
 
+# A developer without the playback extra may skip these; CI installs everything, so
+# there (CI is set) a missing PyAudio fails the test instead of hiding behind a skip.
 needs_pyaudio = pytest.mark.skipif(importlib.util.find_spec("pyaudio") is None and not os.environ.get("CI"),
                                    reason='PyAudio is not installed (pip install "ttsstream[playback]")')
 

@@ -173,10 +173,10 @@ def test_speak_works_inside_a_running_event_loop(server) -> None:
     async def cell() -> bytes:
         with TTSClient(url=server.eigenai_url) as client:
             quick = client.speak("Inside a loop.", block=False)
-            assert not quick.done or quick.pcm  # returned at once (usually before the end)
-            return client.speak("Blocking inside a loop.").pcm
+            blocking = client.speak("Blocking inside a loop.")
+            return quick.wait(WAIT).pcm, blocking.pcm
 
-    assert asyncio.run(cell()) == tone_pcm("Blocking inside a loop.")
+    assert asyncio.run(cell()) == (tone_pcm("Inside a loop."), tone_pcm("Blocking inside a loop."))
 
 
 def test_ctrl_c_during_a_blocking_speak_cancels_it(make_server) -> None:
