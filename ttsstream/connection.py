@@ -25,64 +25,15 @@ import websocket
 from websocket import ABNF
 
 from .errors import AuthenticationError, ConnectionFailed, InvalidParameterError, ProtocolError, SynthesisTimeout, TTSError
-from .protocols import Audio, Dialect, Done, Failed, Metadata, Request, redact_keys
+from .protocols import Audio, Dialect, Done, Failed, Metadata, Request
+from .redaction import protect_logger, redact, remember_secret, scrub_exception
 
-__all__ = ["Connection", "Sink", "check_url", "redact", "is_loopback"]
+__all__ = ["Connection", "Sink", "check_url", "is_loopback"]
 
 logger = logging.getLogger("ttsstream.connection")
 
 _ids = itertools.count(1)
 _JOIN_GRACE = 5.0  # seconds a close() waits for a reader thread beyond the socket timeout
-
-
-# -- keeping API keys out of text ------------------------------------------------
-
-_secrets: Set[str] = set()
-_secrets_lock = threading.Lock()
-
-
-def redact(text: str) -> str:
-    """Return ``text`` with every known API key and key-shaped field replaced by ``***``."""
-    with _secrets_lock:
-        secrets = list(_secrets)
-    return redact_keys(text, secrets)
-
-
-class _RedactingFilter(logging.Filter):
-    """Scrubs API keys from websocket-client's log records (its trace logs the URL and frames)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record: leave it for logging to report
-            return True
-        clean = redact(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return True
-
-
-_filter = _RedactingFilter()
-
-
-def _remember_secret(secret: Optional[str]) -> None:
-    """Register a key so that logs and errors never show it; install the log filter."""
-    if not secret:
-        return
-    with _secrets_lock:
-        _secrets.add(secret)
-    ws_logger = logging.getLogger("websocket")
-    if _filter not in ws_logger.filters:
-        ws_logger.addFilter(_filter)
-
-
-def _scrub(exc: BaseException) -> BaseException:
-    """Remove keys from an exception's args in place, so a chained traceback shows none."""
-    try:
-        exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
-    except (AttributeError, TypeError):
-        pass
-    return exc
 
 
 # -- URLs ------------------------------------------------------------------------
@@ -181,7 +132,8 @@ class Connection:
         self._timeout = timeout
         self._on_idle = on_idle
         self._on_exit = on_exit
-        _remember_secret(api_key)
+        remember_secret(api_key)
+        protect_logger(logging.getLogger("websocket"))  # its trace logs URLs and frames
         self._ws = websocket.WebSocket(
             enable_multithread=True,  # sends come from speak() and cancel() threads
             sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
@@ -301,7 +253,7 @@ class Connection:
         try:
             self._ws.connect(url, header=self.dialect.connect_headers(self._api_key), timeout=self._timeout)
         except websocket.WebSocketBadStatusException as exc:
-            _scrub(exc)
+            scrub_exception(exc)
             status = exc.status_code
             if status in (401, 403):
                 raise AuthenticationError(
@@ -312,20 +264,20 @@ class Connection:
             hint = ": check the url" if status == 404 else ""
             raise ConnectionFailed(f"{where} answered HTTP {status}{hint}", status=status) from exc
         except ConnectionRefusedError as exc:
-            raise ConnectionFailed(f"connection refused by {where}: is the server running?") from _scrub(exc)
+            raise ConnectionFailed(f"connection refused by {where}: is the server running?") from scrub_exception(exc)
         except (socket.timeout, websocket.WebSocketTimeoutException) as exc:
             raise ConnectionFailed(
                 f"timed out after {self._timeout:g} s connecting to {where}; check the url and your network, "
                 "or raise timeout="
-            ) from _scrub(exc)
+            ) from scrub_exception(exc)
         except socket.gaierror as exc:
-            raise ConnectionFailed(f"cannot resolve the host of {where}: {exc.strerror}") from _scrub(exc)
+            raise ConnectionFailed(f"cannot resolve the host of {where}: {exc.strerror}") from scrub_exception(exc)
         except ssl.SSLError as exc:
-            raise ConnectionFailed(f"TLS failed with {where}: {redact(str(exc))}") from _scrub(exc)
+            raise ConnectionFailed(f"TLS failed with {where}: {redact(str(exc))}") from scrub_exception(exc)
         except (websocket.WebSocketException, OSError) as exc:
             if self._closing.is_set():
                 raise ConnectionFailed(f"the connection to {where} was closed while opening") from None
-            raise ConnectionFailed(f"cannot connect to {where}: {redact(str(exc)) or type(exc).__name__}") from _scrub(exc)
+            raise ConnectionFailed(f"cannot connect to {where}: {redact(str(exc)) or type(exc).__name__}") from scrub_exception(exc)
         if self._closing.is_set():  # aborted while the handshake ran: leave now
             raise ConnectionFailed(f"the connection to {where} was closed while opening")
         logger.debug("%s: connected", self)
@@ -336,7 +288,7 @@ class Connection:
             for frame in frames:
                 self._ws.send(frame)
         except (websocket.WebSocketException, OSError) as exc:
-            raise ConnectionFailed(f"sending to {_display(self._url)} failed: {redact(str(exc))}") from _scrub(exc)
+            raise ConnectionFailed(f"sending to {_display(self._url)} failed: {redact(str(exc))}") from scrub_exception(exc)
 
     def _read_loop(self) -> None:
         ws = self._ws
@@ -357,7 +309,7 @@ class Connection:
                     return
                 raise ConnectionFailed(
                     f"the connection to {_display(self._url)} dropped: {redact(str(exc)) or type(exc).__name__}"
-                ) from _scrub(exc)
+                ) from scrub_exception(exc)
             if opcode == ABNF.OPCODE_CLOSE:
                 code, reason = _close_status(frame.data)
                 logger.debug("%s: server closed (%s %s)", self, code, reason)

@@ -15,8 +15,7 @@ import json
 from abc import ABC, abstractmethod
 import math
 import numbers
-import re
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple, Type, Union
 from urllib.parse import urlsplit
 
 from ..errors import InvalidParameterError, ProtocolError, TTSError
@@ -32,7 +31,6 @@ __all__ = [
     "DIALECTS",
     "get_dialect",
     "dialect_for_url",
-    "redact_keys",
 ]
 
 MAX_TEXT_CHARS = 20_000
@@ -201,22 +199,6 @@ def sample_rate_of(value: object) -> Optional[int]:
     except (ValueError, OverflowError):
         return None
     return rate if 1000 <= rate <= 384_000 else None
-
-
-# Where keys travel: Shunyalabs' ``api_key`` query parameter, a Bearer header, EigenAI's
-# auth message (possibly cut short in a log's frame summary, hence no closing quote).
-_KEY_FIELDS = re.compile(r'(api_key=)[^&\s\'"]*|(bearer\s+)[^\s\'"]+|("token"\s*:\s*")[^"]*', re.IGNORECASE)
-
-
-def redact_keys(text: str, secrets: Iterable[str] = ()) -> str:
-    """Return ``text`` with key-carrying fields and each of ``secrets`` replaced by ``***``.
-
-    Used by the client and the bundled server alike for log lines and error messages.
-    """
-    text = _KEY_FIELDS.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + "***", text)
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
 
 
 # -- the dialect interface --------------------------------------------------------

@@ -42,14 +42,16 @@ except ImportError as exc:  # websockets < 13 has no asyncio.server
         "ttsstream's bundled server needs websockets>=13: pip install -U 'websockets>=13'"
     ) from exc
 
-from ..protocols import eigenai, redact_keys, shunyalabs
+from ..protocols import eigenai, shunyalabs
+from ..redaction import protect_logger, remember_secret
 from .engines import Engine, UnknownLanguage, UnknownVoice, get_engine
 
 __all__ = ["LocalServer", "Utterance", "shared_server", "stop_shared_server", "serve_forever", "FAULTS"]
 
 log = logging.getLogger("ttsstream.server")
-# websockets' own log (handshakes, frames at DEBUG) goes here, with keys blanked out.
-wire_log = logging.getLogger("ttsstream.server.wire")
+# websockets' own log (handshakes, frames at DEBUG, which carry keys) goes here, with
+# every key blanked out.
+wire_log = protect_logger(logging.getLogger("ttsstream.server.wire"))
 
 EIGENAI_PATH = eigenai.EigenAI.default_path()        # /api/v1/generate/ws
 SHUNYALABS_PATH = shunyalabs.Shunyalabs.default_path()  # /ws
@@ -161,27 +163,6 @@ def _wav_header(sample_rate: int) -> bytes:
     """A 44-byte WAV header for a stream of unknown length (sizes 0xFFFFFFFF)."""
     return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 0xFFFFFFFF, b"WAVE", b"fmt ", 16, 1, 1,
                        sample_rate, sample_rate * 2, 2, 16, b"data", 0xFFFFFFFF)
-
-
-class _RedactingLogger(logging.LoggerAdapter):
-    """The logger handed to websockets: its messages, with API keys replaced by ``***``.
-
-    At DEBUG websockets logs request lines, headers and frame contents, which carry
-    keys; this keeps them out of every log.
-    """
-
-    def __init__(self, logger: logging.Logger, secret: Optional[str]) -> None:
-        super().__init__(logger, {})
-        self._secret = secret
-
-    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
-        if not self.isEnabledFor(level):
-            return
-        try:
-            text = str(msg) % args if args else str(msg)
-        except (TypeError, ValueError):
-            text = " ".join(map(str, (msg,) + args))
-        self.logger.log(level, "%s", redact_keys(text, [self._secret] if self._secret else []), **kwargs)
 
 
 class _Stop(Exception):
@@ -381,6 +362,7 @@ class LocalServer:
         self.host = host
         self._requested_port = port
         self._api_key = api_key or None
+        remember_secret(self._api_key)
         if not isinstance(engine, str) and not callable(getattr(engine, "synthesize", None)):
             raise ValueError(f"engine must be an engine name or have a synthesize() method, got {engine!r}")
         self._engine = get_engine(engine) if isinstance(engine, str) else engine
@@ -572,7 +554,7 @@ class LocalServer:
                                  process_request=self._process_request,
                                  process_response=self._process_response,
                                  close_timeout=_CLOSE_TIMEOUT,
-                                 logger=_RedactingLogger(wire_log, self._api_key))
+                                 logger=wire_log)
         except Exception as exc:
             self._start_error = exc
             ready.set()
