@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, List, Optional, TextIO, Union
 
 from . import __version__
 from .errors import PlaybackError, TTSError
+from .protocols import PROVIDERS
 
 if TYPE_CHECKING:
     from .playback import AudioPlayer
@@ -33,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     speak = commands.add_parser(
         "speak", help="speak a text: play it, and write a WAV file with --out (or where nothing can play)")
     speak.add_argument("text", metavar="TEXT", help="what to say; '-' reads standard input")
-    speak.add_argument("--provider", choices=("eigenai", "shunyalabs", "local"),
+    speak.add_argument("--provider", choices=PROVIDERS,
                        help="the service (default: from --url, else the one whose API key is set, else local)")
     speak.add_argument("--model", help="the model, e.g. higgs2p5, chatterbox, qwen3-tts, zero-indic")
     speak.add_argument("--voice", help="the voice, e.g. Linda or Nisha")

@@ -39,7 +39,7 @@ from .errors import (
     SynthesisTimeout,
     TTSError,
 )
-from .protocols import Dialect, Request, get_dialect
+from .protocols import PROVIDERS, Dialect, Request, get_dialect
 
 if TYPE_CHECKING:
     from .playback import AudioPlayer
@@ -48,7 +48,6 @@ __all__ = ["TTSClient", "Speech"]
 
 logger = logging.getLogger("ttsstream")
 
-PROVIDERS = ("eigenai", "shunyalabs", "local")
 DISPATCH_MODES = ("thread", "poll")
 
 AudioCallback = Callable[[AudioChunk], Any]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..errors import AuthenticationError, ConnectionFailed, InvalidParameterError, ServerError, TTSError
-from . import (
+from .base import (
     Dialect,
     Done,
     Event,

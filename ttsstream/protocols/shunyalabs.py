@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ..errors import AuthenticationError, ConnectionFailed, InvalidParameterError, ServerError, TTSError
-from . import (
+from .base import (
     Dialect,
     Done,
     Event,
