@@ -18,7 +18,7 @@ import socket
 import ssl
 import struct
 import threading
-from typing import Callable, List, Optional, Set, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 from urllib.parse import urlsplit, urlunsplit
 
 import websocket

@@ -1,0 +1,409 @@
+"""Speech: one utterance's audio, its callbacks, and how it ends.
+
+A ``Speech`` is the sink a connection's reader thread feeds: it cuts the bytes into
+whole 16-bit samples, keeps them (unless ``keep_audio=False``), and delivers
+``AudioChunk``s and then exactly one terminal callback, either at once on the reader
+thread (``dispatch="thread"``) or through the client's queue, drained by
+``client.poll()`` (``dispatch="poll"``). With ``play=True`` it also holds a ``Turn`` in
+its client's playback line (``playline.py``) and is done once its playback is over.
+
+This module owns the calling of user callbacks (``_invoke``, the only place that calls
+user code) and every blocking wait on a speech.
+
+Imports: connection (the ``Sink`` interface), audio, errors. Never playback, never the
+client.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
+
+import numpy as np
+
+from .audio import SAMPLE_WIDTH, AudioChunk, SampleAligner, pcm_to_array, write_wav
+from .connection import Connection, Sink
+from .errors import Cancelled, ProtocolError, SynthesisTimeout, TTSError
+
+if TYPE_CHECKING:
+    from .playline import Turn
+
+__all__ = ["Speech", "AudioCallback", "CompleteCallback", "ErrorCallback"]
+
+logger = logging.getLogger("ttsstream")
+
+AudioCallback = Callable[[AudioChunk], Any]
+CompleteCallback = Callable[["Speech"], Any]
+ErrorCallback = Callable[[TTSError], Any]
+
+# Which speech's callback this thread is running, so that a blocking wait from inside
+# it can refuse instead of deadlocking.
+_in_callback = threading.local()
+
+
+def _invoke(speech: "Speech", callback: Callable[[Any], Any], argument: Any) -> None:
+    """Run one user callback. The only place that calls user code.
+
+    What the callback raises is logged with its traceback and kept in
+    ``speech.callback_errors``; it never ends the calling thread.
+    """
+    previous = getattr(_in_callback, "speech", None)
+    _in_callback.speech = speech
+    try:
+        callback(argument)
+    except Exception as exc:
+        speech.callback_errors.append(exc)
+        logger.exception("%s callback %r raised; ttsstream carries on", speech, callback)
+    finally:
+        _in_callback.speech = previous
+
+
+# How often a wait on the main thread wakes to let Python run signal handlers: a
+# SIGINT that the kernel hands to another thread (PortAudio's, a reader) does not
+# interrupt the main thread's blocked lock, so Ctrl-C would wait for the speech to end.
+_SIGNAL_SLICE = 0.1
+
+
+def _interruptible_wait(event: threading.Event, timeout: Optional[float]) -> bool:
+    """``event.wait(timeout)``, in slices on the main thread so that Ctrl-C gets through."""
+    if threading.current_thread() is not threading.main_thread():
+        return event.wait(timeout)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        remaining = _SIGNAL_SLICE if deadline is None else min(_SIGNAL_SLICE, deadline - time.monotonic())
+        if event.wait(max(0.0, remaining)):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+
+
+class Speech(Sink):
+    """One utterance: running, then finished with audio or with an error.
+
+    Returned by ``TTSClient.speak()``. Its audio grows while it runs; ``wait()`` blocks
+    until it ends. Attributes read from any thread.
+
+    Attributes:
+        text: what was asked to be spoken.
+        callback_errors: exceptions raised by this speech's callbacks (logged, not raised).
+    """
+
+    def __init__(self, text: str, sample_rate: int, *, on_audio: Optional[AudioCallback],
+                 on_complete: Optional[CompleteCallback], on_error: Optional[ErrorCallback],
+                 keep_audio: bool, post: Optional[Callable[[Callable[[], None]], None]],
+                 on_finished: Callable[["Speech"], None], started: float) -> None:
+        self.text = text
+        self.callback_errors: List[BaseException] = []  # appended by whichever thread ran the callback
+
+        # Fixed at construction.
+        self._on_audio_cb = on_audio
+        self._on_complete_cb = on_complete
+        self._on_error_cb = on_error
+        self._keep_audio = keep_audio
+        self._post = post  # None: run callbacks now (thread dispatch); else queue them (poll)
+        self._on_finished = on_finished
+        self._started = started
+
+        # Set once by the client before the connection begins; read-only after.
+        self._connection: Optional[Connection] = None
+        self._turn: Optional["Turn"] = None  # its place in the playback line, with play=True
+
+        # The reader thread's, written before the first audio (a Metadata event).
+        self._sample_rate = sample_rate
+
+        # Guarded by _delivery, an RLock held while audio or the terminal callback is
+        # delivered, so that no audio follows the terminal callback. Written by the
+        # reader thread (audio) and by whoever carries out the end (_final, _error).
+        self._delivery = threading.RLock()
+        self._aligner = SampleAligner()
+        self._pieces: List[bytes] = []
+        self._joined: Optional[bytes] = None
+        self._bytes = 0
+        self._next_index = 0
+        self._first_audio: Optional[float] = None
+        self._final = False                   # the stream's outcome is settled
+        self._error: Optional[TTSError] = None  # also set under _state by a failed playback after _final
+
+        # Guarded by _state: the requested end (the first ask wins) and the moment the
+        # speech becomes done.
+        self._state = threading.Lock()
+        self._ending: Optional[Tuple[Optional[TTSError]]] = None
+        self._done = threading.Event()
+
+    def _status(self, detail: bool = False) -> str:
+        """running, playing, done, or failed: ErrorName (with its message if ``detail``)."""
+        if not self._final:
+            return "running"
+        if not self._done.is_set():
+            return "playing"
+        if self._error is None:
+            return "done"
+        name = type(self._error).__name__
+        return f"failed: {name}: {self._error}" if detail else f"failed: {name}"
+
+    def __repr__(self) -> str:
+        return f"<Speech {self._status()}, {self.duration:.2f} s at {self._sample_rate} Hz, text={self.text[:30]!r}>"
+
+    def _repr_html_(self) -> str:
+        """How a notebook shows a speech: an audio player and its figures.
+
+        A running speech shows what has arrived so far; display it again (or
+        ``speech.wait()`` first) for the whole of it.
+        """
+        latency = self.first_audio_latency
+        rows = [("text", self.text if len(self.text) <= 200 else self.text[:200] + "…"),
+                ("state", self._status(detail=True)),
+                ("duration", f"{self.duration:.2f} s at {self._sample_rate} Hz"),
+                ("first audio after", "-" if latency is None else f"{latency * 1000:.0f} ms")]
+        if self._turn is not None:
+            rows.append(("playback underruns", f"{self.underruns} ({self.underrun_ms:.0f} ms)"))
+        table = "".join(f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
+                        f"<td style='text-align:left'>{html.escape(value)}</td></tr>" for name, value in rows)
+        if self._keep_audio and self._bytes:
+            wav = io.BytesIO()
+            write_wav(wav, self.pcm, self._sample_rate)
+            data = base64.b64encode(wav.getvalue()).decode("ascii")
+            player = f'<audio controls src="data:audio/wav;base64,{data}"></audio>'
+        else:
+            player = "<em>no audio kept</em>" if not self._keep_audio else "<em>no audio yet</em>"
+        return f"<div class='ttsstream-speech'>{player}<table>{table}</table></div>"
+
+    # -- what users read ---------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """True once the speech has ended, with audio or with an error (and, with
+        ``play=True``, once its playback has ended too)."""
+        return self._final if self._turn is None else self._done.is_set()
+
+    @property
+    def error(self) -> Optional[TTSError]:
+        """The error the speech ended with, or None."""
+        return self._error
+
+    @property
+    def sample_rate(self) -> int:
+        """Samples per second of the audio."""
+        return self._sample_rate
+
+    @property
+    def pcm(self) -> bytes:
+        """All audio received so far: 16-bit mono little-endian PCM, in order.
+
+        Raises:
+            RuntimeError: if the speech was made with ``keep_audio=False``.
+        """
+        if not self._keep_audio:
+            raise RuntimeError("this speech was made with keep_audio=False, so it kept no audio")
+        with self._delivery:
+            if self._joined is None or len(self._joined) != self._bytes:
+                self._joined = b"".join(self._pieces)
+                self._pieces = [self._joined]
+            return self._joined
+
+    @property
+    def audio(self) -> np.ndarray:
+        """All audio received so far as a numpy int16 array (a copy you may modify)."""
+        return pcm_to_array(self.pcm).copy()
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio received so far."""
+        return self._bytes / (SAMPLE_WIDTH * self._sample_rate)
+
+    @property
+    def first_audio_latency(self) -> Optional[float]:
+        """Seconds from the speak() call to the first audio byte, or None before it."""
+        return None if self._first_audio is None else self._first_audio - self._started
+
+    @property
+    def underruns(self) -> int:
+        """With ``play=True``: how many times playback ran out of audio mid-speech
+        (the network was slower than real time). Final once the speech is done."""
+        return 0 if self._turn is None else self._turn.underruns
+
+    @property
+    def underrun_ms(self) -> float:
+        """With ``play=True``: estimated milliseconds of silence those underruns made."""
+        return 0.0 if self._turn is None else self._turn.underrun_ms
+
+    def save(self, path: "str | os.PathLike[str]") -> None:
+        """Write the audio received so far as a 16-bit mono WAV file.
+
+        Raises:
+            RuntimeError: if the speech was made with ``keep_audio=False``.
+            OSError: if the file cannot be written.
+        """
+        write_wav(path, self.pcm, self._sample_rate)
+
+    def wait(self, timeout: Optional[float] = None) -> "Speech":
+        """Block until the speech ends; return it, or raise the error it ended with.
+
+        With ``play=True`` the speech ends once its last sample has been played.
+
+        Args:
+            timeout: seconds to wait at most; None waits as long as it takes.
+
+        Raises:
+            SynthesisTimeout: the timeout passed (the speech keeps running).
+            TTSError: the speech's own error (``Cancelled`` if it was cancelled).
+            RuntimeError: called from inside one of this speech's own callbacks before
+                it ended, where waiting would deadlock.
+        """
+        if not self._done.is_set():
+            if getattr(_in_callback, "speech", None) is self:
+                if not self._final or self._turn is not None:
+                    raise RuntimeError(
+                        "wait() called from inside a callback of the same speech would deadlock (its stream, "
+                        "or its playback, cannot end until the callback returns); use on_complete/on_error "
+                        "instead, or speak(block=False)"
+                    )
+                # In its own terminal callback: the outcome is settled, only the
+                # bookkeeping after the callback is still to come.
+                if self._error is not None:
+                    raise self._error
+                return self
+            if not _interruptible_wait(self._done, timeout):
+                raise SynthesisTimeout(f"the speech did not finish within {timeout:g} s; it is still running")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def cancel(self) -> None:
+        """Stop the speech: its stream is closed and it ends with ``Cancelled``. Idempotent.
+
+        ``on_error`` receives the ``Cancelled`` (on this thread, with thread dispatch)
+        unless the stream had already ended. With ``play=True`` its playback is
+        silenced too; cancelling after the stream ended (``on_complete`` has run) but
+        before the playback did stops the playback, and ``wait()`` raises ``Cancelled``.
+
+        Thread: any, including inside this speech's callbacks.
+        """
+        self._end(Cancelled("the speech was cancelled"))
+        turn = self._turn
+        if turn is not None:
+            turn.line.stop(turn, Cancelled("the speech was cancelled during playback"))
+
+    # -- fed by the connection's reader thread ---------------------------------------
+
+    def _attach(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def _on_metadata(self, sample_rate: Optional[int]) -> None:
+        if sample_rate is None or sample_rate == self._sample_rate:
+            return
+        if self._bytes or self._aligner.pending:
+            logger.warning("%s: the server changed the sample rate to %d mid-speech; kept %d",
+                           self, sample_rate, self._sample_rate)
+            return
+        self._sample_rate = sample_rate
+
+    def _on_audio(self, data: bytes) -> None:
+        with self._delivery:
+            if self._final or self._ending is not None:
+                return
+            if self._first_audio is None:
+                self._first_audio = time.perf_counter()
+            pcm = self._aligner.push(data)
+            if pcm:
+                chunk = AudioChunk(pcm, self._sample_rate, self._next_index)
+                self._next_index += 1
+                self._bytes += len(pcm)
+                if self._keep_audio:
+                    self._pieces.append(pcm)
+                if self._turn is not None:  # to the speakers first, then to the callback
+                    self._turn.line.audio(self._turn, pcm)
+                # A playback failure just now has ended the speech: no audio after on_error.
+                if self._on_audio_cb is not None and not self._final:
+                    self._deliver(self._on_audio_cb, chunk)
+        self._settle()
+
+    def _end(self, error: Optional[TTSError]) -> None:
+        """Ask for the speech to end, normally (None) or with ``error``; the first ask wins.
+
+        The end happens at once unless another thread is inside one of this speech's
+        callbacks; then that thread ends it as soon as its callback returns. So the
+        terminal callback always comes after the last ``on_audio``, and two threads
+        ending each other's speeches from callbacks cannot deadlock.
+
+        Thread: the reader thread, or whoever cancels.
+        """
+        with self._state:
+            if self._final or self._ending is not None:
+                return
+            self._ending = (error,)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Carry out a requested end if no other thread is delivering this speech's callbacks."""
+        while self._ending is not None and not self._final:
+            if not self._delivery.acquire(blocking=False):
+                return  # the holder calls _settle when it lets go
+            try:
+                finished = self._ending is not None and not self._final and self._finish(self._ending[0])
+            finally:
+                self._delivery.release()
+            if finished:
+                self._after_finish()
+
+    def _finish(self, error: Optional[TTSError]) -> bool:
+        """Record the outcome and deliver the terminal callback. Holds self._delivery."""
+        if error is None and self._aligner.pending:
+            error = ProtocolError(
+                "the server's audio ended in the middle of a 16-bit sample (an odd number of bytes)"
+            )
+        self._error = error
+        self._final = True
+        if error is None:
+            callback, argument = self._on_complete_cb, self
+        else:
+            callback, argument = self._on_error_cb, error
+        if callback is not None:
+            self._deliver(callback, argument)
+        return True
+
+    def _after_finish(self) -> None:
+        connection = self._connection
+        if self._error is not None and connection is not None:
+            connection.abort()  # a failed or cancelled stream cannot carry on
+        self._on_finished(self)
+        if self._turn is not None:
+            self._turn.line.ended(self._turn, self._error)
+        self._settle_done()
+
+    def _playback_ended(self) -> None:
+        """Its turn in the playback line is over (``self._turn.outcome`` says how).
+
+        A playback that fails while the stream still runs ends the stream too, with
+        that error (``on_error`` gets it). Thread: whoever ended the playback.
+        """
+        error = self._turn.outcome if self._turn is not None else None
+        if error is not None and not self._final:
+            self._end(error)
+        self._settle_done()
+
+    def _settle_done(self) -> None:
+        """Done once the stream has ended and, with play=True, the playback too."""
+        turn = self._turn
+        if not self._final or (turn is not None and not turn.over):
+            return
+        with self._state:
+            if self._done.is_set():
+                return
+            # The stream completed but its playback was cancelled or failed.
+            if self._error is None and turn is not None and turn.outcome is not None:
+                self._error = turn.outcome
+            self._done.set()
+
+    def _deliver(self, callback: Callable[[Any], Any], argument: Any) -> None:
+        if self._post is None:
+            _invoke(self, callback, argument)
+        else:
+            self._post(lambda: _invoke(self, callback, argument))
+
