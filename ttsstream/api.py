@@ -23,8 +23,10 @@ __all__ = ["speak", "default_client", "close_default_clients", "choose_provider"
 
 logger = logging.getLogger("ttsstream")
 
-_clients: Dict[Tuple[Any, ...], TTSClient] = {}
+# Guarded by _lock: the default clients by configuration, and whether close_default_clients
+# is registered to run at exit.
 _lock = threading.Lock()
+_clients: Dict[Tuple[Any, ...], TTSClient] = {}
 _atexit_registered = False
 
 

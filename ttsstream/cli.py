@@ -2,6 +2,10 @@
 
 ``main(argv=None)`` returns an exit code: 0 on success, 1 when the work failed (one
 clear line on stderr says why), 2 for a bad command line.
+
+Imports: the package's version, errors and protocols (the provider names) at once; the
+client, playback and the server only inside the command that needs them, so that
+``ttsstream --help`` starts quickly.
 """
 
 from __future__ import annotations

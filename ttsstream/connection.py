@@ -124,27 +124,37 @@ class Connection:
 
     def __init__(self, dialect: Dialect, url: Union[str, Callable[[], str]], api_key: Optional[str], timeout: float,
                  on_idle: Callable[["Connection"], None], on_exit: Callable[["Connection"], None]) -> None:
+        # Fixed at construction.
         self.dialect = dialect
         self.id = next(_ids)
         self._find_url = None if isinstance(url, str) else url
-        self._url = url if isinstance(url, str) else "(local server, starting)"
         self._api_key = api_key
         self._timeout = timeout
         self._on_idle = on_idle
         self._on_exit = on_exit
         remember_secret(api_key)
         protect_logger(logging.getLogger("websocket"))  # its trace logs URLs and frames
+        self._thread = threading.Thread(target=self._run, name=f"ttsstream-reader-{self.id}", daemon=True)
+
+        # The socket: only the reader thread receives; sends come from speak() and
+        # cancel() threads too, serialised by websocket-client's own lock.
         self._ws = websocket.WebSocket(
-            enable_multithread=True,  # sends come from speak() and cancel() threads
+            enable_multithread=True,
             sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
         )
+        # Written by the reader thread before it connects; read by repr and messages.
+        self._url = url if isinstance(url, str) else "(local server, starting)"
+
+        # Guarded by _lock: the speech being served. begin() sets them; the reader
+        # thread reads them without the lock (a reference read) and clears _sink under it.
         self._lock = threading.Lock()
         self._sink: Optional[Sink] = None
         self._request: Optional[Request] = None
-        self._audio_seen = False
+        self._audio_seen = False  # the reader thread's, once begin() has set it
+
+        # Events, safe from any thread.
         self._closing = threading.Event()
         self._started = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"ttsstream-reader-{self.id}", daemon=True)
 
     def __repr__(self) -> str:
         state = "closing" if self._closing.is_set() else ("busy" if self._sink else "idle")
@@ -154,6 +164,11 @@ class Connection:
     def alive(self) -> bool:
         """True until the connection starts closing (or its reader has exited)."""
         return not self._closing.is_set() and (not self._started.is_set() or self._thread.is_alive())
+
+    @property
+    def request(self) -> Optional[Request]:
+        """The request it serves or last served (its session is the connection's)."""
+        return self._request
 
     @property
     def thread(self) -> threading.Thread:

@@ -93,7 +93,7 @@ class ConnectionPool:
 
         Thread: the connection's reader thread.
         """
-        request = connection._request
+        request = connection.request
         with self._lock:
             if not self._closed and request is not None:
                 self._idle.setdefault(request.session, []).append(connection)
