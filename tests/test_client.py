@@ -115,6 +115,12 @@ def test_per_call_voice_applies_to_that_speech_only(server):
     ("shunyalabs", "Hi", {"response_format": "mp3"}, "pcm"),
     ("shunyalabs", "Hi", {"sampling": {}}, "higgs2p5"),
     ("shunyalabs", "Hi", {"extra": {"x": float("nan")}}, "JSON"),
+    # A lone surrogate (what surrogateescape stdin makes of bytes under a C locale)
+    # cannot be sent as UTF-8: refused here, not by the socket after connecting.
+    ("eigenai", "half a pair \ud83d", {}, "UTF-8"),
+    ("shunyalabs", "half a pair \ud83d", {}, "UTF-8"),
+    ("eigenai", "Hi", {"voice": "Li\udc80nda"}, "UTF-8"),
+    ("shunyalabs", "Hi", {"extra": {"note": "\ud800"}}, "UTF-8"),
 ])
 def test_bad_parameters_fail_before_any_connection(server, provider, text, kwargs, needle):
     with TTSClient(provider=provider, url=server.url) as client:
@@ -122,6 +128,17 @@ def test_bad_parameters_fail_before_any_connection(server, provider, text, kwarg
             client.speak(text, **kwargs)
     assert needle in str(caught.value)
     assert server.connections == 0
+
+
+def test_unencodable_text_on_a_reused_connection_leaves_it_usable(server):
+    with TTSClient(provider="shunyalabs", url=server.url) as client:
+        client.speak("First.")
+        with pytest.raises(InvalidParameterError, match="UTF-8"):
+            client.speak("half a pair \ud83d", block=False)
+        second = client.speak("Second.")
+    assert second.pcm == tone_pcm("Second.")
+    assert server.connections == 1
+    assert [u.text for u in server.transcript[-2:]] == ["First.", "Second."]
 
 
 def test_bad_client_arguments():

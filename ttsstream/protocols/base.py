@@ -138,13 +138,32 @@ def check_text(text: object) -> str:
         )
     if "\x00" in text:
         raise InvalidParameterError("text contains a NUL character", parameter="text")
+    check_encodable("text", text)
     return text
+
+
+def check_encodable(name: str, text: str) -> None:
+    """Raise InvalidParameterError if ``text`` cannot be sent as UTF-8 (a lone surrogate).
+
+    Such text comes from bytes that were not UTF-8 (standard input under a C locale
+    decodes them as surrogates); the socket would refuse it only after connecting.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidParameterError(
+            f"{name} holds a character UTF-8 cannot encode ({text[exc.start]!r} at position {exc.start}, a lone "
+            "surrogate, which comes from input that was not decoded as UTF-8): decode the input as UTF-8, or "
+            "drop such characters with text.encode('utf-8', 'replace').decode()",
+            parameter=name,
+        ) from None
 
 
 def check_string(name: str, value: object) -> str:
     """Return ``value`` if it is a non-empty str, else raise InvalidParameterError."""
     if not isinstance(value, str) or not value.strip():
         raise InvalidParameterError(f"{name} must be a non-empty str, got {value!r}", parameter=name)
+    check_encodable(name, value)
     return value
 
 
@@ -165,9 +184,10 @@ def check_mapping(name: str, value: object) -> Dict[str, Any]:
 def check_json(name: str, value: object) -> None:
     """Raise InvalidParameterError unless ``value`` can be sent as strict JSON."""
     try:
-        json.dumps(value, allow_nan=False)
+        sent = json.dumps(value, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(f"{name} cannot be sent as JSON: {exc}", parameter=name) from None
+    check_encodable(name, sent)
 
 
 def dumps(message: Mapping[str, Any]) -> str:
