@@ -243,7 +243,10 @@ class Connection:
             self._connect()
             self._read_loop()
         except TTSError as exc:
+            # Servers echo what they refused (a token, a URL with ?api_key=): the
+            # error a user sees is built from the server's text, so it is scrubbed here.
             error = exc
+            scrub_exception(error)
         except Exception as exc:  # a bug of ours must still end the speech, not hang it
             logger.exception("%s: reader failed", self)
             error = ConnectionFailed(f"internal error in the reader: {exc!r}")
@@ -327,6 +330,7 @@ class Connection:
                 ) from scrub_exception(exc)
             if opcode == ABNF.OPCODE_CLOSE:
                 code, reason = _close_status(frame.data)
+                reason = redact(reason)  # servers quote the key they refused
                 logger.debug("%s: server closed (%s %s)", self, code, reason)
                 if self._sink is None or self._closing.is_set():
                     return

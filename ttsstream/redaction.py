@@ -78,10 +78,14 @@ def protect_logger(logger: logging.Logger) -> logging.Logger:
 
 
 def scrub_exception(exc: BaseException) -> BaseException:
-    """Remove keys from an exception's str args in place (so a chained traceback shows
-    none); return it."""
+    """Blank keys out of an exception in place, and return it: its args and every str
+    attribute (``message``, a server's ``code``), so that neither ``str()``, ``repr()``,
+    ``args``, a field nor a chained traceback shows one. Thread: any."""
     try:
         exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
-    except (AttributeError, TypeError):
+        for name, value in vars(exc).items():
+            if isinstance(value, str):
+                setattr(exc, name, redact(value))
+    except (AttributeError, TypeError):  # an exception type that refuses new attributes
         pass
     return exc
