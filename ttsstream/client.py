@@ -12,8 +12,7 @@ rooms of its own:
 - ``local.py``: where provider="local" finds its server;
 - ``tk.py``: polling from a Tk main loop.
 
-Imports: speech, pool, connection (URL checks), playline, local, tk, protocols, checks,
-errors. Playback is imported only when first used.
+Imports: speech, pool, playline, local, tk, urls, protocols, checks, errors. Playback is imported only when first used.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Set, U
 from urllib.parse import urlsplit
 
 from .checks import require_number
-from .connection import check_url, is_loopback
 from .errors import AuthenticationError, Cancelled, InvalidParameterError, TTSError
 from .local import local_dialect_name, local_url
 from .playline import PlayLine
@@ -35,6 +33,7 @@ from .protocols import LOCAL, PROVIDERS, Dialect, Request, get_dialect
 from .protocols.base import check_model
 from .speech import AudioCallback, CompleteCallback, ErrorCallback, Speech
 from .tk import TkPump
+from .urls import check_url, display_url, is_loopback
 
 if TYPE_CHECKING:
     from .playback import AudioPlayer
@@ -110,7 +109,7 @@ class TTSClient:
     def __repr__(self) -> str:
         url = self._url or "(local, not started)"
         return (f"TTSClient(provider={self.provider!r}, model={self.model!r}, voice={self.voice!r}, "
-                f"url={urlsplit(url)._replace(query='').geturl()!r}, dispatch={self.dispatch!r})")
+                f"url={display_url(url)!r}, dispatch={self.dispatch!r})")
 
     def __enter__(self) -> "TTSClient":
         return self

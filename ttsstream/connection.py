@@ -6,12 +6,11 @@ calls on the speech it currently serves (its *sink*). It is the only module that
 touches websocket-client, so it is the one place where websocket-client's exceptions
 become ttsstream's, and where API keys are kept out of its logs.
 
-Imports: websocket-client, ttsstream.errors, ttsstream.protocols. Never playback.
+Imports: websocket-client, errors, protocols, redaction, urls. Never playback.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import logging
 import socket
@@ -19,64 +18,21 @@ import ssl
 import struct
 import threading
 from typing import Callable, List, Optional, Tuple, Union
-from urllib.parse import urlsplit, urlunsplit
 
 import websocket
 from websocket import ABNF
 
-from .errors import AuthenticationError, ConnectionFailed, InvalidParameterError, ProtocolError, SynthesisTimeout, TTSError
+from .errors import AuthenticationError, ConnectionFailed, ProtocolError, SynthesisTimeout, TTSError
 from .protocols import Audio, Dialect, Done, Failed, Metadata, Request
 from .redaction import protect_logger, redact, remember_secret, scrub_exception
+from .urls import display_url
 
-__all__ = ["Connection", "Sink", "check_url", "is_loopback"]
+__all__ = ["Connection", "Sink"]
 
 logger = logging.getLogger("ttsstream.connection")
 
 _ids = itertools.count(1)
 _JOIN_GRACE = 5.0  # seconds a close() waits for a reader thread beyond the socket timeout
-
-
-# -- URLs ------------------------------------------------------------------------
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine (localhost, 127.0.0.0/8, ::1)."""
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(url: str, *, allow_insecure: bool = False) -> str:
-    """Validate an endpoint URL; return it unchanged.
-
-    Raises:
-        InvalidParameterError: not ws:// or wss://, no host, or ws:// to a remote host
-            without ``allow_insecure``.
-    """
-    if not isinstance(url, str):
-        raise InvalidParameterError(f"url must be a str, got {type(url).__name__}", parameter="url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise InvalidParameterError(
-            f"url must look like wss://host/path (or ws:// for this machine), got {redact(url)!r}",
-            parameter="url",
-        )
-    if parts.scheme == "ws" and not is_loopback(parts.hostname) and not allow_insecure:
-        raise InvalidParameterError(
-            f"ws:// sends audio and your API key unencrypted; use wss:// for {parts.hostname}, "
-            "or pass allow_insecure=True if you really mean it",
-            parameter="url",
-        )
-    return url
-
-
-def _display(url: str) -> str:
-    """The URL without its query (where keys live), for messages."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(query="", fragment=""))
 
 
 def _close_status(data: bytes) -> Tuple[Optional[int], str]:
@@ -158,7 +114,7 @@ class Connection:
 
     def __repr__(self) -> str:
         state = "closing" if self._closing.is_set() else ("busy" if self._sink else "idle")
-        return f"<Connection {self.id} {self.dialect.name} {_display(self._url)} {state}>"
+        return f"<Connection {self.id} {self.dialect.name} {display_url(self._url)} {state}>"
 
     @property
     def alive(self) -> bool:
@@ -256,7 +212,7 @@ class Connection:
             with self._lock:
                 sink, self._sink = self._sink, None
             if sink is not None:
-                sink._end(error or ConnectionFailed(f"the connection to {_display(self._url)} closed"))
+                sink._end(error or ConnectionFailed(f"the connection to {display_url(self._url)} closed"))
             elif error is not None:
                 logger.debug("%s: idle connection ended: %s", self, error)
             self._on_exit(self)
@@ -267,7 +223,7 @@ class Connection:
         if self._find_url is not None:
             self._url = self._find_url()
         url = self.dialect.connect_url(self._url, self._api_key)
-        where = _display(self._url)
+        where = display_url(self._url)
         try:
             self._ws.connect(url, header=self.dialect.connect_headers(self._api_key), timeout=self._timeout)
         except websocket.WebSocketBadStatusException as exc:
@@ -306,7 +262,7 @@ class Connection:
             for frame in frames:
                 self._ws.send(frame)
         except (websocket.WebSocketException, OSError) as exc:
-            raise ConnectionFailed(f"sending to {_display(self._url)} failed: {redact(str(exc))}") from scrub_exception(exc)
+            raise ConnectionFailed(f"sending to {display_url(self._url)} failed: {redact(str(exc))}") from scrub_exception(exc)
 
     def _read_loop(self) -> None:
         ws = self._ws
@@ -326,7 +282,7 @@ class Connection:
                 if self._closing.is_set():
                     return
                 raise ConnectionFailed(
-                    f"the connection to {_display(self._url)} dropped: {redact(str(exc)) or type(exc).__name__}"
+                    f"the connection to {display_url(self._url)} dropped: {redact(str(exc)) or type(exc).__name__}"
                 ) from scrub_exception(exc)
             if opcode == ABNF.OPCODE_CLOSE:
                 code, reason = _close_status(frame.data)
