@@ -9,7 +9,9 @@ Importing this package needs ``websockets>=13``; ``import ttsstream`` never impo
 """
 
 from .app import FAULTS, LocalServer, Utterance, serve_forever, shared_server, stop_shared_server
-from .engines import ENGINES, Engine, ToneEngine, UnknownLanguage, UnknownVoice, get_engine, tone_pcm
+from .engine import Engine, UnknownLanguage, UnknownVoice
+from .engines import ENGINES, get_engine
+from .tone import ToneEngine, tone_pcm
 
 __all__ = [
     "LocalServer",

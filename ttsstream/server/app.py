@@ -44,7 +44,8 @@ except ImportError as exc:  # websockets < 13 has no asyncio.server
 
 from ..protocols import eigenai, shunyalabs
 from ..redaction import protect_logger, remember_secret
-from .engines import Engine, UnknownLanguage, UnknownVoice, get_engine
+from .engine import Engine, UnknownLanguage, UnknownVoice
+from .engines import get_engine
 
 __all__ = ["LocalServer", "Utterance", "shared_server", "stop_shared_server", "serve_forever", "FAULTS"]
 
