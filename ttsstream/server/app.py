@@ -31,7 +31,7 @@ import threading
 import uuid
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Union
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 try:
     from websockets.asyncio.server import ServerConnection, serve
@@ -56,12 +56,9 @@ wire_log = protect_logger(logging.getLogger("ttsstream.server.wire"))
 
 EIGENAI_PATH = eigenai.EigenAI.default_path()        # /api/v1/generate/ws
 SHUNYALABS_PATH = shunyalabs.Shunyalabs.default_path()  # /ws
-GATEWAY_PATH = "/ws/tts"                              # the Shunyalabs SDK's gateway endpoint
-_API_KEY_PARAM = "api_key"                            # Shunyalabs' query parameter on /ws
+GATEWAY_PATH = shunyalabs.GATEWAY_PATH                 # /ws/tts
 
 FAULTS = (None, "drop", "stall", "error", "garbage", "close")
-EIGENAI_RATE = 24000
-DEFAULT_RATE = 24000
 GARBAGE = "this is not json"
 _START_TIMEOUT = 10.0
 _JOIN_TIMEOUT = 15.0
@@ -347,7 +344,7 @@ class LocalServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: Optional[str] = None,
                  engine: Union[str, Engine] = "espeak", frame_bytes: int = 4800,
                  fault: Optional[str] = None, fault_after: int = 1, shunyalabs_metadata: bool = False,
-                 shunyalabs_sample_rate: int = DEFAULT_RATE, realtime: float = 0.0,
+                 shunyalabs_sample_rate: int = shunyalabs.Shunyalabs.sample_rate, realtime: float = 0.0,
                  thread_name: Optional[str] = None) -> None:
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}: choose one of {', '.join(map(repr, FAULTS))}")
@@ -596,7 +593,7 @@ class LocalServer:
                 HTTPStatus.NOT_FOUND,
                 f"Not found. Endpoints: {EIGENAI_PATH}, {SHUNYALABS_PATH}, {GATEWAY_PATH}\n",
             )
-        if path == GATEWAY_PATH and not self._key_ok(_bearer(request.headers.get("Authorization"))):
+        if path == GATEWAY_PATH and not self._key_ok(shunyalabs.bearer_key(request.headers)):
             log.info("refused a gateway connection: missing or invalid API key")
             return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid API key\n")
         return None
@@ -639,12 +636,12 @@ class LocalServer:
             token, model = eigenai.parse_auth(first)
         except ValueError as exc:
             await ws.send(eigenai.error_frame(str(exc), code=400))
-            await ws.close(1008, "bad auth message")
+            await ws.close(eigenai.REFUSE_CLOSE_CODE, "bad auth message")
             return
         if not self._key_ok(token):
             log.info("refused an EigenAI connection: invalid API key")
             await ws.send(eigenai.error_frame("invalid API key", code=401))
-            await ws.close(1008, "invalid API key")
+            await ws.close(eigenai.REFUSE_CLOSE_CODE, "invalid API key")
             return
         async for message in ws:
             try:
@@ -654,9 +651,9 @@ class LocalServer:
             except ValueError as exc:
                 await ws.send(eigenai.error_frame(str(exc), code=400))
                 continue
-            take = _Take("eigenai", request["text"], voice=_eigenai_voice(request, model), model=model,
+            take = _Take("eigenai", request["text"], voice=eigenai.voice_of(request, model), model=model,
                          language=eigenai.language_of(request), speed=eigenai.speed_of(request),
-                         request=request, config=None, response_format="pcm", sample_rate=EIGENAI_RATE)
+                         request=request, config=None, response_format="pcm", sample_rate=eigenai.EigenAI.sample_rate)
             keep_serving = await self._speak(
                 ws, take,
                 end_frame=lambda t: eigenai.complete_frame(),
@@ -667,13 +664,12 @@ class LocalServer:
                 return
 
     async def _serve_shunyalabs(self, ws: ServerConnection) -> None:
-        given = dict(parse_qsl(urlsplit(ws.request.path).query)).get(_API_KEY_PARAM)
-        # The official SDK sends its key as a Bearer header, also to /ws.
-        if not (self._key_ok(given) or self._key_ok(_bearer(ws.request.headers.get("Authorization")))):
+        given = shunyalabs.query_key(ws.request.path)
+        if not (self._key_ok(given) or self._key_ok(shunyalabs.bearer_key(ws.request.headers))):
             log.info("refused a Shunyalabs connection: missing or invalid API key")
-            await ws.close(4001, "invalid API key")
+            await ws.close(shunyalabs.AUTH_CLOSE_CODE, "invalid API key")
             return
-        rate = self._shunyalabs_rate if self._metadata else DEFAULT_RATE
+        rate = self._shunyalabs_rate if self._metadata else shunyalabs.Shunyalabs.sample_rate
         config: Optional[shunyalabs.ServerConfig] = None
         config_message: Optional[Dict[str, Any]] = None
         async for message in ws:
@@ -690,7 +686,7 @@ class LocalServer:
                     await ws.send(shunyalabs.error_frame(str(exc), 400))
                     continue
                 config_message = json.loads(message)
-                if not _is_input(message):
+                if not shunyalabs.is_input(message):
                     continue
                 # A client that skipped the config: its first input configures too.
             try:
@@ -850,28 +846,6 @@ def _path_of(target: str) -> str:
     """The path of a request target, without query or trailing slash."""
     path = urlsplit(target).path
     return path.rstrip("/") or "/"
-
-
-def _bearer(header: Optional[str]) -> Optional[str]:
-    """The key of an ``Authorization: Bearer KEY`` header, or None."""
-    if not header:
-        return None
-    scheme, _, key = header.strip().partition(" ")
-    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
-
-
-def _is_input(message: str) -> bool:
-    try:
-        shunyalabs.parse_input(message)
-    except ValueError:
-        return False
-    return True
-
-
-def _eigenai_voice(request: Dict[str, Any], model: str) -> Optional[str]:
-    """The voice an EigenAI request names (``voice`` or ``voice_id``), else the model's default."""
-    voice = request.get("voice") or request.get("voice_id")
-    return voice if isinstance(voice, str) else eigenai.DEFAULT_VOICES.get(model)
 
 
 def _chunk(take: _Take, is_final: bool) -> str:
