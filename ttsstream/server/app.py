@@ -26,7 +26,6 @@ import logging
 import queue
 import signal
 import socket
-import struct
 import threading
 import uuid
 from http import HTTPStatus
@@ -46,6 +45,7 @@ from ..protocols import eigenai, shunyalabs
 from ..redaction import protect_logger, remember_secret
 from .engine import Engine, UnknownLanguage, UnknownVoice
 from .engines import get_engine
+from .transcript import Take, Transcript, Utterance
 
 __all__ = ["LocalServer", "Utterance", "shared_server", "stop_shared_server", "serve_forever", "FAULTS"]
 
@@ -69,98 +69,6 @@ _CLOSE_TIMEOUT = 2.0
 # reads its socket answers a close frame within milliseconds.
 _STOP_CLOSE_TIMEOUT = 0.5
 _SHUTDOWN_GRACE = 3.0
-
-
-# -- the transcript -----------------------------------------------------------------
-
-
-class Utterance:
-    """One utterance the server served, as recorded in ``LocalServer.transcript``.
-
-    Attributes:
-        dialect: ``"eigenai"``, ``"shunyalabs"`` or ``"gateway"``.
-        text: the text that was spoken.
-        voice: the voice asked for (or the model's default).
-        model: the model asked for.
-        language: the language asked for, or None.
-        speed: the speaking rate used.
-        request: the JSON object the client sent for this utterance (for ``/ws``, the
-            ``{"input": …}`` frame; its config message is in ``config``).
-        config: the ``/ws`` config message, else None.
-        request_id: the id in Shunyalabs chunk/completion messages, else None.
-        response_format: ``"pcm"`` or ``"wav"``.
-        sample_rate: the audio's sample rate in Hz.
-        pcm: every binary byte sent for it, exactly, in order (for ``"wav"`` this
-            starts with the 44-byte streaming header).
-        frame_sizes: the length of each binary frame sent.
-        fault: the fault injected into it, or None.
-        completed: True when all its audio went out and its end message was due. The
-            record is made just before that message is sent, so a client that has
-            read the end message can already find the record.
-    """
-
-    __slots__ = ("dialect", "text", "voice", "model", "language", "speed", "request", "config",
-                 "request_id", "response_format", "sample_rate", "pcm", "frame_sizes", "fault",
-                 "completed")
-
-    def __init__(self, **fields: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, fields[name])
-
-    def __repr__(self) -> str:
-        return (f"Utterance({self.dialect}, {self.text[:30]!r}, {len(self.pcm)} bytes in "
-                f"{len(self.frame_sizes)} frames, fault={self.fault}, completed={self.completed})")
-
-
-class _Take:
-    """An utterance while it is being served: what was asked, and what went out so far.
-
-    Thread: the server's event loop only.
-    """
-
-    def __init__(self, dialect: str, text: str, *, voice: Optional[str], model: Optional[str],
-                 language: Optional[str], speed: float, request: Dict[str, Any],
-                 config: Optional[Dict[str, Any]], response_format: str, sample_rate: int,
-                 request_id: Optional[str] = None) -> None:
-        self.dialect = dialect
-        self.text = text
-        self.voice = voice
-        self.model = model
-        self.language = language
-        self.speed = speed
-        self.request = request
-        self.config = config
-        self.request_id = request_id
-        self.response_format = response_format
-        self.sample_rate = sample_rate
-        self.header = _wav_header(sample_rate) if response_format == "wav" else b""
-        self.sent = bytearray()
-        self.frame_sizes: List[int] = []
-        self.fault: Optional[str] = None
-        self.fault_done = False
-        self.recorded = False
-
-    @property
-    def frames(self) -> int:
-        return len(self.frame_sizes)
-
-    @property
-    def audio_seconds(self) -> float:
-        return max(0, len(self.sent) - len(self.header)) / (2 * self.sample_rate)
-
-    def freeze(self, completed: bool) -> Utterance:
-        return Utterance(dialect=self.dialect, text=self.text, voice=self.voice, model=self.model,
-                         language=self.language, speed=self.speed, request=self.request,
-                         config=self.config, request_id=self.request_id,
-                         response_format=self.response_format, sample_rate=self.sample_rate,
-                         pcm=bytes(self.sent), frame_sizes=list(self.frame_sizes), fault=self.fault,
-                         completed=completed)
-
-
-def _wav_header(sample_rate: int) -> bytes:
-    """A 44-byte WAV header for a stream of unknown length (sizes 0xFFFFFFFF)."""
-    return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 0xFFFFFFFF, b"WAVE", b"fmt ", 16, 1, 1,
-                       sample_rate, sample_rate * 2, 2, 16, b"data", 0xFFFFFFFF)
 
 
 class _Stop(Exception):
@@ -373,9 +281,7 @@ class LocalServer:
         self._thread_name = thread_name
 
         self._lock = threading.Lock()           # guards start/stop state
-        self._record_lock = threading.Lock()    # guards the transcript and the counter
-        self._transcript: List[Utterance] = []
-        self._connections = 0
+        self._transcript = Transcript()
         self._port: Optional[int] = None
         self._thread: Optional[threading.Thread] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
@@ -434,8 +340,7 @@ class LocalServer:
 
         Thread: any.
         """
-        with self._record_lock:
-            return list(self._transcript)
+        return self._transcript.utterances()
 
     @property
     def connections(self) -> int:
@@ -443,8 +348,7 @@ class LocalServer:
 
         Thread: any.
         """
-        with self._record_lock:
-            return self._connections
+        return self._transcript.connections
 
     def __repr__(self) -> str:
         return (f"LocalServer(url={self.url!r}, engine={self._engine.name!r}, "
@@ -602,8 +506,7 @@ class LocalServer:
                           response: HTTPResponse) -> None:
         # Counted before the 101 goes out, so a client that is connected is already counted.
         if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
-            with self._record_lock:
-                self._connections += 1
+            self._transcript.count_connection()
 
     def _key_ok(self, given: Optional[str]) -> bool:
         if self._api_key is None:
@@ -651,7 +554,7 @@ class LocalServer:
             except ValueError as exc:
                 await ws.send(eigenai.error_frame(str(exc), code=400))
                 continue
-            take = _Take("eigenai", request["text"], voice=eigenai.voice_of(request, model), model=model,
+            take = Take("eigenai", request["text"], voice=eigenai.voice_of(request, model), model=model,
                          language=eigenai.language_of(request), speed=eigenai.speed_of(request),
                          request=request, config=None, response_format="pcm", sample_rate=eigenai.EigenAI.sample_rate)
             keep_serving = await self._speak(
@@ -695,7 +598,7 @@ class LocalServer:
                 await ws.send(shunyalabs.error_frame(str(exc), 400))
                 continue
             request_id = uuid.uuid4().hex
-            take = _Take("shunyalabs", text, voice=config.voice or shunyalabs.DEFAULT_VOICE,
+            take = Take("shunyalabs", text, voice=config.voice or shunyalabs.DEFAULT_VOICE,
                          model=config.model, language=config.language, speed=config.speed,
                          request=json.loads(message), config=config_message,
                          response_format=config.response_format, sample_rate=rate, request_id=request_id)
@@ -717,7 +620,7 @@ class LocalServer:
         except ValueError as exc:
             await ws.send(shunyalabs.error_frame(str(exc), 400))
         else:
-            take = _Take("gateway", text, voice=config.voice or shunyalabs.DEFAULT_VOICE, model=config.model,
+            take = Take("gateway", text, voice=config.voice or shunyalabs.DEFAULT_VOICE, model=config.model,
                          language=config.language, speed=config.speed, request=json.loads(message),
                          config=None, response_format=config.response_format,
                          sample_rate=self._shunyalabs_rate, request_id=uuid.uuid4().hex)
@@ -731,9 +634,9 @@ class LocalServer:
 
     # -- one utterance ---------------------------------------------------------------
 
-    async def _speak(self, ws: ServerConnection, take: _Take, *, end_frame: Callable[[_Take], str],
+    async def _speak(self, ws: ServerConnection, take: Take, *, end_frame: Callable[[Take], str],
                      error_frame: Callable[[str, int], str],
-                     chunk_frame: Optional[Callable[[_Take, bool], str]]) -> bool:
+                     chunk_frame: Optional[Callable[[Take, bool], str]]) -> bool:
         """Stream one utterance: frames, faults, end message. Returns whether to keep serving.
 
         Thread: the event loop; the engine runs on the utterance's own thread.
@@ -761,12 +664,12 @@ class LocalServer:
                     except (UnknownVoice, UnknownLanguage) as exc:
                         # The client's mistake, not the engine's: say what to choose instead.
                         log.info("refused an utterance: %s", exc)
-                        self._record(take, completed=False)
+                        self._transcript.record(take, completed=False)
                         await ws.send(error_frame(str(exc), 400))
                         return True
                     except Exception:  # noqa: BLE001  (an engine bug must not kill the connection)
                         log.exception("the %s engine failed", self._engine.name)
-                        self._record(take, completed=False)
+                        self._transcript.record(take, completed=False)
                         await ws.send(error_frame("engine failed", 500))
                         return True
                     if piece is None:
@@ -781,17 +684,17 @@ class LocalServer:
                 await self._fault_point(ws, take, error_frame)
             except _Stop as stop:
                 return stop.keep_serving
-            self._record(take, completed=True)
+            self._transcript.record(take, completed=True)
             await ws.send(end_frame(take))
             return True
         except ConnectionClosed:
-            self._record(take, completed=False)
+            self._transcript.record(take, completed=False)
             raise
         finally:
             await synthesis.close()
 
-    async def _send_frame(self, ws: ServerConnection, take: _Take, frame: bytes, is_final: bool,
-                          chunk_frame: Optional[Callable[[_Take, bool], str]], pacer: _Pacer,
+    async def _send_frame(self, ws: ServerConnection, take: Take, frame: bytes, is_final: bool,
+                          chunk_frame: Optional[Callable[[Take, bool], str]], pacer: _Pacer,
                           error_frame: Callable[[str, int], str]) -> None:
         await self._fault_point(ws, take, error_frame)
         if chunk_frame is not None:
@@ -801,7 +704,7 @@ class LocalServer:
         take.frame_sizes.append(len(frame))
         await pacer.sent(len(frame))
 
-    async def _fault_point(self, ws: ServerConnection, take: _Take,
+    async def _fault_point(self, ws: ServerConnection, take: Take,
                            error_frame: Callable[[str, int], str]) -> None:
         """Inject the configured fault once ``fault_after`` frames are out.
 
@@ -817,7 +720,7 @@ class LocalServer:
             await ws.send(GARBAGE)
             return
         # Recorded before acting, so a client that sees the fault can find the record.
-        self._record(take, completed=False)
+        self._transcript.record(take, completed=False)
         if self._fault == "drop":
             ws.transport.abort()
             raise _Stop(False)
@@ -830,14 +733,6 @@ class LocalServer:
         await ws.close(1011, "internal error")
         raise _Stop(False)
 
-    def _record(self, take: _Take, completed: bool) -> None:
-        if take.recorded:
-            return
-        take.recorded = True
-        utterance = take.freeze(completed)
-        with self._record_lock:
-            self._transcript.append(utterance)
-
 
 # -- dialect details kept out of the flow above --------------------------------------
 
@@ -848,12 +743,12 @@ def _path_of(target: str) -> str:
     return path.rstrip("/") or "/"
 
 
-def _chunk(take: _Take, is_final: bool) -> str:
+def _chunk(take: Take, is_final: bool) -> str:
     return shunyalabs.chunk_frame(take.request_id or "", take.frames, is_final, take.response_format,
                                   take.sample_rate)
 
 
-def _completion(take: _Take) -> str:
+def _completion(take: Take) -> str:
     return shunyalabs.completion_frame(take.request_id or "", take.frames, take.audio_seconds,
                                        take.response_format, take.sample_rate)
 
