@@ -23,13 +23,12 @@ import atexit
 import hmac
 import json
 import logging
-import queue
 import signal
 import socket
 import threading
 import uuid
 from http import HTTPStatus
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Union
 from urllib.parse import urlsplit
 
 try:
@@ -45,6 +44,7 @@ from ..protocols import eigenai, shunyalabs
 from ..redaction import protect_logger, remember_secret
 from .engine import Engine, UnknownLanguage, UnknownVoice
 from .engines import get_engine
+from .synthesis import Pacer, Synthesis, Workers
 from .transcript import Take, Transcript, Utterance
 
 __all__ = ["LocalServer", "Utterance", "shared_server", "stop_shared_server", "serve_forever", "FAULTS"]
@@ -77,144 +77,6 @@ class _Stop(Exception):
     def __init__(self, keep_serving: bool) -> None:
         super().__init__(keep_serving)
         self.keep_serving = keep_serving
-
-
-class _Workers:
-    """The live engine threads of one server, so that stop() can join them.
-
-    Thread: any.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._threads: Set[threading.Thread] = set()
-        self._count = 0
-
-    def name(self, prefix: str) -> str:
-        with self._lock:
-            self._count += 1
-            return f"{prefix}-engine-{self._count}"
-
-    def add(self, thread: threading.Thread) -> None:
-        with self._lock:
-            self._threads.add(thread)
-
-    def discard(self, thread: threading.Thread) -> None:
-        with self._lock:
-            self._threads.discard(thread)
-
-    def join(self, timeout: float) -> None:
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
-            if thread.is_alive():
-                log.warning("engine thread %s is still busy after %g s", thread.name, timeout)
-
-
-class _Synthesis:
-    """One utterance's engine iterator, advanced one piece at a time on a thread of its own.
-
-    The thread lives exactly as long as the utterance: it starts when the first piece
-    is asked for and ends at close(), so an idle server holds no engine threads and a
-    slow engine never blocks the event loop or another connection.
-
-    Thread: next() and close() are awaited on the event loop; the engine runs on the
-    worker thread.
-    """
-
-    def __init__(self, engine: Engine, text: str, params: Dict[str, Any], thread_name: str,
-                 workers: _Workers) -> None:
-        self._start = lambda: iter(engine.synthesize(text, **params))
-        self._iterator: Optional[Iterator[bytes]] = None
-        self._jobs: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
-        self._thread: Optional[threading.Thread] = None
-        self._thread_name = thread_name
-        self._workers = workers
-
-    async def next(self) -> Optional[bytes]:
-        """The next piece of PCM, or None at the end. Raises what the engine raised."""
-        if self._iterator is None:
-            # Even starting may block (an engine may spawn a process), so it runs off-loop too.
-            self._iterator = await self._call(self._start)
-        iterator = self._iterator
-        return await self._call(lambda: next(iterator, None))
-
-    async def close(self) -> None:
-        """Close the iterator (a generator's cleanup may block, so on the thread) and end the thread."""
-        if self._thread is None:
-            return
-        try:
-            close = getattr(self._iterator, "close", None)
-            if close is not None:
-                await self._call(close)
-        except Exception:  # noqa: BLE001  (cleanup must go on)
-            log.exception("closing the engine's iterator failed")
-        finally:
-            self._jobs.put(None)
-
-    async def _call(self, job: Callable[[], Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, args=(loop,), name=self._thread_name,
-                                            daemon=True)  # a safety net: close() ends it
-            self._workers.add(self._thread)
-            self._thread.start()
-        future = loop.create_future()
-        self._jobs.put((job, future))
-        return await future
-
-    def _work(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Run jobs until close(). Thread: this utterance's engine thread."""
-        try:
-            while True:
-                item = self._jobs.get()
-                if item is None:
-                    return
-                job, future = item
-                result, error = None, None
-                try:
-                    result = job()
-                except BaseException as exc:  # noqa: BLE001  (handed to the loop, which reports it)
-                    # A future cannot carry StopIteration; an engine that leaks one is broken.
-                    error = RuntimeError(repr(exc)) if isinstance(exc, StopIteration) else exc
-                try:
-                    loop.call_soon_threadsafe(_settle, future, result, error)
-                except RuntimeError:  # the loop has closed: nobody is waiting any more
-                    return
-        finally:
-            self._workers.discard(threading.current_thread())
-
-
-def _settle(future: "asyncio.Future[Any]", result: Any, error: Optional[BaseException]) -> None:
-    if future.done():  # the waiting task was cancelled
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
-class _Pacer:
-    """Holds frames back so audio leaves at ``realtime`` times real time (0: no pacing)."""
-
-    def __init__(self, realtime: float, sample_rate: int, header_bytes: int) -> None:
-        self._realtime = realtime
-        self._rate = sample_rate
-        self._bytes = -header_bytes  # the WAV header is not audio
-        self._start: Optional[float] = None
-
-    async def sent(self, count: int) -> None:
-        if self._realtime <= 0:
-            return
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        self._bytes += count
-        due = self._start + max(0, self._bytes) / (2 * self._rate) / self._realtime
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
 
 
 # -- the server ---------------------------------------------------------------------
@@ -286,7 +148,7 @@ class LocalServer:
         self._thread: Optional[threading.Thread] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._stopping: Optional[asyncio.Event] = None
-        self._workers = _Workers()
+        self._workers = Workers()
         self._start_error: Optional[BaseException] = None
         self._live: Set[ServerConnection] = set()
 
@@ -644,12 +506,12 @@ class LocalServer:
         Raises:
             ConnectionClosed: the client went away (the utterance is recorded first).
         """
-        synthesis = _Synthesis(
+        synthesis = Synthesis(
             self._engine, take.text,
             dict(voice=take.voice, language=take.language, speed=take.speed, sample_rate=take.sample_rate),
             self._workers.name(threading.current_thread().name), self._workers,
         )
-        pacer = _Pacer(self._realtime, take.sample_rate, len(take.header))
+        pacer = Pacer(self._realtime, take.sample_rate, len(take.header))
         size = self._frame_bytes
         # With per-frame metadata a frame waits until we know whether another follows
         # (its chunk message says is_final); without it, frames go as soon as they fill.
@@ -694,7 +556,7 @@ class LocalServer:
             await synthesis.close()
 
     async def _send_frame(self, ws: ServerConnection, take: Take, frame: bytes, is_final: bool,
-                          chunk_frame: Optional[Callable[[Take, bool], str]], pacer: _Pacer,
+                          chunk_frame: Optional[Callable[[Take, bool], str]], pacer: Pacer,
                           error_frame: Callable[[str, int], str]) -> None:
         await self._fault_point(ws, take, error_frame)
         if chunk_frame is not None:
