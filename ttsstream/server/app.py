@@ -44,6 +44,7 @@ from ..protocols import eigenai, shunyalabs
 from ..redaction import protect_logger, remember_secret
 from .engine import Engine, UnknownLanguage, UnknownVoice
 from .engines import get_engine
+from .faults import FAULTS, FaultInjector, Stop
 from .synthesis import Pacer, Synthesis, Workers
 from .transcript import Take, Transcript, Utterance
 
@@ -58,8 +59,6 @@ EIGENAI_PATH = eigenai.EigenAI.default_path()        # /api/v1/generate/ws
 SHUNYALABS_PATH = shunyalabs.Shunyalabs.default_path()  # /ws
 GATEWAY_PATH = shunyalabs.GATEWAY_PATH                 # /ws/tts
 
-FAULTS = (None, "drop", "stall", "error", "garbage", "close")
-GARBAGE = "this is not json"
 _START_TIMEOUT = 10.0
 _JOIN_TIMEOUT = 15.0
 # A client that does not answer our close frame gets this long before we drop it;
@@ -69,14 +68,6 @@ _CLOSE_TIMEOUT = 2.0
 # reads its socket answers a close frame within milliseconds.
 _STOP_CLOSE_TIMEOUT = 0.5
 _SHUTDOWN_GRACE = 3.0
-
-
-class _Stop(Exception):
-    """Ends the current utterance early; ``keep_serving`` says whether the connection lives on."""
-
-    def __init__(self, keep_serving: bool) -> None:
-        super().__init__(keep_serving)
-        self.keep_serving = keep_serving
 
 
 # -- the server ---------------------------------------------------------------------
@@ -116,12 +107,9 @@ class LocalServer:
                  fault: Optional[str] = None, fault_after: int = 1, shunyalabs_metadata: bool = False,
                  shunyalabs_sample_rate: int = shunyalabs.Shunyalabs.sample_rate, realtime: float = 0.0,
                  thread_name: Optional[str] = None) -> None:
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}: choose one of {', '.join(map(repr, FAULTS))}")
+        self._faults = FaultInjector(fault, fault_after)
         if isinstance(frame_bytes, bool) or not isinstance(frame_bytes, int) or frame_bytes < 1:
             raise ValueError(f"frame_bytes must be a positive int, got {frame_bytes!r}")
-        if isinstance(fault_after, bool) or not isinstance(fault_after, int) or fault_after < 0:
-            raise ValueError(f"fault_after must be an int >= 0, got {fault_after!r}")
         if not isinstance(shunyalabs_sample_rate, int) or not 8000 <= shunyalabs_sample_rate <= 192_000:
             raise ValueError(f"shunyalabs_sample_rate must be an int from 8000 to 192000, "
                              f"got {shunyalabs_sample_rate!r}")
@@ -135,8 +123,6 @@ class LocalServer:
             raise ValueError(f"engine must be an engine name or have a synthesize() method, got {engine!r}")
         self._engine = get_engine(engine) if isinstance(engine, str) else engine
         self._frame_bytes = frame_bytes
-        self._fault = fault
-        self._fault_after = fault_after
         self._metadata = bool(shunyalabs_metadata)
         self._shunyalabs_rate = shunyalabs_sample_rate
         self._realtime = float(realtime)
@@ -543,8 +529,8 @@ class LocalServer:
                         await self._send_frame(ws, take, frame, False, chunk_frame, pacer, error_frame)
                 if buffer:
                     await self._send_frame(ws, take, bytes(buffer), True, chunk_frame, pacer, error_frame)
-                await self._fault_point(ws, take, error_frame)
-            except _Stop as stop:
+                await self._faults.point(ws, take, error_frame, self._transcript)
+            except Stop as stop:
                 return stop.keep_serving
             self._transcript.record(take, completed=True)
             await ws.send(end_frame(take))
@@ -558,42 +544,13 @@ class LocalServer:
     async def _send_frame(self, ws: ServerConnection, take: Take, frame: bytes, is_final: bool,
                           chunk_frame: Optional[Callable[[Take, bool], str]], pacer: Pacer,
                           error_frame: Callable[[str, int], str]) -> None:
-        await self._fault_point(ws, take, error_frame)
+        await self._faults.point(ws, take, error_frame, self._transcript)
         if chunk_frame is not None:
             await ws.send(chunk_frame(take, is_final))
         await ws.send(frame)
         take.sent += frame
         take.frame_sizes.append(len(frame))
         await pacer.sent(len(frame))
-
-    async def _fault_point(self, ws: ServerConnection, take: Take,
-                           error_frame: Callable[[str, int], str]) -> None:
-        """Inject the configured fault once ``fault_after`` frames are out.
-
-        Raises:
-            _Stop: the fault ends the utterance.
-        """
-        if self._fault is None or take.fault_done or take.frames != self._fault_after:
-            return
-        take.fault_done = True
-        take.fault = self._fault
-        log.debug("injecting fault %r after %d frames", self._fault, take.frames)
-        if self._fault == "garbage":
-            await ws.send(GARBAGE)
-            return
-        # Recorded before acting, so a client that sees the fault can find the record.
-        self._transcript.record(take, completed=False)
-        if self._fault == "drop":
-            ws.transport.abort()
-            raise _Stop(False)
-        if self._fault == "stall":
-            await ws.wait_closed()
-            raise _Stop(False)
-        if self._fault == "error":
-            await ws.send(error_frame("engine failed", 500))
-            raise _Stop(True)
-        await ws.close(1011, "internal error")
-        raise _Stop(False)
 
 
 # -- dialect details kept out of the flow above --------------------------------------
