@@ -21,12 +21,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import hmac
-import json
 import logging
 import signal
 import socket
 import threading
-import uuid
 from http import HTTPStatus
 from typing import Any, Callable, Dict, List, Optional, Set, Union
 from urllib.parse import urlsplit
@@ -40,13 +38,15 @@ except ImportError as exc:  # websockets < 13 has no asyncio.server
         "ttsstream's bundled server needs websockets>=13: pip install -U 'websockets>=13'"
     ) from exc
 
-from ..protocols import eigenai, shunyalabs
+from ..protocols import shunyalabs
 from ..redaction import protect_logger, remember_secret
-from .engine import Engine, UnknownLanguage, UnknownVoice
+from .engine import Engine
 from .engines import get_engine
-from .faults import FAULTS, FaultInjector, Stop
-from .synthesis import Pacer, Synthesis, Workers
-from .transcript import Take, Transcript, Utterance
+from .faults import FAULTS, FaultInjector
+from .handlers import EigenAIHandler, GatewayHandler, Handler, ShunyalabsHandler
+from .speaker import Speaker
+from .synthesis import Workers
+from .transcript import Transcript, Utterance
 
 __all__ = ["LocalServer", "Utterance", "shared_server", "stop_shared_server", "serve_forever", "FAULTS"]
 
@@ -54,10 +54,6 @@ log = logging.getLogger("ttsstream.server")
 # websockets' own log (handshakes, frames at DEBUG, which carry keys) goes here, with
 # every key blanked out.
 wire_log = protect_logger(logging.getLogger("ttsstream.server.wire"))
-
-EIGENAI_PATH = eigenai.EigenAI.default_path()        # /api/v1/generate/ws
-SHUNYALABS_PATH = shunyalabs.Shunyalabs.default_path()  # /ws
-GATEWAY_PATH = shunyalabs.GATEWAY_PATH                 # /ws/tts
 
 _START_TIMEOUT = 10.0
 _JOIN_TIMEOUT = 15.0
@@ -107,7 +103,7 @@ class LocalServer:
                  fault: Optional[str] = None, fault_after: int = 1, shunyalabs_metadata: bool = False,
                  shunyalabs_sample_rate: int = shunyalabs.Shunyalabs.sample_rate, realtime: float = 0.0,
                  thread_name: Optional[str] = None) -> None:
-        self._faults = FaultInjector(fault, fault_after)
+        faults = FaultInjector(fault, fault_after)
         if isinstance(frame_bytes, bool) or not isinstance(frame_bytes, int) or frame_bytes < 1:
             raise ValueError(f"frame_bytes must be a positive int, got {frame_bytes!r}")
         if not isinstance(shunyalabs_sample_rate, int) or not 8000 <= shunyalabs_sample_rate <= 192_000:
@@ -122,10 +118,6 @@ class LocalServer:
         if not isinstance(engine, str) and not callable(getattr(engine, "synthesize", None)):
             raise ValueError(f"engine must be an engine name or have a synthesize() method, got {engine!r}")
         self._engine = get_engine(engine) if isinstance(engine, str) else engine
-        self._frame_bytes = frame_bytes
-        self._metadata = bool(shunyalabs_metadata)
-        self._shunyalabs_rate = shunyalabs_sample_rate
-        self._realtime = float(realtime)
         self._thread_name = thread_name
 
         self._lock = threading.Lock()           # guards start/stop state
@@ -135,6 +127,14 @@ class LocalServer:
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._stopping: Optional[asyncio.Event] = None
         self._workers = Workers()
+        speaker = Speaker(self._engine, self._workers, self._transcript, faults, frame_bytes, float(realtime))
+        gateway = GatewayHandler(speaker, self._key_ok, shunyalabs_sample_rate)
+        # By path; the order is the one the 404 page lists them in.
+        self._handlers: Dict[str, Handler] = {handler.path: handler for handler in (
+            EigenAIHandler(speaker, self._key_ok),
+            ShunyalabsHandler(speaker, self._key_ok, gateway, bool(shunyalabs_metadata), shunyalabs_sample_rate),
+            gateway,
+        )}
         self._start_error: Optional[BaseException] = None
         self._live: Set[ServerConnection] = set()
 
@@ -160,17 +160,17 @@ class LocalServer:
     @property
     def eigenai_url(self) -> str:
         """The EigenAI endpoint, ``url + "/api/v1/generate/ws"``."""
-        return self.url + EIGENAI_PATH
+        return self.url + EigenAIHandler.path
 
     @property
     def shunyalabs_url(self) -> str:
         """The Shunyalabs endpoint, ``url + "/ws"`` (add ``?api_key=KEY`` when a key is set)."""
-        return self.url + SHUNYALABS_PATH
+        return self.url + ShunyalabsHandler.path
 
     @property
     def gateway_url(self) -> str:
         """The Shunyalabs SDK's gateway endpoint, ``url + "/ws/tts"``."""
-        return self.url + GATEWAY_PATH
+        return self.url + GatewayHandler.path
 
     @property
     def engine(self) -> Engine:
@@ -337,16 +337,12 @@ class LocalServer:
     # -- the handshake -------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: HTTPRequest) -> Optional[HTTPResponse]:
-        """Refuse unknown paths (404) and the gateway without a valid Bearer key (401)."""
-        path = _path_of(request.path)
-        if path not in (EIGENAI_PATH, SHUNYALABS_PATH, GATEWAY_PATH):
+        """Refuse unknown paths (404) and what a handler does not admit (401)."""
+        handler = self._handlers.get(_path_of(request.path))
+        if handler is None:
             log.debug("refused a connection to an unknown path")
-            return connection.respond(
-                HTTPStatus.NOT_FOUND,
-                f"Not found. Endpoints: {EIGENAI_PATH}, {SHUNYALABS_PATH}, {GATEWAY_PATH}\n",
-            )
-        if path == GATEWAY_PATH and not self._key_ok(shunyalabs.bearer_key(request.headers)):
-            log.info("refused a gateway connection: missing or invalid API key")
+            return connection.respond(HTTPStatus.NOT_FOUND, f"Not found. Endpoints: {', '.join(self._handlers)}\n")
+        if not handler.admits(request):
             return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid API key\n")
         return None
 
@@ -364,212 +360,24 @@ class LocalServer:
     # -- connections -----------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        """Serve one connection by its path. Thread: the event loop."""
-        path = _path_of(ws.request.path)
+        """Serve one connection by its path (the handshake refused other paths).
+
+        Thread: the event loop.
+        """
+        handler = self._handlers[_path_of(ws.request.path)]
         self._live.add(ws)
         try:
-            if path == EIGENAI_PATH:
-                await self._serve_eigenai(ws)
-            elif path == SHUNYALABS_PATH:
-                await self._serve_shunyalabs(ws)
-            else:
-                await self._serve_gateway(ws, await ws.recv())
+            await handler.serve(ws)
         except ConnectionClosed as exc:
             log.debug("client left (%s)", exc)
         finally:
             self._live.discard(ws)
-
-    async def _serve_eigenai(self, ws: ServerConnection) -> None:
-        first = await ws.recv()
-        try:
-            if not isinstance(first, str):
-                raise ValueError('the first message must be a JSON text frame {"token", "model"}')
-            token, model = eigenai.parse_auth(first)
-        except ValueError as exc:
-            await ws.send(eigenai.error_frame(str(exc), code=400))
-            await ws.close(eigenai.REFUSE_CLOSE_CODE, "bad auth message")
-            return
-        if not self._key_ok(token):
-            log.info("refused an EigenAI connection: invalid API key")
-            await ws.send(eigenai.error_frame("invalid API key", code=401))
-            await ws.close(eigenai.REFUSE_CLOSE_CODE, "invalid API key")
-            return
-        async for message in ws:
-            try:
-                if not isinstance(message, str):
-                    raise ValueError("expected a JSON text frame, got a binary frame")
-                request = eigenai.parse_request(message, model)
-            except ValueError as exc:
-                await ws.send(eigenai.error_frame(str(exc), code=400))
-                continue
-            take = Take("eigenai", request["text"], voice=eigenai.voice_of(request, model), model=model,
-                         language=eigenai.language_of(request), speed=eigenai.speed_of(request),
-                         request=request, config=None, response_format="pcm", sample_rate=eigenai.EigenAI.sample_rate)
-            keep_serving = await self._speak(
-                ws, take,
-                end_frame=lambda t: eigenai.complete_frame(),
-                error_frame=lambda text, code: eigenai.error_frame(text, code=code),
-                chunk_frame=None,
-            )
-            if not keep_serving:
-                return
-
-    async def _serve_shunyalabs(self, ws: ServerConnection) -> None:
-        given = shunyalabs.query_key(ws.request.path)
-        if not (self._key_ok(given) or self._key_ok(shunyalabs.bearer_key(ws.request.headers))):
-            log.info("refused a Shunyalabs connection: missing or invalid API key")
-            await ws.close(shunyalabs.AUTH_CLOSE_CODE, "invalid API key")
-            return
-        rate = self._shunyalabs_rate if self._metadata else shunyalabs.Shunyalabs.sample_rate
-        config: Optional[shunyalabs.ServerConfig] = None
-        config_message: Optional[Dict[str, Any]] = None
-        async for message in ws:
-            if not isinstance(message, str):
-                await ws.send(shunyalabs.error_frame("expected a JSON text frame, got a binary frame", 400))
-                continue
-            if config is None:
-                if shunyalabs.is_gateway_request(message):
-                    await self._serve_gateway(ws, message)
-                    return
-                try:
-                    config = shunyalabs.parse_config(message)
-                except ValueError as exc:
-                    await ws.send(shunyalabs.error_frame(str(exc), 400))
-                    continue
-                config_message = json.loads(message)
-                if not shunyalabs.is_input(message):
-                    continue
-                # A client that skipped the config: its first input configures too.
-            try:
-                text = shunyalabs.parse_input(message)
-            except ValueError as exc:
-                await ws.send(shunyalabs.error_frame(str(exc), 400))
-                continue
-            request_id = uuid.uuid4().hex
-            take = Take("shunyalabs", text, voice=config.voice or shunyalabs.DEFAULT_VOICE,
-                         model=config.model, language=config.language, speed=config.speed,
-                         request=json.loads(message), config=config_message,
-                         response_format=config.response_format, sample_rate=rate, request_id=request_id)
-            keep_serving = await self._speak(
-                ws, take,
-                end_frame=_completion,
-                error_frame=shunyalabs.error_frame,
-                chunk_frame=_chunk if self._metadata else None,
-            )
-            if not keep_serving:
-                return
-
-    async def _serve_gateway(self, ws: ServerConnection, message: Union[str, bytes]) -> None:
-        """Serve the one request of a gateway connection, then wait for the client to close."""
-        try:
-            if not isinstance(message, str):
-                raise ValueError("expected a JSON text frame, got a binary frame")
-            text, config = shunyalabs.parse_gateway_request(message)
-        except ValueError as exc:
-            await ws.send(shunyalabs.error_frame(str(exc), 400))
-        else:
-            take = Take("gateway", text, voice=config.voice or shunyalabs.DEFAULT_VOICE, model=config.model,
-                         language=config.language, speed=config.speed, request=json.loads(message),
-                         config=None, response_format=config.response_format,
-                         sample_rate=self._shunyalabs_rate, request_id=uuid.uuid4().hex)
-            keep_serving = await self._speak(ws, take, end_frame=_completion,
-                                             error_frame=shunyalabs.error_frame, chunk_frame=_chunk)
-            if not keep_serving:
-                return
-        # The gateway serves one request per connection; the client closes it.
-        async for _ in ws:
-            pass
-
-    # -- one utterance ---------------------------------------------------------------
-
-    async def _speak(self, ws: ServerConnection, take: Take, *, end_frame: Callable[[Take], str],
-                     error_frame: Callable[[str, int], str],
-                     chunk_frame: Optional[Callable[[Take, bool], str]]) -> bool:
-        """Stream one utterance: frames, faults, end message. Returns whether to keep serving.
-
-        Thread: the event loop; the engine runs on the utterance's own thread.
-
-        Raises:
-            ConnectionClosed: the client went away (the utterance is recorded first).
-        """
-        synthesis = Synthesis(
-            self._engine, take.text,
-            dict(voice=take.voice, language=take.language, speed=take.speed, sample_rate=take.sample_rate),
-            self._workers.name(threading.current_thread().name), self._workers,
-        )
-        pacer = Pacer(self._realtime, take.sample_rate, len(take.header))
-        size = self._frame_bytes
-        # With per-frame metadata a frame waits until we know whether another follows
-        # (its chunk message says is_final); without it, frames go as soon as they fill.
-        threshold = size + 1 if chunk_frame is not None else size
-        buffer = bytearray(take.header)
-        log.debug("speaking %d characters (%s)", len(take.text), take.dialect)
-        try:
-            try:
-                while True:
-                    try:
-                        piece = await synthesis.next()
-                    except (UnknownVoice, UnknownLanguage) as exc:
-                        # The client's mistake, not the engine's: say what to choose instead.
-                        log.info("refused an utterance: %s", exc)
-                        self._transcript.record(take, completed=False)
-                        await ws.send(error_frame(str(exc), 400))
-                        return True
-                    except Exception:  # noqa: BLE001  (an engine bug must not kill the connection)
-                        log.exception("the %s engine failed", self._engine.name)
-                        self._transcript.record(take, completed=False)
-                        await ws.send(error_frame("engine failed", 500))
-                        return True
-                    if piece is None:
-                        break
-                    buffer += piece
-                    while len(buffer) >= threshold:
-                        frame = bytes(buffer[:size])
-                        del buffer[:size]
-                        await self._send_frame(ws, take, frame, False, chunk_frame, pacer, error_frame)
-                if buffer:
-                    await self._send_frame(ws, take, bytes(buffer), True, chunk_frame, pacer, error_frame)
-                await self._faults.point(ws, take, error_frame, self._transcript)
-            except Stop as stop:
-                return stop.keep_serving
-            self._transcript.record(take, completed=True)
-            await ws.send(end_frame(take))
-            return True
-        except ConnectionClosed:
-            self._transcript.record(take, completed=False)
-            raise
-        finally:
-            await synthesis.close()
-
-    async def _send_frame(self, ws: ServerConnection, take: Take, frame: bytes, is_final: bool,
-                          chunk_frame: Optional[Callable[[Take, bool], str]], pacer: Pacer,
-                          error_frame: Callable[[str, int], str]) -> None:
-        await self._faults.point(ws, take, error_frame, self._transcript)
-        if chunk_frame is not None:
-            await ws.send(chunk_frame(take, is_final))
-        await ws.send(frame)
-        take.sent += frame
-        take.frame_sizes.append(len(frame))
-        await pacer.sent(len(frame))
-
-
-# -- dialect details kept out of the flow above --------------------------------------
 
 
 def _path_of(target: str) -> str:
     """The path of a request target, without query or trailing slash."""
     path = urlsplit(target).path
     return path.rstrip("/") or "/"
-
-
-def _chunk(take: Take, is_final: bool) -> str:
-    return shunyalabs.chunk_frame(take.request_id or "", take.frames, is_final, take.response_format,
-                                  take.sample_rate)
-
-
-def _completion(take: Take) -> str:
-    return shunyalabs.completion_frame(take.request_id or "", take.frames, take.audio_seconds,
-                                       take.response_format, take.sample_rate)
 
 
 # -- the process-wide server for provider="local", and the CLI's serve -----------------
