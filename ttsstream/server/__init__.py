@@ -8,9 +8,11 @@ speaks) on a thread of its own, with a speech engine from ``engines``: eSpeak NG
 Importing this package needs ``websockets>=13``; ``import ttsstream`` never imports it.
 """
 
-from .app import FAULTS, LocalServer, serve_forever, shared_server, stop_shared_server
+from .app import LocalServer
 from .engine import Engine, UnknownLanguage, UnknownVoice
 from .engines import ENGINES, get_engine
+from .faults import FAULTS
+from .running import serve_forever, shared_server, stop_shared_server
 from .tone import ToneEngine, tone_pcm
 from .transcript import Utterance
 

@@ -19,14 +19,12 @@ to ``ttsstream.server`` without ever logging an API key. It prints nothing.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import hmac
 import logging
-import signal
 import socket
 import threading
 from http import HTTPStatus
-from typing import Any, Callable, Dict, List, Optional, Set, Union
+from typing import Any, Dict, List, Optional, Set, Union
 from urllib.parse import urlsplit
 
 try:
@@ -42,13 +40,13 @@ from ..protocols import shunyalabs
 from ..redaction import protect_logger, remember_secret
 from .engine import Engine
 from .engines import get_engine
-from .faults import FAULTS, FaultInjector
+from .faults import FaultInjector
 from .handlers import EigenAIHandler, GatewayHandler, Handler, ShunyalabsHandler
 from .speaker import Speaker
 from .synthesis import Workers
 from .transcript import Transcript, Utterance
 
-__all__ = ["LocalServer", "Utterance", "shared_server", "stop_shared_server", "serve_forever", "FAULTS"]
+__all__ = ["LocalServer"]
 
 log = logging.getLogger("ttsstream.server")
 # websockets' own log (handshakes, frames at DEBUG, which carry keys) goes here, with
@@ -378,93 +376,3 @@ def _path_of(target: str) -> str:
     """The path of a request target, without query or trailing slash."""
     path = urlsplit(target).path
     return path.rstrip("/") or "/"
-
-
-# -- the process-wide server for provider="local", and the CLI's serve -----------------
-
-_shared_lock = threading.Lock()
-_shared: Optional[LocalServer] = None
-_atexit_registered = False
-
-
-def shared_server() -> LocalServer:
-    """Return the process's local server for ``provider="local"``, starting it on first use.
-
-    It listens on 127.0.0.1 on a free port, needs no key, speaks with the espeak engine,
-    runs on the thread ``ttsstream-local-server`` and is stopped at interpreter exit.
-
-    Thread: any; concurrent first calls start one server.
-
-    Raises:
-        OSError: the server could not bind a port.
-        ImportError: the espeak engine's dependencies are missing.
-    """
-    global _shared, _atexit_registered
-    with _shared_lock:
-        if _shared is None or not _shared.running:
-            server = LocalServer(thread_name="ttsstream-local-server").start()
-            _shared = server
-            if not _atexit_registered:
-                atexit.register(stop_shared_server)
-                _atexit_registered = True
-        return _shared
-
-
-def stop_shared_server() -> None:
-    """Stop the process's local server if it runs (``shared_server()`` starts a new one).
-
-    Thread: any.
-    """
-    global _shared
-    with _shared_lock:
-        server, _shared = _shared, None
-    if server is not None:
-        server.stop()
-
-
-class _Terminated(Exception):
-    """Raised on the main thread by our SIGTERM handler to end ``serve_forever``."""
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
-
-
-def serve_forever(host: str = "127.0.0.1", port: int = 8765, api_key: Optional[str] = None,
-                  engine: str = "espeak", on_ready: Optional[Callable[[str], None]] = None, *,
-                  stop_event: Optional[threading.Event] = None) -> None:
-    """Run a LocalServer until KeyboardInterrupt, SIGTERM or ``stop_event``; then stop it.
-
-    Args:
-        host, port, api_key, engine: as for ``LocalServer``.
-        on_ready: called once with the base URL when the port is bound.
-        stop_event: set it (from any thread) to return; for embedding and tests.
-
-    Returns normally after a clean stop; prints nothing.
-
-    Thread: blocks the calling thread. SIGTERM and SIGINT are handled only on the main
-    thread.
-
-    Raises:
-        OSError: the port cannot be bound.
-        ValueError: an unknown engine.
-    """
-    server = LocalServer(host, port, api_key=api_key, engine=engine)
-    stop = stop_event if stop_event is not None else threading.Event()
-    on_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
-    # Ctrl-C stops the server even if it was started from a background job, which
-    # inherits SIGINT ignored.
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) if on_main else None
-    try:
-        server.start()
-        if on_ready is not None:
-            on_ready(server.url)
-        stop.wait()
-    except (KeyboardInterrupt, _Terminated):
-        log.info("stopping the local server on a signal")
-    finally:
-        server.stop()
-        if on_main:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-            signal.signal(signal.SIGINT, previous_int if previous_int is not None else signal.SIG_DFL)
