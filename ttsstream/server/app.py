@@ -1,19 +1,17 @@
-"""The bundled offline server: both dialects, spoken from the server's side, on real sockets.
+"""``LocalServer``: the bundled offline server's thread, loop, socket and handshake.
 
-``LocalServer`` runs a ``websockets`` asyncio server on its own thread and serves
+``LocalServer`` runs a ``websockets`` asyncio server on a thread of its own and routes
+each connection by its path to a dialect's handler (``handlers.py``). Unknown paths
+get HTTP 404, and a handshake a handler does not admit (the gateway without a valid
+Bearer key) HTTP 401.
 
-- EigenAI's ``/api/v1/generate/ws`` (auth message, requests, PCM, ``complete``),
-- Shunyalabs' ``/ws?api_key=KEY`` (config, then ``{"input": …}`` frames), and
-- Shunyalabs' gateway ``/ws/tts`` (``Authorization: Bearer``; what the official SDK
-  speaks; also recognised on ``/ws`` by the shape of its first message),
-
-with audio from a speech engine (``engines.py``), advanced on worker threads so a slow
-engine never stalls the event loop. It records every utterance it serves, can inject
-faults for tests, and can pace audio at a multiple of real time.
-
-This module owns the server's threads, sockets and framing. Field names come from
-``ttsstream.protocols``; it never imports the client side of the package, and it logs
-to ``ttsstream.server`` without ever logging an API key. It prints nothing.
+This module owns the server thread and its event loop, the listening socket, start()
+and stop(), the handshake, the API key and the argument checks; what is served is the
+other modules' business. It imports the rest of ``ttsstream.server``,
+``ttsstream.protocols`` (for a default), ``redaction`` and ``checks``, never the
+client side of the package. It logs to ``ttsstream.server``, and websockets' own log
+to ``ttsstream.server.wire`` with every key blanked out; it never logs an API key and
+prints nothing.
 """
 
 from __future__ import annotations
@@ -27,15 +25,11 @@ from http import HTTPStatus
 from typing import Any, Dict, List, Optional, Set, Union
 from urllib.parse import urlsplit
 
-try:
-    from websockets.asyncio.server import ServerConnection, serve
-    from websockets.exceptions import ConnectionClosed
-    from websockets.http11 import Request as HTTPRequest, Response as HTTPResponse
-except ImportError as exc:  # websockets < 13 has no asyncio.server
-    raise ImportError(
-        "ttsstream's bundled server needs websockets>=13: pip install -U 'websockets>=13'"
-    ) from exc
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request as HTTPRequest, Response as HTTPResponse
 
+from ..checks import require_number
 from ..protocols import shunyalabs
 from ..redaction import protect_logger, remember_secret
 from .engine import Engine
@@ -88,7 +82,8 @@ class LocalServer:
         shunyalabs_metadata: on ``/ws``, send a ``chunk`` message before every binary
             frame and produce audio at ``shunyalabs_sample_rate``.
         shunyalabs_sample_rate: the rate for ``/ws`` with metadata and for ``/ws/tts``.
-        realtime: pace audio at this multiple of real time; 0 sends as fast as possible.
+        realtime: pace audio at this multiple of real time (finite); 0 sends as fast as
+            possible.
         thread_name: the server thread's name; ``ttsstream-server-<port>`` by default.
 
     Raises:
@@ -102,38 +97,40 @@ class LocalServer:
                  shunyalabs_sample_rate: int = shunyalabs.Shunyalabs.sample_rate, realtime: float = 0.0,
                  thread_name: Optional[str] = None) -> None:
         faults = FaultInjector(fault, fault_after)
-        if isinstance(frame_bytes, bool) or not isinstance(frame_bytes, int) or frame_bytes < 1:
-            raise ValueError(f"frame_bytes must be a positive int, got {frame_bytes!r}")
-        if not isinstance(shunyalabs_sample_rate, int) or not 8000 <= shunyalabs_sample_rate <= 192_000:
-            raise ValueError(f"shunyalabs_sample_rate must be an int from 8000 to 192000, "
-                             f"got {shunyalabs_sample_rate!r}")
-        if isinstance(realtime, bool) or not isinstance(realtime, (int, float)) or not realtime >= 0:
-            raise ValueError(f"realtime must be a number >= 0, got {realtime!r}")
+        require_number("frame_bytes", frame_bytes, 1, integer=True)
+        require_number("shunyalabs_sample_rate", shunyalabs_sample_rate, 8000, 192_000, integer=True)
+        require_number("realtime", realtime, 0)
+        if not isinstance(engine, str) and not callable(getattr(engine, "synthesize", None)):
+            raise ValueError(f"engine must be an engine name or have a synthesize() method, got {engine!r}")
+
+        # Fixed here; any thread reads them. Transcript and Workers have locks of their own.
         self.host = host
         self._requested_port = port
         self._api_key = api_key or None
         remember_secret(self._api_key)
-        if not isinstance(engine, str) and not callable(getattr(engine, "synthesize", None)):
-            raise ValueError(f"engine must be an engine name or have a synthesize() method, got {engine!r}")
         self._engine = get_engine(engine) if isinstance(engine, str) else engine
         self._thread_name = thread_name
-
-        self._lock = threading.Lock()           # guards start/stop state
         self._transcript = Transcript()
-        self._port: Optional[int] = None
-        self._thread: Optional[threading.Thread] = None
-        self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._stopping: Optional[asyncio.Event] = None
         self._workers = Workers()
         speaker = Speaker(self._engine, self._workers, self._transcript, faults, frame_bytes, float(realtime))
         gateway = GatewayHandler(speaker, self._key_ok, shunyalabs_sample_rate)
-        # By path; the order is the one the 404 page lists them in.
+        # By path, in the order the 404 page lists them.
         self._handlers: Dict[str, Handler] = {handler.path: handler for handler in (
             EigenAIHandler(speaker, self._key_ok),
             ShunyalabsHandler(speaker, self._key_ok, gateway, bool(shunyalabs_metadata), shunyalabs_sample_rate),
             gateway,
         )}
+
+        # Guarded by the lock: start() and stop() may race on any threads.
+        self._lock = threading.Lock()
+        self._thread: Optional[threading.Thread] = None
+        self._port: Optional[int] = None
+        # Written by the server thread before it sets its ready Event; start() reads it after.
         self._start_error: Optional[BaseException] = None
+        # Set by the server thread while its loop runs; _signal_stop() reads them on any thread.
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._stopping: Optional[asyncio.Event] = None
+        # Only the event loop touches this.
         self._live: Set[ServerConnection] = set()
 
     # -- public state ------------------------------------------------------------
