@@ -58,9 +58,6 @@ _STOP_CLOSE_TIMEOUT = 0.5
 _SHUTDOWN_GRACE = 3.0
 
 
-# -- the server ---------------------------------------------------------------------
-
-
 class LocalServer:
     """A local TTS server speaking EigenAI's and Shunyalabs' dialects over real WebSockets.
 
@@ -292,6 +289,7 @@ class LocalServer:
             ready.set()
 
     async def _main(self, sock: socket.socket, ready: threading.Event) -> None:
+        """Serve until stop(), then close every connection, waiting a bounded time."""
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         try:
@@ -336,7 +334,8 @@ class LocalServer:
         handler = self._handlers.get(_path_of(request.path))
         if handler is None:
             log.debug("refused a connection to an unknown path")
-            return connection.respond(HTTPStatus.NOT_FOUND, f"Not found. Endpoints: {', '.join(self._handlers)}\n")
+            return connection.respond(HTTPStatus.NOT_FOUND,
+                                      f"Not found. Endpoints: {', '.join(self._handlers)}\n")
         if not handler.admits(request):
             return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid API key\n")
         return None
@@ -348,6 +347,8 @@ class LocalServer:
             self._transcript.count_connection()
 
     def _key_ok(self, given: Optional[str]) -> bool:
+        """Whether a client's key will do; the handlers ask it. Thread: the event loop."""
+        # A constant-time comparison: how long a refusal takes says nothing of the key.
         if self._api_key is None:
             return True
         return given is not None and hmac.compare_digest(given.encode(), self._api_key.encode())

@@ -61,7 +61,7 @@ class Speaker:
 
     def __init__(self, engine: Engine, workers: Workers, transcript: Transcript, faults: FaultInjector,
                  frame_bytes: int, realtime: float) -> None:
-        self.engine = engine
+        self._engine = engine
         self._workers = workers
         self._transcript = transcript
         self._faults = faults
@@ -77,7 +77,7 @@ class Speaker:
             ConnectionClosed: the client went away (the utterance is recorded first).
         """
         synthesis = Synthesis(
-            self.engine, take.text,
+            self._engine, take.text,
             dict(voice=take.voice, language=take.language, speed=take.speed, sample_rate=take.sample_rate),
             self._workers.name(threading.current_thread().name), self._workers,
         )
@@ -100,7 +100,7 @@ class Speaker:
                         await ws.send(framing.error(str(exc), 400))
                         return True
                     except Exception:  # noqa: BLE001  (an engine bug must not kill the connection)
-                        log.exception("the %s engine failed", self.engine.name)
+                        log.exception("the %s engine failed", self._engine.name)
                         self._transcript.record(take, completed=False)
                         await ws.send(framing.error("engine failed", 500))
                         return True
