@@ -18,7 +18,7 @@ import pytest
 
 from playback_pulse import alsa_file_home, missing_card_home
 from ttsstream.cli import main
-from ttsstream.server.engines import tone_pcm
+from ttsstream.server import tone_pcm
 
 
 REPO = Path(__file__).resolve().parent.parent

@@ -25,7 +25,7 @@ from ttsstream import (
     TTSClient,
     TTSError,
 )
-from ttsstream.server.engines import tone_pcm
+from ttsstream.server import tone_pcm
 
 from conftest import Recorder
 

@@ -26,7 +26,7 @@ import pytest
 import ttsstream
 from ttsstream import Cancelled, InvalidParameterError, TTSClient
 from ttsstream.api import choose_provider, close_default_clients, default_client
-from ttsstream.server.engines import tone_pcm
+from ttsstream.server import tone_pcm
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = bool(os.environ.get("CI"))

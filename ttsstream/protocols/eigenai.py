@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from ..checks import is_int, is_number
 from ..errors import AuthenticationError, ConnectionFailed, InvalidParameterError, ServerError, TTSError
 from .base import (
     Dialect,
@@ -31,7 +32,7 @@ from .base import (
 )
 
 __all__ = ["EigenAI", "MODELS", "parse_auth", "parse_request", "complete_frame", "error_frame", "speed_of",
-           "language_of"]
+           "language_of", "voice_of", "REFUSE_CLOSE_CODE"]
 
 MODELS = {
     "higgs2p5": frozenset({"voice", "voice_id", "voice_url", "voice_settings", "sampling"}),
@@ -137,7 +138,7 @@ class EigenAI(Dialect):
         said = message.get("message") or message.get("error") or message.get("detail")
         said = str(said) if said is not None else "no message given"
         code = message.get("code")
-        hashable = isinstance(code, (int, str)) and not isinstance(code, bool)
+        hashable = is_int(code) or isinstance(code, str)
         looks_like_auth = (hashable and code in AUTH_ERROR_CODES) or (
             not audio_seen and any(word in said.lower() for word in _AUTH_WORDS)
         )
@@ -163,6 +164,10 @@ class EigenAI(Dialect):
 
 
 # -- the server's side, for ttsstream's bundled server ----------------------------
+
+# What the server closes with after a bad auth message or a refused key: "policy
+# violation", one of the codes the client reads as a refused key (AUTH_CLOSE_CODES).
+REFUSE_CLOSE_CODE = 1008
 
 
 def parse_auth(text: str) -> Tuple[str, str]:
@@ -225,7 +230,7 @@ def speed_of(request: Mapping[str, Any]) -> float:
     """The speaking rate a request asks for (``voice_settings.speed``), 1.0 by default."""
     settings = request.get("voice_settings")
     speed = settings.get("speed") if isinstance(settings, dict) else None
-    if isinstance(speed, (int, float)) and not isinstance(speed, bool) and 0.1 <= speed <= 4.0:
+    if is_number(speed) and 0.1 <= speed <= 4.0:
         return float(speed)
     return 1.0
 
@@ -234,3 +239,9 @@ def language_of(request: Mapping[str, Any]) -> Optional[str]:
     """The language a request names (``language`` or ``language_id``), if any."""
     value = request.get("language") or request.get("language_id")
     return value if isinstance(value, str) else None
+
+
+def voice_of(request: Mapping[str, Any], model: str) -> Optional[str]:
+    """The voice a request names (``voice`` or ``voice_id``), else ``model``'s default."""
+    voice = request.get("voice") or request.get("voice_id")
+    return voice if isinstance(voice, str) else DEFAULT_VOICES.get(model)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from ..checks import is_number
 from ..errors import AuthenticationError, ConnectionFailed, InvalidParameterError, ServerError, TTSError
 from .base import (
     Dialect,
@@ -41,7 +42,8 @@ from .base import (
 
 __all__ = ["Shunyalabs", "MODELS", "VOICES", "LANGUAGES", "DEFAULT_VOICE", "ServerConfig", "parse_config",
            "is_gateway_request",
-           "parse_input", "parse_gateway_request", "chunk_frame", "completion_frame", "error_frame"]
+           "parse_input", "parse_gateway_request", "chunk_frame", "completion_frame", "error_frame",
+           "GATEWAY_PATH", "query_key", "bearer_key", "is_input"]
 
 MODELS = {"zero-indic": frozenset({"voice", "language", "response_format", "speed"})}
 DEFAULT_VOICE = "Nisha"
@@ -173,6 +175,27 @@ def _server_error(message: Mapping[str, Any]) -> ServerError:
 
 # -- the server's side, for ttsstream's bundled server ----------------------------
 
+GATEWAY_PATH = "/ws/tts"  # the endpoint Shunyalabs' own SDK speaks to
+_KEY_PARAM = "api_key"    # the query parameter that carries the key on /ws
+_KEY_HEADER = "Authorization"
+
+
+def query_key(target: str) -> Optional[str]:
+    """The key in a handshake's request target (``/ws?api_key=KEY``), or None."""
+    return dict(parse_qsl(urlsplit(target).query)).get(_KEY_PARAM)
+
+
+def bearer_key(headers: Mapping[str, str]) -> Optional[str]:
+    """The key in a handshake's ``Authorization: Bearer KEY`` header, or None.
+
+    The SDK sends its key this way, to ``/ws/tts`` and to ``/ws`` alike.
+    """
+    header = headers.get(_KEY_HEADER)
+    if not header:
+        return None
+    scheme, _, key = header.strip().partition(" ")
+    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
+
 
 class ServerConfig:
     """What a client asked for in its config message (``/ws``) or request (``/ws/tts``)."""
@@ -204,9 +227,7 @@ def _config_from(message: Mapping[str, Any], default_format: str) -> ServerConfi
     speed = message.get("speed", 1.0)
     if speed is None:
         speed = 1.0
-    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not (
-        SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]
-    ):
+    if not is_number(speed) or not SPEED_RANGE[0] <= speed <= SPEED_RANGE[1]:
         raise ValueError(f"speed must be a number from {SPEED_RANGE[0]} to {SPEED_RANGE[1]}")
     return ServerConfig(model, voice, language, response_format, float(speed))
 
@@ -242,6 +263,15 @@ def parse_input(text: str) -> str:
     if not isinstance(spoken, str) or not spoken.strip():
         raise ValueError('expected {"input": "some text"}')
     return spoken
+
+
+def is_input(text: str) -> bool:
+    """Whether a text frame is an ``{"input": …}`` frame that ``parse_input`` accepts."""
+    try:
+        parse_input(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_gateway_request(text: str) -> "tuple[str, ServerConfig]":

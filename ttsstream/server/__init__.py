@@ -1,15 +1,50 @@
 """The bundled offline TTS server: EigenAI's and Shunyalabs' dialects over real WebSockets.
 
-``LocalServer`` serves both dialects (and the gateway the official Shunyalabs SDK
-speaks) on a thread of its own, with a speech engine from ``engines``: eSpeak NG
-(``espeak``, the default) or a deterministic tone per character (``tone``).
+``LocalServer`` serves, on a thread of its own,
+
+- EigenAI's ``/api/v1/generate/ws`` (auth message, requests, PCM, ``complete``),
+- Shunyalabs' ``/ws?api_key=KEY`` (config, then ``{"input": …}`` frames), and
+- Shunyalabs' gateway ``/ws/tts`` (``Authorization: Bearer``; what the official SDK
+  speaks; also recognised on ``/ws`` by the shape of its first message),
+
+with audio from a speech engine: eSpeak NG (``espeak``, the default) or a
+deterministic tone per character (``tone``). It records every utterance it serves,
+can inject faults for tests, and can pace audio at a multiple of real time.
 ``provider="local"`` uses ``shared_server()``; ``ttsstream serve`` uses ``serve_forever()``.
 
-Importing this package needs ``websockets>=13``; ``import ttsstream`` never imports it.
+One module per concern; each imports only modules below it in this list:
+
+- ``running``: the process's shared server and ``serve_forever``;
+- ``app``: ``LocalServer``: thread, loop, socket, start/stop, handshake;
+- ``handlers``: one handler per endpoint;
+- ``speaker``: one utterance on a connection: frames, metadata, end and error messages;
+- ``faults``: ``FAULTS`` and their injection;
+- ``synthesis``: engine worker threads and real-time pacing;
+- ``transcript``: ``Utterance`` and the server's record;
+- ``engines`` (the registry), ``tone``, ``espeak`` and ``engine`` (the interface).
+
+The server speaks the dialects from ``ttsstream.protocols`` and never imports the
+client side of the package. Importing it needs ``websockets>=13``; ``import
+ttsstream`` never imports it.
 """
 
-from .app import FAULTS, LocalServer, Utterance, serve_forever, shared_server, stop_shared_server
-from .engines import ENGINES, Engine, ToneEngine, UnknownLanguage, UnknownVoice, get_engine, tone_pcm
+import importlib
+
+# Checked once, here, before any module that imports websockets.
+try:
+    importlib.import_module("websockets.asyncio.server")
+except ImportError as exc:  # websockets < 13 has no asyncio.server
+    raise ImportError(
+        "ttsstream's bundled server needs websockets>=13: pip install -U 'websockets>=13'"
+    ) from exc
+
+from .app import LocalServer
+from .engine import Engine, UnknownLanguage, UnknownVoice
+from .engines import ENGINES, get_engine
+from .faults import FAULTS
+from .running import serve_forever, shared_server, stop_shared_server
+from .tone import ToneEngine, tone_pcm
+from .transcript import Utterance
 
 __all__ = [
     "LocalServer",

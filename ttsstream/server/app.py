@@ -1,67 +1,52 @@
-"""The bundled offline server: both dialects, spoken from the server's side, on real sockets.
+"""``LocalServer``: the bundled offline server's thread, loop, socket and handshake.
 
-``LocalServer`` runs a ``websockets`` asyncio server on its own thread and serves
+``LocalServer`` runs a ``websockets`` asyncio server on a thread of its own and routes
+each connection by its path to a dialect's handler (``handlers.py``). Unknown paths
+get HTTP 404, and a handshake a handler does not admit (the gateway without a valid
+Bearer key) HTTP 401.
 
-- EigenAI's ``/api/v1/generate/ws`` (auth message, requests, PCM, ``complete``),
-- Shunyalabs' ``/ws?api_key=KEY`` (config, then ``{"input": …}`` frames), and
-- Shunyalabs' gateway ``/ws/tts`` (``Authorization: Bearer``; what the official SDK
-  speaks; also recognised on ``/ws`` by the shape of its first message),
-
-with audio from a speech engine (``engines.py``), advanced on worker threads so a slow
-engine never stalls the event loop. It records every utterance it serves, can inject
-faults for tests, and can pace audio at a multiple of real time.
-
-This module owns the server's threads, sockets and framing. Field names come from
-``ttsstream.protocols``; it never imports the client side of the package, and it logs
-to ``ttsstream.server`` without ever logging an API key. It prints nothing.
+This module owns the server thread and its event loop, the listening socket, start()
+and stop(), the handshake, the API key and the argument checks; what is served is the
+other modules' business. It imports the rest of ``ttsstream.server``,
+``ttsstream.protocols`` (for a default), ``redaction`` and ``checks``, never the
+client side of the package. It logs to ``ttsstream.server``, and websockets' own log
+to ``ttsstream.server.wire`` with every key blanked out; it never logs an API key and
+prints nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import hmac
-import json
 import logging
-import queue
-import signal
 import socket
-import struct
 import threading
-import uuid
 from http import HTTPStatus
-from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Union
-from urllib.parse import parse_qsl, urlsplit
+from typing import Any, Dict, List, Optional, Set, Union
+from urllib.parse import urlsplit
 
-try:
-    from websockets.asyncio.server import ServerConnection, serve
-    from websockets.exceptions import ConnectionClosed
-    from websockets.http11 import Request as HTTPRequest, Response as HTTPResponse
-except ImportError as exc:  # websockets < 13 has no asyncio.server
-    raise ImportError(
-        "ttsstream's bundled server needs websockets>=13: pip install -U 'websockets>=13'"
-    ) from exc
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request as HTTPRequest, Response as HTTPResponse
 
-from ..protocols import eigenai, shunyalabs
+from ..checks import require_number
+from ..protocols import shunyalabs
 from ..redaction import protect_logger, remember_secret
-from .engines import Engine, UnknownLanguage, UnknownVoice, get_engine
+from .engine import Engine
+from .engines import get_engine
+from .faults import FaultInjector
+from .handlers import EigenAIHandler, GatewayHandler, Handler, ShunyalabsHandler
+from .speaker import Speaker
+from .synthesis import Workers
+from .transcript import Transcript, Utterance
 
-__all__ = ["LocalServer", "Utterance", "shared_server", "stop_shared_server", "serve_forever", "FAULTS"]
+__all__ = ["LocalServer"]
 
 log = logging.getLogger("ttsstream.server")
 # websockets' own log (handshakes, frames at DEBUG, which carry keys) goes here, with
 # every key blanked out.
 wire_log = protect_logger(logging.getLogger("ttsstream.server.wire"))
 
-EIGENAI_PATH = eigenai.EigenAI.default_path()        # /api/v1/generate/ws
-SHUNYALABS_PATH = shunyalabs.Shunyalabs.default_path()  # /ws
-GATEWAY_PATH = "/ws/tts"                              # the Shunyalabs SDK's gateway endpoint
-_API_KEY_PARAM = "api_key"                            # Shunyalabs' query parameter on /ws
-
-FAULTS = (None, "drop", "stall", "error", "garbage", "close")
-EIGENAI_RATE = 24000
-DEFAULT_RATE = 24000
-GARBAGE = "this is not json"
 _START_TIMEOUT = 10.0
 _JOIN_TIMEOUT = 15.0
 # A client that does not answer our close frame gets this long before we drop it;
@@ -71,247 +56,6 @@ _CLOSE_TIMEOUT = 2.0
 # reads its socket answers a close frame within milliseconds.
 _STOP_CLOSE_TIMEOUT = 0.5
 _SHUTDOWN_GRACE = 3.0
-
-
-# -- the transcript -----------------------------------------------------------------
-
-
-class Utterance:
-    """One utterance the server served, as recorded in ``LocalServer.transcript``.
-
-    Attributes:
-        dialect: ``"eigenai"``, ``"shunyalabs"`` or ``"gateway"``.
-        text: the text that was spoken.
-        voice: the voice asked for (or the model's default).
-        model: the model asked for.
-        language: the language asked for, or None.
-        speed: the speaking rate used.
-        request: the JSON object the client sent for this utterance (for ``/ws``, the
-            ``{"input": …}`` frame; its config message is in ``config``).
-        config: the ``/ws`` config message, else None.
-        request_id: the id in Shunyalabs chunk/completion messages, else None.
-        response_format: ``"pcm"`` or ``"wav"``.
-        sample_rate: the audio's sample rate in Hz.
-        pcm: every binary byte sent for it, exactly, in order (for ``"wav"`` this
-            starts with the 44-byte streaming header).
-        frame_sizes: the length of each binary frame sent.
-        fault: the fault injected into it, or None.
-        completed: True when all its audio went out and its end message was due. The
-            record is made just before that message is sent, so a client that has
-            read the end message can already find the record.
-    """
-
-    __slots__ = ("dialect", "text", "voice", "model", "language", "speed", "request", "config",
-                 "request_id", "response_format", "sample_rate", "pcm", "frame_sizes", "fault",
-                 "completed")
-
-    def __init__(self, **fields: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, fields[name])
-
-    def __repr__(self) -> str:
-        return (f"Utterance({self.dialect}, {self.text[:30]!r}, {len(self.pcm)} bytes in "
-                f"{len(self.frame_sizes)} frames, fault={self.fault}, completed={self.completed})")
-
-
-class _Take:
-    """An utterance while it is being served: what was asked, and what went out so far.
-
-    Thread: the server's event loop only.
-    """
-
-    def __init__(self, dialect: str, text: str, *, voice: Optional[str], model: Optional[str],
-                 language: Optional[str], speed: float, request: Dict[str, Any],
-                 config: Optional[Dict[str, Any]], response_format: str, sample_rate: int,
-                 request_id: Optional[str] = None) -> None:
-        self.dialect = dialect
-        self.text = text
-        self.voice = voice
-        self.model = model
-        self.language = language
-        self.speed = speed
-        self.request = request
-        self.config = config
-        self.request_id = request_id
-        self.response_format = response_format
-        self.sample_rate = sample_rate
-        self.header = _wav_header(sample_rate) if response_format == "wav" else b""
-        self.sent = bytearray()
-        self.frame_sizes: List[int] = []
-        self.fault: Optional[str] = None
-        self.fault_done = False
-        self.recorded = False
-
-    @property
-    def frames(self) -> int:
-        return len(self.frame_sizes)
-
-    @property
-    def audio_seconds(self) -> float:
-        return max(0, len(self.sent) - len(self.header)) / (2 * self.sample_rate)
-
-    def freeze(self, completed: bool) -> Utterance:
-        return Utterance(dialect=self.dialect, text=self.text, voice=self.voice, model=self.model,
-                         language=self.language, speed=self.speed, request=self.request,
-                         config=self.config, request_id=self.request_id,
-                         response_format=self.response_format, sample_rate=self.sample_rate,
-                         pcm=bytes(self.sent), frame_sizes=list(self.frame_sizes), fault=self.fault,
-                         completed=completed)
-
-
-def _wav_header(sample_rate: int) -> bytes:
-    """A 44-byte WAV header for a stream of unknown length (sizes 0xFFFFFFFF)."""
-    return struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 0xFFFFFFFF, b"WAVE", b"fmt ", 16, 1, 1,
-                       sample_rate, sample_rate * 2, 2, 16, b"data", 0xFFFFFFFF)
-
-
-class _Stop(Exception):
-    """Ends the current utterance early; ``keep_serving`` says whether the connection lives on."""
-
-    def __init__(self, keep_serving: bool) -> None:
-        super().__init__(keep_serving)
-        self.keep_serving = keep_serving
-
-
-class _Workers:
-    """The live engine threads of one server, so that stop() can join them.
-
-    Thread: any.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._threads: Set[threading.Thread] = set()
-        self._count = 0
-
-    def name(self, prefix: str) -> str:
-        with self._lock:
-            self._count += 1
-            return f"{prefix}-engine-{self._count}"
-
-    def add(self, thread: threading.Thread) -> None:
-        with self._lock:
-            self._threads.add(thread)
-
-    def discard(self, thread: threading.Thread) -> None:
-        with self._lock:
-            self._threads.discard(thread)
-
-    def join(self, timeout: float) -> None:
-        with self._lock:
-            threads = list(self._threads)
-        for thread in threads:
-            thread.join(timeout)
-            if thread.is_alive():
-                log.warning("engine thread %s is still busy after %g s", thread.name, timeout)
-
-
-class _Synthesis:
-    """One utterance's engine iterator, advanced one piece at a time on a thread of its own.
-
-    The thread lives exactly as long as the utterance: it starts when the first piece
-    is asked for and ends at close(), so an idle server holds no engine threads and a
-    slow engine never blocks the event loop or another connection.
-
-    Thread: next() and close() are awaited on the event loop; the engine runs on the
-    worker thread.
-    """
-
-    def __init__(self, engine: Engine, text: str, params: Dict[str, Any], thread_name: str,
-                 workers: _Workers) -> None:
-        self._start = lambda: iter(engine.synthesize(text, **params))
-        self._iterator: Optional[Iterator[bytes]] = None
-        self._jobs: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
-        self._thread: Optional[threading.Thread] = None
-        self._thread_name = thread_name
-        self._workers = workers
-
-    async def next(self) -> Optional[bytes]:
-        """The next piece of PCM, or None at the end. Raises what the engine raised."""
-        if self._iterator is None:
-            # Even starting may block (an engine may spawn a process), so it runs off-loop too.
-            self._iterator = await self._call(self._start)
-        iterator = self._iterator
-        return await self._call(lambda: next(iterator, None))
-
-    async def close(self) -> None:
-        """Close the iterator (a generator's cleanup may block, so on the thread) and end the thread."""
-        if self._thread is None:
-            return
-        try:
-            close = getattr(self._iterator, "close", None)
-            if close is not None:
-                await self._call(close)
-        except Exception:  # noqa: BLE001  (cleanup must go on)
-            log.exception("closing the engine's iterator failed")
-        finally:
-            self._jobs.put(None)
-
-    async def _call(self, job: Callable[[], Any]) -> Any:
-        loop = asyncio.get_running_loop()
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._work, args=(loop,), name=self._thread_name,
-                                            daemon=True)  # a safety net: close() ends it
-            self._workers.add(self._thread)
-            self._thread.start()
-        future = loop.create_future()
-        self._jobs.put((job, future))
-        return await future
-
-    def _work(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Run jobs until close(). Thread: this utterance's engine thread."""
-        try:
-            while True:
-                item = self._jobs.get()
-                if item is None:
-                    return
-                job, future = item
-                result, error = None, None
-                try:
-                    result = job()
-                except BaseException as exc:  # noqa: BLE001  (handed to the loop, which reports it)
-                    # A future cannot carry StopIteration; an engine that leaks one is broken.
-                    error = RuntimeError(repr(exc)) if isinstance(exc, StopIteration) else exc
-                try:
-                    loop.call_soon_threadsafe(_settle, future, result, error)
-                except RuntimeError:  # the loop has closed: nobody is waiting any more
-                    return
-        finally:
-            self._workers.discard(threading.current_thread())
-
-
-def _settle(future: "asyncio.Future[Any]", result: Any, error: Optional[BaseException]) -> None:
-    if future.done():  # the waiting task was cancelled
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
-
-
-class _Pacer:
-    """Holds frames back so audio leaves at ``realtime`` times real time (0: no pacing)."""
-
-    def __init__(self, realtime: float, sample_rate: int, header_bytes: int) -> None:
-        self._realtime = realtime
-        self._rate = sample_rate
-        self._bytes = -header_bytes  # the WAV header is not audio
-        self._start: Optional[float] = None
-
-    async def sent(self, count: int) -> None:
-        if self._realtime <= 0:
-            return
-        loop = asyncio.get_running_loop()
-        if self._start is None:
-            self._start = loop.time()
-        self._bytes += count
-        due = self._start + max(0, self._bytes) / (2 * self._rate) / self._realtime
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-
-# -- the server ---------------------------------------------------------------------
 
 
 class LocalServer:
@@ -335,7 +79,8 @@ class LocalServer:
         shunyalabs_metadata: on ``/ws``, send a ``chunk`` message before every binary
             frame and produce audio at ``shunyalabs_sample_rate``.
         shunyalabs_sample_rate: the rate for ``/ws`` with metadata and for ``/ws/tts``.
-        realtime: pace audio at this multiple of real time; 0 sends as fast as possible.
+        realtime: pace audio at this multiple of real time (finite); 0 sends as fast as
+            possible.
         thread_name: the server thread's name; ``ttsstream-server-<port>`` by default.
 
     Raises:
@@ -346,44 +91,43 @@ class LocalServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: Optional[str] = None,
                  engine: Union[str, Engine] = "espeak", frame_bytes: int = 4800,
                  fault: Optional[str] = None, fault_after: int = 1, shunyalabs_metadata: bool = False,
-                 shunyalabs_sample_rate: int = DEFAULT_RATE, realtime: float = 0.0,
+                 shunyalabs_sample_rate: int = shunyalabs.Shunyalabs.sample_rate, realtime: float = 0.0,
                  thread_name: Optional[str] = None) -> None:
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}: choose one of {', '.join(map(repr, FAULTS))}")
-        if isinstance(frame_bytes, bool) or not isinstance(frame_bytes, int) or frame_bytes < 1:
-            raise ValueError(f"frame_bytes must be a positive int, got {frame_bytes!r}")
-        if isinstance(fault_after, bool) or not isinstance(fault_after, int) or fault_after < 0:
-            raise ValueError(f"fault_after must be an int >= 0, got {fault_after!r}")
-        if not isinstance(shunyalabs_sample_rate, int) or not 8000 <= shunyalabs_sample_rate <= 192_000:
-            raise ValueError(f"shunyalabs_sample_rate must be an int from 8000 to 192000, "
-                             f"got {shunyalabs_sample_rate!r}")
-        if isinstance(realtime, bool) or not isinstance(realtime, (int, float)) or not realtime >= 0:
-            raise ValueError(f"realtime must be a number >= 0, got {realtime!r}")
+        faults = FaultInjector(fault, fault_after)
+        require_number("frame_bytes", frame_bytes, 1, integer=True)
+        require_number("shunyalabs_sample_rate", shunyalabs_sample_rate, 8000, 192_000, integer=True)
+        require_number("realtime", realtime, 0)
+        if not isinstance(engine, str) and not callable(getattr(engine, "synthesize", None)):
+            raise ValueError(f"engine must be an engine name or have a synthesize() method, got {engine!r}")
+
+        # Fixed here; any thread reads them. Transcript and Workers have locks of their own.
         self.host = host
         self._requested_port = port
         self._api_key = api_key or None
         remember_secret(self._api_key)
-        if not isinstance(engine, str) and not callable(getattr(engine, "synthesize", None)):
-            raise ValueError(f"engine must be an engine name or have a synthesize() method, got {engine!r}")
         self._engine = get_engine(engine) if isinstance(engine, str) else engine
-        self._frame_bytes = frame_bytes
-        self._fault = fault
-        self._fault_after = fault_after
-        self._metadata = bool(shunyalabs_metadata)
-        self._shunyalabs_rate = shunyalabs_sample_rate
-        self._realtime = float(realtime)
         self._thread_name = thread_name
+        self._transcript = Transcript()
+        self._workers = Workers()
+        speaker = Speaker(self._engine, self._workers, self._transcript, faults, frame_bytes, float(realtime))
+        gateway = GatewayHandler(speaker, self._key_ok, shunyalabs_sample_rate)
+        # By path, in the order the 404 page lists them.
+        self._handlers: Dict[str, Handler] = {handler.path: handler for handler in (
+            EigenAIHandler(speaker, self._key_ok),
+            ShunyalabsHandler(speaker, self._key_ok, gateway, bool(shunyalabs_metadata), shunyalabs_sample_rate),
+            gateway,
+        )}
 
-        self._lock = threading.Lock()           # guards start/stop state
-        self._record_lock = threading.Lock()    # guards the transcript and the counter
-        self._transcript: List[Utterance] = []
-        self._connections = 0
-        self._port: Optional[int] = None
+        # Guarded by the lock: start() and stop() may race on any threads.
+        self._lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
+        self._port: Optional[int] = None
+        # Written by the server thread before it sets its ready Event; start() reads it after.
+        self._start_error: Optional[BaseException] = None
+        # Set by the server thread while its loop runs; _signal_stop() reads them on any thread.
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._stopping: Optional[asyncio.Event] = None
-        self._workers = _Workers()
-        self._start_error: Optional[BaseException] = None
+        # Only the event loop touches this.
         self._live: Set[ServerConnection] = set()
 
     # -- public state ------------------------------------------------------------
@@ -408,17 +152,17 @@ class LocalServer:
     @property
     def eigenai_url(self) -> str:
         """The EigenAI endpoint, ``url + "/api/v1/generate/ws"``."""
-        return self.url + EIGENAI_PATH
+        return self.url + EigenAIHandler.path
 
     @property
     def shunyalabs_url(self) -> str:
         """The Shunyalabs endpoint, ``url + "/ws"`` (add ``?api_key=KEY`` when a key is set)."""
-        return self.url + SHUNYALABS_PATH
+        return self.url + ShunyalabsHandler.path
 
     @property
     def gateway_url(self) -> str:
         """The Shunyalabs SDK's gateway endpoint, ``url + "/ws/tts"``."""
-        return self.url + GATEWAY_PATH
+        return self.url + GatewayHandler.path
 
     @property
     def engine(self) -> Engine:
@@ -436,8 +180,7 @@ class LocalServer:
 
         Thread: any.
         """
-        with self._record_lock:
-            return list(self._transcript)
+        return self._transcript.utterances()
 
     @property
     def connections(self) -> int:
@@ -445,8 +188,7 @@ class LocalServer:
 
         Thread: any.
         """
-        with self._record_lock:
-            return self._connections
+        return self._transcript.connections
 
     def __repr__(self) -> str:
         return (f"LocalServer(url={self.url!r}, engine={self._engine.name!r}, "
@@ -547,6 +289,7 @@ class LocalServer:
             ready.set()
 
     async def _main(self, sock: socket.socket, ready: threading.Event) -> None:
+        """Serve until stop(), then close every connection, waiting a bounded time."""
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         try:
@@ -587,16 +330,13 @@ class LocalServer:
     # -- the handshake -------------------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: HTTPRequest) -> Optional[HTTPResponse]:
-        """Refuse unknown paths (404) and the gateway without a valid Bearer key (401)."""
-        path = _path_of(request.path)
-        if path not in (EIGENAI_PATH, SHUNYALABS_PATH, GATEWAY_PATH):
+        """Refuse unknown paths (404) and what a handler does not admit (401)."""
+        handler = self._handlers.get(_path_of(request.path))
+        if handler is None:
             log.debug("refused a connection to an unknown path")
-            return connection.respond(
-                HTTPStatus.NOT_FOUND,
-                f"Not found. Endpoints: {EIGENAI_PATH}, {SHUNYALABS_PATH}, {GATEWAY_PATH}\n",
-            )
-        if path == GATEWAY_PATH and not self._key_ok(_bearer(request.headers.get("Authorization"))):
-            log.info("refused a gateway connection: missing or invalid API key")
+            return connection.respond(HTTPStatus.NOT_FOUND,
+                                      f"Not found. Endpoints: {', '.join(self._handlers)}\n")
+        if not handler.admits(request):
             return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid API key\n")
         return None
 
@@ -604,10 +344,11 @@ class LocalServer:
                           response: HTTPResponse) -> None:
         # Counted before the 101 goes out, so a client that is connected is already counted.
         if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
-            with self._record_lock:
-                self._connections += 1
+            self._transcript.count_connection()
 
     def _key_ok(self, given: Optional[str]) -> bool:
+        """Whether a client's key will do; the handlers ask it. Thread: the event loop."""
+        # A constant-time comparison: how long a refusal takes says nothing of the key.
         if self._api_key is None:
             return True
         return given is not None and hmac.compare_digest(given.encode(), self._api_key.encode())
@@ -615,359 +356,21 @@ class LocalServer:
     # -- connections -----------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        """Serve one connection by its path. Thread: the event loop."""
-        path = _path_of(ws.request.path)
+        """Serve one connection by its path (the handshake refused other paths).
+
+        Thread: the event loop.
+        """
+        handler = self._handlers[_path_of(ws.request.path)]
         self._live.add(ws)
         try:
-            if path == EIGENAI_PATH:
-                await self._serve_eigenai(ws)
-            elif path == SHUNYALABS_PATH:
-                await self._serve_shunyalabs(ws)
-            else:
-                await self._serve_gateway(ws, await ws.recv())
+            await handler.serve(ws)
         except ConnectionClosed as exc:
             log.debug("client left (%s)", exc)
         finally:
             self._live.discard(ws)
-
-    async def _serve_eigenai(self, ws: ServerConnection) -> None:
-        first = await ws.recv()
-        try:
-            if not isinstance(first, str):
-                raise ValueError('the first message must be a JSON text frame {"token", "model"}')
-            token, model = eigenai.parse_auth(first)
-        except ValueError as exc:
-            await ws.send(eigenai.error_frame(str(exc), code=400))
-            await ws.close(1008, "bad auth message")
-            return
-        if not self._key_ok(token):
-            log.info("refused an EigenAI connection: invalid API key")
-            await ws.send(eigenai.error_frame("invalid API key", code=401))
-            await ws.close(1008, "invalid API key")
-            return
-        async for message in ws:
-            try:
-                if not isinstance(message, str):
-                    raise ValueError("expected a JSON text frame, got a binary frame")
-                request = eigenai.parse_request(message, model)
-            except ValueError as exc:
-                await ws.send(eigenai.error_frame(str(exc), code=400))
-                continue
-            take = _Take("eigenai", request["text"], voice=_eigenai_voice(request, model), model=model,
-                         language=eigenai.language_of(request), speed=eigenai.speed_of(request),
-                         request=request, config=None, response_format="pcm", sample_rate=EIGENAI_RATE)
-            keep_serving = await self._speak(
-                ws, take,
-                end_frame=lambda t: eigenai.complete_frame(),
-                error_frame=lambda text, code: eigenai.error_frame(text, code=code),
-                chunk_frame=None,
-            )
-            if not keep_serving:
-                return
-
-    async def _serve_shunyalabs(self, ws: ServerConnection) -> None:
-        given = dict(parse_qsl(urlsplit(ws.request.path).query)).get(_API_KEY_PARAM)
-        # The official SDK sends its key as a Bearer header, also to /ws.
-        if not (self._key_ok(given) or self._key_ok(_bearer(ws.request.headers.get("Authorization")))):
-            log.info("refused a Shunyalabs connection: missing or invalid API key")
-            await ws.close(4001, "invalid API key")
-            return
-        rate = self._shunyalabs_rate if self._metadata else DEFAULT_RATE
-        config: Optional[shunyalabs.ServerConfig] = None
-        config_message: Optional[Dict[str, Any]] = None
-        async for message in ws:
-            if not isinstance(message, str):
-                await ws.send(shunyalabs.error_frame("expected a JSON text frame, got a binary frame", 400))
-                continue
-            if config is None:
-                if shunyalabs.is_gateway_request(message):
-                    await self._serve_gateway(ws, message)
-                    return
-                try:
-                    config = shunyalabs.parse_config(message)
-                except ValueError as exc:
-                    await ws.send(shunyalabs.error_frame(str(exc), 400))
-                    continue
-                config_message = json.loads(message)
-                if not _is_input(message):
-                    continue
-                # A client that skipped the config: its first input configures too.
-            try:
-                text = shunyalabs.parse_input(message)
-            except ValueError as exc:
-                await ws.send(shunyalabs.error_frame(str(exc), 400))
-                continue
-            request_id = uuid.uuid4().hex
-            take = _Take("shunyalabs", text, voice=config.voice or shunyalabs.DEFAULT_VOICE,
-                         model=config.model, language=config.language, speed=config.speed,
-                         request=json.loads(message), config=config_message,
-                         response_format=config.response_format, sample_rate=rate, request_id=request_id)
-            keep_serving = await self._speak(
-                ws, take,
-                end_frame=_completion,
-                error_frame=shunyalabs.error_frame,
-                chunk_frame=_chunk if self._metadata else None,
-            )
-            if not keep_serving:
-                return
-
-    async def _serve_gateway(self, ws: ServerConnection, message: Union[str, bytes]) -> None:
-        """Serve the one request of a gateway connection, then wait for the client to close."""
-        try:
-            if not isinstance(message, str):
-                raise ValueError("expected a JSON text frame, got a binary frame")
-            text, config = shunyalabs.parse_gateway_request(message)
-        except ValueError as exc:
-            await ws.send(shunyalabs.error_frame(str(exc), 400))
-        else:
-            take = _Take("gateway", text, voice=config.voice or shunyalabs.DEFAULT_VOICE, model=config.model,
-                         language=config.language, speed=config.speed, request=json.loads(message),
-                         config=None, response_format=config.response_format,
-                         sample_rate=self._shunyalabs_rate, request_id=uuid.uuid4().hex)
-            keep_serving = await self._speak(ws, take, end_frame=_completion,
-                                             error_frame=shunyalabs.error_frame, chunk_frame=_chunk)
-            if not keep_serving:
-                return
-        # The gateway serves one request per connection; the client closes it.
-        async for _ in ws:
-            pass
-
-    # -- one utterance ---------------------------------------------------------------
-
-    async def _speak(self, ws: ServerConnection, take: _Take, *, end_frame: Callable[[_Take], str],
-                     error_frame: Callable[[str, int], str],
-                     chunk_frame: Optional[Callable[[_Take, bool], str]]) -> bool:
-        """Stream one utterance: frames, faults, end message. Returns whether to keep serving.
-
-        Thread: the event loop; the engine runs on the utterance's own thread.
-
-        Raises:
-            ConnectionClosed: the client went away (the utterance is recorded first).
-        """
-        synthesis = _Synthesis(
-            self._engine, take.text,
-            dict(voice=take.voice, language=take.language, speed=take.speed, sample_rate=take.sample_rate),
-            self._workers.name(threading.current_thread().name), self._workers,
-        )
-        pacer = _Pacer(self._realtime, take.sample_rate, len(take.header))
-        size = self._frame_bytes
-        # With per-frame metadata a frame waits until we know whether another follows
-        # (its chunk message says is_final); without it, frames go as soon as they fill.
-        threshold = size + 1 if chunk_frame is not None else size
-        buffer = bytearray(take.header)
-        log.debug("speaking %d characters (%s)", len(take.text), take.dialect)
-        try:
-            try:
-                while True:
-                    try:
-                        piece = await synthesis.next()
-                    except (UnknownVoice, UnknownLanguage) as exc:
-                        # The client's mistake, not the engine's: say what to choose instead.
-                        log.info("refused an utterance: %s", exc)
-                        self._record(take, completed=False)
-                        await ws.send(error_frame(str(exc), 400))
-                        return True
-                    except Exception:  # noqa: BLE001  (an engine bug must not kill the connection)
-                        log.exception("the %s engine failed", self._engine.name)
-                        self._record(take, completed=False)
-                        await ws.send(error_frame("engine failed", 500))
-                        return True
-                    if piece is None:
-                        break
-                    buffer += piece
-                    while len(buffer) >= threshold:
-                        frame = bytes(buffer[:size])
-                        del buffer[:size]
-                        await self._send_frame(ws, take, frame, False, chunk_frame, pacer, error_frame)
-                if buffer:
-                    await self._send_frame(ws, take, bytes(buffer), True, chunk_frame, pacer, error_frame)
-                await self._fault_point(ws, take, error_frame)
-            except _Stop as stop:
-                return stop.keep_serving
-            self._record(take, completed=True)
-            await ws.send(end_frame(take))
-            return True
-        except ConnectionClosed:
-            self._record(take, completed=False)
-            raise
-        finally:
-            await synthesis.close()
-
-    async def _send_frame(self, ws: ServerConnection, take: _Take, frame: bytes, is_final: bool,
-                          chunk_frame: Optional[Callable[[_Take, bool], str]], pacer: _Pacer,
-                          error_frame: Callable[[str, int], str]) -> None:
-        await self._fault_point(ws, take, error_frame)
-        if chunk_frame is not None:
-            await ws.send(chunk_frame(take, is_final))
-        await ws.send(frame)
-        take.sent += frame
-        take.frame_sizes.append(len(frame))
-        await pacer.sent(len(frame))
-
-    async def _fault_point(self, ws: ServerConnection, take: _Take,
-                           error_frame: Callable[[str, int], str]) -> None:
-        """Inject the configured fault once ``fault_after`` frames are out.
-
-        Raises:
-            _Stop: the fault ends the utterance.
-        """
-        if self._fault is None or take.fault_done or take.frames != self._fault_after:
-            return
-        take.fault_done = True
-        take.fault = self._fault
-        log.debug("injecting fault %r after %d frames", self._fault, take.frames)
-        if self._fault == "garbage":
-            await ws.send(GARBAGE)
-            return
-        # Recorded before acting, so a client that sees the fault can find the record.
-        self._record(take, completed=False)
-        if self._fault == "drop":
-            ws.transport.abort()
-            raise _Stop(False)
-        if self._fault == "stall":
-            await ws.wait_closed()
-            raise _Stop(False)
-        if self._fault == "error":
-            await ws.send(error_frame("engine failed", 500))
-            raise _Stop(True)
-        await ws.close(1011, "internal error")
-        raise _Stop(False)
-
-    def _record(self, take: _Take, completed: bool) -> None:
-        if take.recorded:
-            return
-        take.recorded = True
-        utterance = take.freeze(completed)
-        with self._record_lock:
-            self._transcript.append(utterance)
-
-
-# -- dialect details kept out of the flow above --------------------------------------
 
 
 def _path_of(target: str) -> str:
     """The path of a request target, without query or trailing slash."""
     path = urlsplit(target).path
     return path.rstrip("/") or "/"
-
-
-def _bearer(header: Optional[str]) -> Optional[str]:
-    """The key of an ``Authorization: Bearer KEY`` header, or None."""
-    if not header:
-        return None
-    scheme, _, key = header.strip().partition(" ")
-    return key.strip() if scheme.lower() == "bearer" and key.strip() else None
-
-
-def _is_input(message: str) -> bool:
-    try:
-        shunyalabs.parse_input(message)
-    except ValueError:
-        return False
-    return True
-
-
-def _eigenai_voice(request: Dict[str, Any], model: str) -> Optional[str]:
-    """The voice an EigenAI request names (``voice`` or ``voice_id``), else the model's default."""
-    voice = request.get("voice") or request.get("voice_id")
-    return voice if isinstance(voice, str) else eigenai.DEFAULT_VOICES.get(model)
-
-
-def _chunk(take: _Take, is_final: bool) -> str:
-    return shunyalabs.chunk_frame(take.request_id or "", take.frames, is_final, take.response_format,
-                                  take.sample_rate)
-
-
-def _completion(take: _Take) -> str:
-    return shunyalabs.completion_frame(take.request_id or "", take.frames, take.audio_seconds,
-                                       take.response_format, take.sample_rate)
-
-
-# -- the process-wide server for provider="local", and the CLI's serve -----------------
-
-_shared_lock = threading.Lock()
-_shared: Optional[LocalServer] = None
-_atexit_registered = False
-
-
-def shared_server() -> LocalServer:
-    """Return the process's local server for ``provider="local"``, starting it on first use.
-
-    It listens on 127.0.0.1 on a free port, needs no key, speaks with the espeak engine,
-    runs on the thread ``ttsstream-local-server`` and is stopped at interpreter exit.
-
-    Thread: any; concurrent first calls start one server.
-
-    Raises:
-        OSError: the server could not bind a port.
-        ImportError: the espeak engine's dependencies are missing.
-    """
-    global _shared, _atexit_registered
-    with _shared_lock:
-        if _shared is None or not _shared.running:
-            server = LocalServer(thread_name="ttsstream-local-server").start()
-            _shared = server
-            if not _atexit_registered:
-                atexit.register(stop_shared_server)
-                _atexit_registered = True
-        return _shared
-
-
-def stop_shared_server() -> None:
-    """Stop the process's local server if it runs (``shared_server()`` starts a new one).
-
-    Thread: any.
-    """
-    global _shared
-    with _shared_lock:
-        server, _shared = _shared, None
-    if server is not None:
-        server.stop()
-
-
-class _Terminated(Exception):
-    """Raised on the main thread by our SIGTERM handler to end ``serve_forever``."""
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    raise _Terminated()
-
-
-def serve_forever(host: str = "127.0.0.1", port: int = 8765, api_key: Optional[str] = None,
-                  engine: str = "espeak", on_ready: Optional[Callable[[str], None]] = None, *,
-                  stop_event: Optional[threading.Event] = None) -> None:
-    """Run a LocalServer until KeyboardInterrupt, SIGTERM or ``stop_event``; then stop it.
-
-    Args:
-        host, port, api_key, engine: as for ``LocalServer``.
-        on_ready: called once with the base URL when the port is bound.
-        stop_event: set it (from any thread) to return; for embedding and tests.
-
-    Returns normally after a clean stop; prints nothing.
-
-    Thread: blocks the calling thread. SIGTERM and SIGINT are handled only on the main
-    thread.
-
-    Raises:
-        OSError: the port cannot be bound.
-        ValueError: an unknown engine.
-    """
-    server = LocalServer(host, port, api_key=api_key, engine=engine)
-    stop = stop_event if stop_event is not None else threading.Event()
-    on_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None
-    # Ctrl-C stops the server even if it was started from a background job, which
-    # inherits SIGINT ignored.
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) if on_main else None
-    try:
-        server.start()
-        if on_ready is not None:
-            on_ready(server.url)
-        stop.wait()
-    except (KeyboardInterrupt, _Terminated):
-        log.info("stopping the local server on a signal")
-    finally:
-        server.stop()
-        if on_main:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-            signal.signal(signal.SIGINT, previous_int if previous_int is not None else signal.SIG_DFL)

@@ -10,8 +10,9 @@ second is even started, which is what makes the first audio quick.
 
 This module owns the process's eSpeak NG instance, the mapping from the voice and
 language names the real services use to eSpeak voices, clause splitting and
-resampling. It starts no thread, imports only ``engines`` from the package, and loads
-``espeakng_loader``, ``soxr`` and the library only when an ``EspeakEngine`` is made.
+resampling. It starts no thread, imports only ``engine`` (the interface) from the
+package, and loads ``espeakng_loader``, ``soxr`` and the library only when an
+``EspeakEngine`` is made.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from .engines import Engine, UnknownLanguage, UnknownVoice, check_speed_and_rate
+from .engine import Engine, UnknownLanguage, UnknownVoice, check_speed_and_rate
 
 __all__ = ["EspeakEngine", "VOICES", "LANGUAGES", "DEFAULT_LANGUAGE"]
 

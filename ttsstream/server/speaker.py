@@ -1,0 +1,136 @@
+"""Speaking one utterance on a connection, whatever the dialect: the bundled server's inner loop.
+
+``Speaker.speak`` pulls PCM from the engine (on the utterance's own thread), cuts it
+into binary frames of ``frame_bytes``, sends each (after its ``chunk`` message when the
+dialect has one), paces them, gives the fault injector its points, records the
+utterance, and ends with the dialect's end message or error message. A dialect says
+how its messages look with a ``Framing``; everything else is the same for all.
+
+This module owns the framing of audio and the rules for when an utterance is
+recorded. It imports ``engine``, ``synthesis``, ``faults`` and ``transcript`` from the
+package, and knows no dialect's field names.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, NamedTuple, Optional
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from .engine import Engine, UnknownLanguage, UnknownVoice
+from .faults import FaultInjector, Stop
+from .synthesis import Pacer, Synthesis, Workers
+from .transcript import Take, Transcript
+
+__all__ = ["Framing", "Speaker"]
+
+log = logging.getLogger("ttsstream.server")
+
+
+class Framing(NamedTuple):
+    """How a dialect frames the messages around an utterance's audio.
+
+    Attributes:
+        end: the message that ends an utterance.
+        error: an error message, from its text and code.
+        chunk: the metadata message sent before each binary frame (its second argument
+            says whether the frame is the last), or None for none.
+    """
+
+    end: Callable[[Take], str]
+    error: Callable[[str, int], str]
+    chunk: Optional[Callable[[Take, bool], str]] = None
+
+
+class Speaker:
+    """Streams utterances from one engine to any connection of one server.
+
+    Args:
+        engine: the speech engine.
+        workers: where each utterance's engine thread is registered.
+        transcript: where each utterance is recorded.
+        faults: the fault to inject, if any.
+        frame_bytes: the size of every binary frame but the last (may be odd).
+        realtime: pace audio at this multiple of real time; 0 sends as fast as possible.
+
+    Thread: speak() runs on the event loop; nothing here changes after construction.
+    """
+
+    def __init__(self, engine: Engine, workers: Workers, transcript: Transcript, faults: FaultInjector,
+                 frame_bytes: int, realtime: float) -> None:
+        self._engine = engine
+        self._workers = workers
+        self._transcript = transcript
+        self._faults = faults
+        self._frame_bytes = frame_bytes
+        self._realtime = realtime
+
+    async def speak(self, ws: ServerConnection, take: Take, framing: Framing) -> bool:
+        """Stream one utterance: frames, faults, end message. Returns whether to keep serving.
+
+        Thread: the event loop; the engine runs on the utterance's own thread.
+
+        Raises:
+            ConnectionClosed: the client went away (the utterance is recorded first).
+        """
+        synthesis = Synthesis(
+            self._engine, take.text,
+            dict(voice=take.voice, language=take.language, speed=take.speed, sample_rate=take.sample_rate),
+            self._workers.name(threading.current_thread().name), self._workers,
+        )
+        pacer = Pacer(self._realtime, take.sample_rate, len(take.header))
+        size = self._frame_bytes
+        # With per-frame metadata a frame waits until we know whether another follows
+        # (its chunk message says is_final); without it, frames go as soon as they fill.
+        threshold = size + 1 if framing.chunk is not None else size
+        buffer = bytearray(take.header)
+        log.debug("speaking %d characters (%s)", len(take.text), take.dialect)
+        try:
+            try:
+                while True:
+                    try:
+                        piece = await synthesis.next()
+                    except (UnknownVoice, UnknownLanguage) as exc:
+                        # The client's mistake, not the engine's: say what to choose instead.
+                        log.info("refused an utterance: %s", exc)
+                        self._transcript.record(take, completed=False)
+                        await ws.send(framing.error(str(exc), 400))
+                        return True
+                    except Exception:  # noqa: BLE001  (an engine bug must not kill the connection)
+                        log.exception("the %s engine failed", self._engine.name)
+                        self._transcript.record(take, completed=False)
+                        await ws.send(framing.error("engine failed", 500))
+                        return True
+                    if piece is None:
+                        break
+                    buffer += piece
+                    while len(buffer) >= threshold:
+                        frame = bytes(buffer[:size])
+                        del buffer[:size]
+                        await self._send_frame(ws, take, frame, False, framing, pacer)
+                if buffer:
+                    await self._send_frame(ws, take, bytes(buffer), True, framing, pacer)
+                await self._faults.point(ws, take, framing.error, self._transcript)
+            except Stop as stop:
+                return stop.keep_serving
+            self._transcript.record(take, completed=True)
+            await ws.send(framing.end(take))
+            return True
+        except ConnectionClosed:
+            self._transcript.record(take, completed=False)
+            raise
+        finally:
+            await synthesis.close()
+
+    async def _send_frame(self, ws: ServerConnection, take: Take, frame: bytes, is_final: bool,
+                          framing: Framing, pacer: Pacer) -> None:
+        await self._faults.point(ws, take, framing.error, self._transcript)
+        if framing.chunk is not None:
+            await ws.send(framing.chunk(take, is_final))
+        await ws.send(frame)
+        take.sent += frame
+        take.frame_sizes.append(len(frame))
+        await pacer.sent(len(frame))
