@@ -6,6 +6,7 @@ and ends with ``{"type": "complete"}``. The error format is not documented; we r
 ``{"type": "error", "message"|"error": …, "code": …}``.
 
 This is the only module that knows EigenAI's field names. It is pure: no I/O.
+Imports: protocols.base, errors, checks and the standard library.
 """
 
 from __future__ import annotations

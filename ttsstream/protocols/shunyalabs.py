@@ -13,6 +13,7 @@ server): ``Authorization: Bearer KEY``, one request ``{"input", "request_type":
 ``completion`` message.
 
 This is the only module that knows Shunyalabs' field names. It is pure: no I/O.
+Imports: protocols.base, errors, checks and the standard library.
 """
 
 from __future__ import annotations
