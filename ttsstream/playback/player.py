@@ -41,8 +41,8 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Union
 
 import numpy as np
 
-from .audio import SAMPLE_WIDTH, pcm_to_array
-from .errors import PlaybackError, SynthesisTimeout
+from ..audio import SAMPLE_WIDTH, pcm_to_array
+from ..errors import PlaybackError, SynthesisTimeout
 
 __all__ = ["AudioPlayer", "output_devices"]
 

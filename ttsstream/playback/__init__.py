@@ -1,0 +1,16 @@
+"""ttsstream.playback: local playback of 16-bit mono PCM through PyAudio.
+
+    with AudioPlayer(sample_rate=24000) as player:
+        player.feed(pcm)
+        player.finish()
+        player.wait()
+
+This package owns local playback. It knows nothing of networks: it imports numpy,
+``ttsstream.errors``, ``ttsstream.audio`` and ``ttsstream.checks``, and PyAudio only
+lazily, inside a function, the first time a device is needed. It must never import the
+client, the connection or websocket.
+"""
+
+from .player import AudioPlayer, output_devices
+
+__all__ = ["AudioPlayer", "output_devices"]
