@@ -11,6 +11,7 @@ lazily, inside a function, the first time a device is needed. It must never impo
 client, the connection or websocket.
 """
 
-from .player import AudioPlayer, output_devices
+from .devices import output_devices
+from .player import AudioPlayer
 
 __all__ = ["AudioPlayer", "output_devices"]
