@@ -42,6 +42,7 @@ import numpy as np
 from ..audio import SAMPLE_WIDTH, pcm_to_array
 from ..errors import PlaybackError, SynthesisTimeout
 from .devices import NO_DEVICE_HINT, _import_pyaudio, _resolve_device
+from .jitter import JitterBuffer
 
 __all__ = ["AudioPlayer"]
 
@@ -110,11 +111,6 @@ class _Stop:
 
 _CLOSE = object()  # the sentinel close() puts on the queue
 
-# What the player thread is doing with the current segment.
-_IDLE = "idle"            # no segment under way; the stream is stopped (or closed)
-_BUFFERING = "buffering"  # a segment started or underran: waiting for the prebuffer
-_PLAYING = "playing"      # writing blocks to the device
-
 
 def _check_rate(rate: Any) -> int:
     if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
@@ -174,7 +170,6 @@ class AudioPlayer:
                 or not 1 <= block_ms <= 1000:
             raise ValueError(f"block_ms must be from 1 to 1000, got {block_ms!r}")
         self._device = device
-        self._prebuffer_ms = float(prebuffer_ms)
         self._block_ms = float(block_ms)
         self._volume = _check_volume(volume)
 
@@ -187,7 +182,6 @@ class AudioPlayer:
         self._done_seq = 0            # finish() marks played out (or dropped by stop/close)
         self._stop_seq = 0            # stop() calls so far
         self._stop_done = 0           # stop() calls the thread has carried out
-        self._paused = False
         self._closed = False
         self._closing = threading.Event()
         self._error: Optional[PlaybackError] = None
@@ -196,17 +190,10 @@ class AudioPlayer:
         self._start_error: Optional[PlaybackError] = None
         self._device_name: Optional[str] = None
 
-        # Counters and jitter-buffer state, guarded by the lock.
-        self._underruns = 0
-        self._underrun_ms = 0.0
+        # Counters and jitter-buffer state (with the pause), guarded by the lock.
+        self._jitter = JitterBuffer(float(prebuffer_ms))
         self._played_bytes = 0
-        self._state = _IDLE
         self._play_rate = self._rate  # the rate of the audio at the head of the queue
-        self._dry_at: Optional[float] = None   # when the device ran out, during an underrun
-        self._in_underrun = False
-        self._resumed_at = 0.0        # the last resume(): no silence is counted before it
-        self._last_write_end = 0.0
-        self._last_buffered = 0       # frames still in the device after the last write
 
         # PortAudio state: only the player thread touches these.
         self._pa: Any = None
@@ -241,13 +228,13 @@ class AudioPlayer:
         """How many times the device ran out of audio in the middle of a segment, the
         queue being dry before ``finish()`` (never counted while paused)."""
         with self._cond:
-            return self._underruns
+            return self._jitter.underruns
 
     @property
     def underrun_ms(self) -> float:
         """Estimated milliseconds of silence the device played during underruns."""
         with self._cond:
-            return self._underrun_ms
+            return self._jitter.underrun_ms
 
     @property
     def played_bytes(self) -> int:
@@ -259,7 +246,7 @@ class AudioPlayer:
     def paused(self) -> bool:
         """True between ``pause()`` and ``resume()``."""
         with self._cond:
-            return self._paused
+            return self._jitter.paused
 
     @property
     def error(self) -> Optional[PlaybackError]:
@@ -423,21 +410,13 @@ class AudioPlayer:
         """Hold output without dropping audio; what the device already holds (a few
         blocks) plays out. No underruns are counted while paused."""
         with self._cond:
-            if not self._paused:
-                self._paused = True
-                if self._dry_at is not None:  # silence while paused is not an underrun's
-                    self._underrun_ms += max(0.0, time.monotonic() - self._dry_at) * 1000.0
-                    self._dry_at = None
+            self._jitter.pause(time.monotonic())
             self._cond.notify_all()
 
     def resume(self) -> None:
         """Continue after ``pause()``."""
         with self._cond:
-            if self._paused:
-                self._paused = False
-                self._resumed_at = time.monotonic()
-                if self._in_underrun:
-                    self._dry_at = self._resumed_at
+            self._jitter.resume(time.monotonic())
             self._cond.notify_all()
 
     def set_sample_rate(self, rate: int) -> None:
@@ -653,36 +632,22 @@ class AudioPlayer:
                     return _CLOSE
                 if self._stop_done < self._stop_seq:
                     return _Stop(self._stop_seq)
-                if self._paused:
+                if self._jitter.paused:
                     self._cond.wait()
                     continue
                 if not self._queue:
-                    if self._state == _PLAYING:
-                        # The queue ran dry mid-segment. Audio arriving while the device
-                        # still plays what it holds continues seamlessly; once the device
-                        # has run out too, that is an underrun.
-                        dry_at = max(self._resumed_at,
-                                     self._last_write_end + self._last_buffered / self._stream_rate)
-                        now = time.monotonic()
-                        if now < dry_at:
-                            self._cond.wait(dry_at - now)
-                            continue
-                        self._state = _BUFFERING
-                        self._underruns += 1
-                        self._in_underrun = True
-                        self._dry_at = dry_at
-                    self._cond.wait()
+                    # Mid-segment, wait no longer than the device plays what it holds:
+                    # running out then is an underrun, which the jitter buffer counts.
+                    self._cond.wait(self._jitter.queue_dry(time.monotonic()))
                     continue
                 head = self._queue[0]
                 if head is _CLOSE:
                     return _CLOSE
-                if self._state != _PLAYING and isinstance(head, bytes):
-                    prebuffer = int(self._play_rate * self._prebuffer_ms / 1000.0) * SAMPLE_WIDTH
-                    if self._queued_bytes < prebuffer and not self._controls_queued:
-                        self._cond.wait()
-                        continue
-                    self._end_underrun(time.monotonic())
-                    self._state = _PLAYING
+                if isinstance(head, bytes) and not self._jitter.may_play(
+                        self._queued_bytes // SAMPLE_WIDTH, self._play_rate,
+                        finished=self._controls_queued > 0, now=time.monotonic()):
+                    self._cond.wait()
+                    continue
                 if not isinstance(head, bytes):
                     self._queue.popleft()
                     self._controls_queued -= 1
@@ -708,13 +673,6 @@ class AudioPlayer:
         self._queued_bytes -= size
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def _end_underrun(self, now: float) -> None:
-        """Under the lock: add the silence of an underrun that ends (or stops counting)."""
-        if self._dry_at is not None:
-            self._underrun_ms += max(0.0, now - self._dry_at) * 1000.0
-            self._dry_at = None
-        self._in_underrun = False
-
     def _write(self, block: bytes) -> None:
         if self._stream is None:
             self._open_stream()
@@ -726,8 +684,8 @@ class AudioPlayer:
         avail = self._note_capacity()
         with self._cond:
             self._played_bytes += len(block)
-            self._last_write_end = now
-            self._last_buffered = max(0, self._capacity - avail) if avail >= 0 else 0
+            buffered = max(0, self._capacity - avail) if avail >= 0 else 0  # frames still in the device
+            self._jitter.wrote(now, buffered / self._stream_rate)
 
     def _interrupted(self) -> bool:
         """Under the lock: a stop or close is waiting to be carried out."""
@@ -736,8 +694,7 @@ class AudioPlayer:
     def _end_segment(self) -> None:
         """Wait until the device has played everything written, then stop the stream."""
         with self._cond:
-            self._state = _IDLE
-            self._end_underrun(time.monotonic())
+            self._jitter.end_segment(time.monotonic())
         if self._stream is None or not self._started:
             return
         rate = self._stream_rate
@@ -768,8 +725,7 @@ class AudioPlayer:
     def _carry_out_stop(self, seq: int) -> None:
         self._close_stream()
         with self._cond:
-            self._state = _IDLE
-            self._end_underrun(time.monotonic())
+            self._jitter.end_segment(time.monotonic())
             if seq > self._stop_done:
                 self._stop_done = seq
             self._cond.notify_all()
