@@ -1,31 +1,19 @@
 """AudioPlayer: a queue of 16-bit mono PCM and one PyAudio writer thread.
 
-This module owns local playback. It knows nothing of networks: it imports numpy,
-``ttsstream.errors`` and ``ttsstream.audio``, and PyAudio only lazily, inside a function,
-the first time a device is needed. It must never import the client, the connection or
-websocket.
+This module owns the player's API, its queue and its thread. It imports numpy,
+``ttsstream.errors``, ``ttsstream.audio``, ``ttsstream.checks`` and its siblings
+``.devices``, ``.jitter`` and ``.stream``; PyAudio only through
+``devices._import_pyaudio``. Never the client, the connection or websocket.
 
 How it works. ``feed()`` appends bytes to a deque guarded by a condition variable and
-returns at once. The player thread (``ttsstream-player``) owns every PortAudio call: it
-opens a blocking-mode output stream and writes ``block_ms`` blocks, so that between two
-blocks (a few milliseconds) it notices ``stop()``, ``pause()``, a volume change or
-``close()``. A jitter buffer holds back the start of each segment, and the restart after
+returns at once. The player thread (``ttsstream-player``) owns every PortAudio call
+(through ``stream.OutputStream``): it opens a blocking-mode output stream and writes
+``block_ms`` blocks, so that between two blocks (a few milliseconds) it notices
+``stop()``, ``pause()``, a volume change or ``close()``. A jitter buffer
+(``jitter.JitterBuffer``) holds back the start of each segment, and the restart after
 an underrun, until ``prebuffer_ms`` of audio is queued or the segment is finished.
-
-Draining. PortAudio's ALSA back end drops the buffer in ``Pa_StopStream`` instead of
-draining it, so the player drains by itself: after the last block of a segment it polls
-the stream's write-available count until the device buffer is empty (the last sample
-has been consumed by the device), then stops the stream.
-
-Underruns. When the queue runs dry in the middle of a segment the player writes
-nothing: the device plays out what it holds, and audio that arrives meanwhile follows
-seamlessly. If none arrives in time the device runs out: that is an underrun. The
-device then underruns (xrun) and PortAudio restarts it transparently on the next write
-(checked on ALSA and PulseAudio), so no silence is written: silence written to keep a
-device busy would sit in front of the next audio, adding up to a device buffer of
-latency. ``underrun_ms`` is therefore an estimate from the clock: from the moment the
-device ran out (the last write plus what the device still held) to the first write of
-the resumed audio, not counting time spent paused.
+At a segment's end the stream drains (see ``stream``); underruns are counted by the
+jitter buffer (see ``jitter``).
 """
 
 from __future__ import annotations
@@ -41,8 +29,9 @@ import numpy as np
 
 from ..audio import SAMPLE_WIDTH, pcm_to_array
 from ..errors import PlaybackError, SynthesisTimeout
-from .devices import NO_DEVICE_HINT, _import_pyaudio, _resolve_device
+from .devices import NO_DEVICE_HINT, _import_pyaudio
 from .jitter import JitterBuffer
+from .stream import OutputStream, block_frames
 
 __all__ = ["AudioPlayer"]
 
@@ -52,7 +41,6 @@ THREAD_NAME = "ttsstream-player"
 START_TIMEOUT = 10.0   # seconds for the player thread to open the device
 JOIN_TIMEOUT = 5.0     # seconds close() waits for the player thread
 STOP_TIMEOUT = 2.0     # seconds stop() waits for the thread to silence the device
-DRAIN_SLACK = 0.5      # seconds a drain may overrun the device's buffer time before giving up
 
 
 def _apply_volume(pcm: bytes, volume: float) -> bytes:
@@ -188,22 +176,14 @@ class AudioPlayer:
         self._thread: Optional[threading.Thread] = None
         self._ready = threading.Event()
         self._start_error: Optional[PlaybackError] = None
-        self._device_name: Optional[str] = None
 
         # Counters and jitter-buffer state (with the pause), guarded by the lock.
         self._jitter = JitterBuffer(float(prebuffer_ms))
         self._played_bytes = 0
         self._play_rate = self._rate  # the rate of the audio at the head of the queue
 
-        # PortAudio state: only the player thread touches these.
-        self._pa: Any = None
-        self._pyaudio: Any = None
-        self._device_index: Optional[int] = None
-        self._stream: Any = None
-        self._stream_rate = self._rate
-        self._started = False         # the open stream has been started
-        self._capacity = 0            # frames the device buffer holds (largest avail seen)
-        self._period = 1              # frames_per_buffer the stream was opened with
+        # Only the player thread touches these.
+        self._output: Optional[OutputStream] = None  # the device: every PortAudio call
         self._draining: Optional[_Mark] = None  # the segment end being drained now
 
     # ----------------------------------------------------------------- properties
@@ -278,9 +258,9 @@ class AudioPlayer:
                 raise self._error
             if self._thread is not None:
                 return
-            self._pyaudio = _import_pyaudio()
+            output = OutputStream(_import_pyaudio(), self._device, self._block_ms)
             self._start_error = None
-            thread = threading.Thread(target=self._run, name=THREAD_NAME, daemon=True)
+            thread = threading.Thread(target=self._run, args=(output,), name=THREAD_NAME, daemon=True)
             thread.start()
             if not self._ready.wait(START_TIMEOUT):
                 error = PlaybackError(
@@ -508,17 +488,19 @@ class AudioPlayer:
 
     # ------------------------------------------------------------- player thread
 
-    def _run(self) -> None:
+    def _run(self, output: OutputStream) -> None:
         """The player thread: open the device, signal ready, then serve the queue."""
+        self._output = output
         try:
-            self._open_device()
+            output.open_device()
+            output.open(self._play_rate)
         except PlaybackError as exc:
             self._start_error = exc
         except Exception as exc:  # PortAudio can fail in ways PyAudio does not wrap
             self._start_error = PlaybackError(f"could not open the audio output: {exc}; {NO_DEVICE_HINT}")
             self._start_error.__cause__ = exc
         if self._start_error is not None:
-            self._release_device()
+            output.release()
             self._ready.set()
             return
         self._ready.set()
@@ -540,64 +522,7 @@ class AudioPlayer:
                 self._cond.notify_all()
             _report_done(dropped, False)
         finally:
-            self._release_device()
-
-    def _open_device(self) -> None:
-        pyaudio = self._pyaudio
-        try:
-            self._pa = pyaudio.PyAudio()
-        except Exception as exc:
-            raise PlaybackError(f"PortAudio could not start: {exc}; {NO_DEVICE_HINT}") from exc
-        info = _resolve_device(self._pa, self._device)
-        self._device_index = int(info["index"])
-        self._device_name = str(info["name"])
-        self._open_stream()
-
-    def _open_stream(self) -> None:
-        rate = self._play_rate
-        period = self._block_frames(rate)
-        try:
-            self._stream = self._pa.open(
-                format=self._pyaudio.paInt16, channels=1, rate=rate, output=True,
-                output_device_index=self._device_index, frames_per_buffer=period, start=False)
-        except Exception as exc:
-            raise PlaybackError(
-                f'could not open the audio output "{self._device_name}" at {rate} Hz: {exc}; '
-                f"{NO_DEVICE_HINT}") from exc
-        self._stream_rate = rate
-        self._period = period
-        self._started = False
-        self._capacity = 0
-        self._note_capacity()
-
-    def _note_capacity(self) -> int:
-        """Return the stream's write-available frames, remembering the largest seen."""
-        avail = self._stream.get_write_available()
-        if avail > self._capacity:
-            self._capacity = avail
-        return avail
-
-    def _block_frames(self, rate: int) -> int:
-        return max(1, int(round(rate * self._block_ms / 1000.0)))
-
-    def _close_stream(self) -> None:
-        """Abort and close the stream: what the device still holds is dropped."""
-        stream, self._stream = self._stream, None
-        self._started = False
-        if stream is not None:
-            try:
-                stream.close()
-            except Exception:
-                logger.debug("closing the output stream failed", exc_info=True)
-
-    def _release_device(self) -> None:
-        self._close_stream()
-        pa, self._pa = self._pa, None
-        if pa is not None:
-            try:
-                pa.terminate()
-            except Exception:
-                logger.debug("terminating PortAudio failed", exc_info=True)
+            output.release()
 
     def _serve(self) -> None:
         while True:
@@ -621,7 +546,7 @@ class AudioPlayer:
                 _report_done([item], played)
             elif isinstance(item, _Rate):
                 self._end_segment()
-                self._close_stream()  # reopened lazily at the new rate
+                self._output.close()  # reopened lazily at the new rate
                 self._play_rate = item.rate
 
     def _next_item(self) -> Any:
@@ -656,7 +581,7 @@ class AudioPlayer:
 
     def _take_block(self) -> bytes:
         """Under the lock: pop up to one block of queued bytes (never past a mark)."""
-        want = self._block_frames(self._play_rate) * SAMPLE_WIDTH
+        want = block_frames(self._play_rate, self._block_ms) * SAMPLE_WIDTH
         parts = []
         size = 0
         while self._queue and size < want and isinstance(self._queue[0], bytes):
@@ -674,18 +599,13 @@ class AudioPlayer:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _write(self, block: bytes) -> None:
-        if self._stream is None:
-            self._open_stream()
-        if not self._started:
-            self._stream.start_stream()
-            self._started = True
-        self._stream.write(_apply_volume(block, self._volume), len(block) // SAMPLE_WIDTH)
+        if not self._output.is_open:
+            self._output.open(self._play_rate)
+        held = self._output.write(_apply_volume(block, self._volume))
         now = time.monotonic()
-        avail = self._note_capacity()
         with self._cond:
             self._played_bytes += len(block)
-            buffered = max(0, self._capacity - avail) if avail >= 0 else 0  # frames still in the device
-            self._jitter.wrote(now, buffered / self._stream_rate)
+            self._jitter.wrote(now, held)
 
     def _interrupted(self) -> bool:
         """Under the lock: a stop or close is waiting to be carried out."""
@@ -695,35 +615,18 @@ class AudioPlayer:
         """Wait until the device has played everything written, then stop the stream."""
         with self._cond:
             self._jitter.end_segment(time.monotonic())
-        if self._stream is None or not self._started:
-            return
-        rate = self._stream_rate
-        pending = self._capacity - self._note_capacity()
-        if 0 < pending < self._period:
-            # PortAudio starts a blocking stream only once a period is written; a short
-            # segment (or a short tail after an underrun) would sit in the buffer for
-            # ever. Less than a period of silence completes it.
-            self._stream.write(b"\0" * ((self._period - pending) * SAMPLE_WIDTH), self._period - pending)
-        poll = min(0.005, self._block_ms / 2000.0)
-        deadline = time.monotonic() + self._capacity / rate + DRAIN_SLACK
-        while True:
-            avail = self._note_capacity()
-            if avail < 0 or avail >= self._capacity:
-                break
-            if time.monotonic() >= deadline:
-                logger.debug("the device did not report an empty buffer; drain given up")
-                break
-            with self._cond:
-                if self._interrupted():
-                    return
-                self._cond.wait(poll)
-        # Nothing is left in the device: stopping now drops nothing (and makes
-        # PortAudio's ALSA back end hand the last period to the device).
-        self._stream.stop_stream()
-        self._started = False
+        self._output.drain(self._drain_pause)
+
+    def _drain_pause(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` during a drain; False: a stop or close is waiting."""
+        with self._cond:
+            if self._interrupted():
+                return False
+            self._cond.wait(seconds)
+            return True
 
     def _carry_out_stop(self, seq: int) -> None:
-        self._close_stream()
+        self._output.close()
         with self._cond:
             self._jitter.end_segment(time.monotonic())
             if seq > self._stop_done:
