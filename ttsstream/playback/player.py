@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import math
 import threading
 import time
 from typing import Any, Callable, Deque, List, Optional, Union
@@ -28,6 +27,7 @@ from typing import Any, Callable, Deque, List, Optional, Union
 import numpy as np
 
 from ..audio import SAMPLE_WIDTH, pcm_to_array
+from ..checks import is_int, require_number
 from ..errors import PlaybackError, SynthesisTimeout
 from .devices import NO_DEVICE_HINT, _import_pyaudio
 from .jitter import JitterBuffer
@@ -101,18 +101,11 @@ _CLOSE = object()  # the sentinel close() puts on the queue
 
 
 def _check_rate(rate: Any) -> int:
-    if isinstance(rate, bool) or not isinstance(rate, int) or rate <= 0:
-        raise ValueError(f"sample_rate must be a positive int, got {rate!r}")
-    return rate
+    return require_number("sample_rate", rate, 0, integer=True, low_open=True)
 
 
 def _check_volume(volume: Any) -> float:
-    if isinstance(volume, bool) or not isinstance(volume, (int, float)):
-        raise ValueError(f"volume must be a number from 0.0 to 1.0, got {volume!r}")
-    volume = float(volume)
-    if not 0.0 <= volume <= 1.0:  # also rejects NaN
-        raise ValueError(f"volume must be from 0.0 to 1.0, got {volume!r}")
-    return volume
+    return float(require_number("volume", volume, 0.0, 1.0))  # also rejects NaN and inf
 
 
 class AudioPlayer:
@@ -149,14 +142,10 @@ class AudioPlayer:
     def __init__(self, sample_rate: int = 24000, device: Union[None, int, str] = None,
                  prebuffer_ms: float = 100, volume: float = 1.0, block_ms: float = 10) -> None:
         self._rate = _check_rate(sample_rate)
-        if device is not None and (isinstance(device, bool) or not isinstance(device, (int, str))):
+        if device is not None and not (is_int(device) or isinstance(device, str)):
             raise TypeError(f"device must be None, an int index or a str name, got {device!r}")
-        if isinstance(prebuffer_ms, bool) or not isinstance(prebuffer_ms, (int, float)) \
-                or not 0 <= prebuffer_ms < math.inf:
-            raise ValueError(f"prebuffer_ms must be a number >= 0, got {prebuffer_ms!r}")
-        if isinstance(block_ms, bool) or not isinstance(block_ms, (int, float)) \
-                or not 1 <= block_ms <= 1000:
-            raise ValueError(f"block_ms must be from 1 to 1000, got {block_ms!r}")
+        require_number("prebuffer_ms", prebuffer_ms, 0)
+        require_number("block_ms", block_ms, 1, 1000)
         self._device = device
         self._block_ms = float(block_ms)
         self._volume = _check_volume(volume)
