@@ -37,9 +37,10 @@ class JitterBuffer:
         prebuffer_ms: how much audio must be queued before a segment starts, or before
             playback resumes after an underrun (unless the segment is finished first).
 
-    Thread: it holds no lock of its own. The player's lock guards it: the player calls
-    it under that lock, from its own thread (the queue's state, writes, segment ends)
-    and from the callers of ``pause()``, ``resume()`` and the counters.
+    Thread: it holds no lock of its own. The player's lock (its ``FeedQueue``'s) guards
+    it: the queue calls it under that lock, from the player thread (the queue's state,
+    writes, segment ends) and from the callers of ``pause()``, ``resume()`` and the
+    counters.
     """
 
     def __init__(self, prebuffer_ms: float) -> None:

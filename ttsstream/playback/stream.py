@@ -1,11 +1,12 @@
 """OutputStream: one PortAudio output device and its blocking-mode stream.
 
 This module owns every PortAudio call the player makes: starting PortAudio on a device,
-opening a 16-bit mono stream at a rate with a period of one block, writing, tracking how
-much the device holds, draining at a segment end, aborting, and releasing PortAudio. It
-imports ``ttsstream.errors``, ``ttsstream.audio`` and ``.devices`` (for device
-resolution); PyAudio itself arrives as an argument, already imported by
-``devices._import_pyaudio``.
+opening a 16-bit mono stream at a rate with a period of one block, writing (with the
+volume applied: the gain stage sits here, on the player thread, next to where fades
+will go), tracking how much the device holds, draining at a segment end, aborting, and
+releasing PortAudio. It imports numpy, ``ttsstream.errors``, ``ttsstream.audio`` and
+``.devices`` (for device resolution); PyAudio itself arrives as an argument, already
+imported by ``devices._import_pyaudio``.
 
 Draining. PortAudio's ALSA back end drops the buffer in ``Pa_StopStream`` instead of
 draining it, so the player drains by itself: after the last block of a segment it polls
@@ -19,7 +20,9 @@ import logging
 import time
 from typing import Any, Callable, Optional, Union
 
-from ..audio import SAMPLE_WIDTH
+import numpy as np
+
+from ..audio import SAMPLE_WIDTH, pcm_to_array
 from ..errors import PlaybackError
 from .devices import NO_DEVICE_HINT, _resolve_device
 
@@ -28,6 +31,17 @@ __all__ = ["OutputStream", "block_frames"]
 logger = logging.getLogger("ttsstream.playback")
 
 DRAIN_SLACK = 0.5      # seconds a drain may overrun the device's buffer time before giving up
+
+
+def _apply_volume(pcm: bytes, volume: float) -> bytes:
+    """Scale 16-bit PCM by ``volume``: float32 multiply, round to nearest, clip to int16."""
+    if volume == 1.0:
+        return pcm
+    samples = pcm_to_array(pcm).astype(np.float32)
+    samples *= np.float32(volume)
+    np.rint(samples, out=samples)
+    np.clip(samples, -32768.0, 32767.0, out=samples)
+    return samples.astype("<i2").tobytes()
 
 
 def block_frames(rate: int, block_ms: float) -> int:
@@ -103,9 +117,9 @@ class OutputStream:
         self._capacity = 0
         self._note_capacity()
 
-    def write(self, pcm: bytes) -> float:
-        """Write 16-bit mono PCM, starting the stream if need be; blocks while the device
-        buffer is full.
+    def write(self, pcm: bytes, volume: float = 1.0) -> float:
+        """Write 16-bit mono PCM scaled by ``volume``, starting the stream if need be;
+        blocks while the device buffer is full.
 
         Returns:
             Seconds of audio the device still holds after the write.
@@ -113,7 +127,7 @@ class OutputStream:
         if not self._started:
             self._stream.start_stream()
             self._started = True
-        self._stream.write(pcm, len(pcm) // SAMPLE_WIDTH)
+        self._stream.write(_apply_volume(pcm, volume), len(pcm) // SAMPLE_WIDTH)
         avail = self._note_capacity()
         return (max(0, self._capacity - avail) if avail >= 0 else 0) / self.rate
 
