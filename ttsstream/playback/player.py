@@ -109,8 +109,7 @@ class AudioPlayer:
         self._ready = threading.Event()          # the thread opened the device, or failed to
         self._start_error: Optional[PlaybackError] = None
 
-        # Only the player thread touches these.
-        self._output: Optional[OutputStream] = None  # the device: every PortAudio call
+        # Only the player thread touches this (its OutputStream is a local of _run).
         self._draining: Optional[Mark] = None  # the segment end being drained now
 
     # ----------------------------------------------------------------- properties
@@ -316,7 +315,6 @@ class AudioPlayer:
 
     def _run(self, output: OutputStream) -> None:
         """The player thread: open the device, signal ready, then serve the queue."""
-        self._output = output
         try:
             output.open_device()
             output.open(self._queue.play_rate)
