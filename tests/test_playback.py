@@ -31,7 +31,8 @@ import pytest
 
 from playback_pulse import PulseDaemon, alsa_file_home, missing_card_home, pulse_missing
 from ttsstream.errors import PlaybackError, SynthesisTimeout
-from ttsstream.playback import AudioPlayer, _apply_volume
+from ttsstream.playback import AudioPlayer
+from ttsstream.playback.stream import _apply_volume
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = Path(__file__).with_name("playback_scenarios.py")
