@@ -74,7 +74,9 @@ class LocalServer:
             binary frames: ``"drop"`` (abort TCP, no close frame), ``"stall"`` (send
             nothing more until the client leaves), ``"error"`` (the dialect's error
             message, code 500, ends the utterance), ``"garbage"`` (the text frame
-            ``this is not json``, then carry on), ``"close"`` (close 1011).
+            ``this is not json``, then carry on), ``"close"`` (close 1011),
+            ``"reset_reused"`` (on a connection's second and later utterances, abort
+            TCP before any audio, as a NAT that dropped an idle connection would).
         fault_after: how many binary frames of an utterance go out before the fault.
         shunyalabs_metadata: on ``/ws``, send a ``chunk`` message before every binary
             frame and produce audio at ``shunyalabs_sample_rate``.
@@ -344,7 +346,7 @@ class LocalServer:
                           response: HTTPResponse) -> None:
         # Counted before the 101 goes out, so a client that is connected is already counted.
         if response.status_code == HTTPStatus.SWITCHING_PROTOCOLS:
-            self._transcript.count_connection()
+            self._transcript.count_connection(connection.id)
 
     def _key_ok(self, given: Optional[str]) -> bool:
         """Whether a client's key will do; the handlers ask it. Thread: the event loop."""

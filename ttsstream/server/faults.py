@@ -2,7 +2,8 @@
 
 A fault is one entry in ``_ACTIONS``: its name and what it does at an utterance's
 fault point (once ``fault_after`` of its binary frames are out). An action may send,
-close or abort; it ends the utterance by raising ``Stop`` or returns to let it go on.
+close or abort; it ends the utterance by raising ``Stop`` or returns to let it go on
+(returning False: it did not apply to this utterance).
 Adding a fault is adding an entry: neither the speaking loop nor the dialect handlers
 name any fault.
 
@@ -83,12 +84,23 @@ async def _close(scene: Scene) -> None:
     raise Stop(False)
 
 
-_ACTIONS: Dict[str, Callable[[Scene], Awaitable[None]]] = {
+async def _reset_reused(scene: Scene) -> Optional[bool]:
+    """On a connection's second and later utterances, abort TCP before answering: what a
+    client meets on a connection that a NAT or load balancer dropped while it was idle.
+    The first utterance is served."""
+    if not any(u.connection == scene.take.connection for u in scene.transcript.utterances()):
+        return False
+    await _drop(scene)
+    return True
+
+
+_ACTIONS: Dict[str, Callable[[Scene], Awaitable[Optional[bool]]]] = {
     "drop": _drop,
     "stall": _stall,
     "error": _error,
     "garbage": _garbage,
     "close": _close,
+    "reset_reused": _reset_reused,
 }
 
 # The names LocalServer(fault=...) accepts; None injects nothing.
@@ -127,4 +139,5 @@ class FaultInjector:
         take.fault_done = True
         take.fault = self._fault
         log.debug("injecting fault %r after %d frames", self._fault, take.frames)
-        await self._action(Scene(ws, take, error_frame, transcript))
+        if await self._action(Scene(ws, take, error_frame, transcript)) is False:
+            take.fault = None

@@ -81,6 +81,7 @@ class Speaker:
             dict(voice=take.voice, language=take.language, speed=take.speed, sample_rate=take.sample_rate),
             self._workers.name(threading.current_thread().name), self._workers,
         )
+        take.connection = self._transcript.serial(ws.id)
         pacer = Pacer(self._realtime, take.sample_rate, len(take.header))
         size = self._frame_bytes
         # With per-frame metadata a frame waits until we know whether another follows

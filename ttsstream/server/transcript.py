@@ -35,13 +35,16 @@ class Utterance:
             starts with the 44-byte streaming header).
         frame_sizes: the length of each binary frame sent.
         fault: the fault injected into it, or None.
+        connection: the number of the connection that served it, in the order the
+            server accepted them (1 for the first, as ``LocalServer.connections``
+            counts): utterances with the same number shared one connection.
         completed: True when all its audio went out and its end message was due. The
             record is made just before that message is sent, so a client that has
             read the end message can already find the record.
     """
 
     __slots__ = ("dialect", "text", "voice", "model", "language", "speed", "request", "config",
-                 "request_id", "response_format", "sample_rate", "pcm", "frame_sizes", "fault",
+                 "request_id", "response_format", "sample_rate", "pcm", "frame_sizes", "fault", "connection",
                  "completed")
 
     def __init__(self, **fields: Any) -> None:
@@ -80,6 +83,7 @@ class Take:
         self.fault: Optional[str] = None
         self.fault_done = False
         self.recorded = False
+        self.connection = 0  # the number of the connection serving it (Transcript.serial)
 
     @property
     def frames(self) -> int:
@@ -95,7 +99,7 @@ class Take:
                          config=self.config, request_id=self.request_id,
                          response_format=self.response_format, sample_rate=self.sample_rate,
                          pcm=bytes(self.sent), frame_sizes=list(self.frame_sizes), fault=self.fault,
-                         completed=completed)
+                         connection=self.connection, completed=completed)
 
 
 def wav_header(sample_rate: int) -> bytes:
@@ -118,6 +122,7 @@ class Transcript:
         self._lock = threading.Lock()
         self._utterances: List[Utterance] = []
         self._connections = 0
+        self._serials: Dict[Any, int] = {}  # accepted connection (its id) -> its number
 
     def record(self, take: Take, completed: bool) -> None:
         """Freeze ``take`` into an Utterance and append it; only its first record counts.
@@ -131,10 +136,16 @@ class Transcript:
         with self._lock:
             self._utterances.append(utterance)
 
-    def count_connection(self) -> None:
-        """Count an accepted connection (an HTTP 101)."""
+    def count_connection(self, connection_id: Any) -> None:
+        """Count an accepted connection (an HTTP 101) and give it the next number."""
         with self._lock:
             self._connections += 1
+            self._serials[connection_id] = self._connections
+
+    def serial(self, connection_id: Any) -> int:
+        """The number of an accepted connection: 1 for the first a server accepted."""
+        with self._lock:
+            return self._serials.get(connection_id, 0)
 
     def utterances(self) -> List[Utterance]:
         """A snapshot of the utterances, in order of completion."""
