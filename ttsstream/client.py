@@ -21,14 +21,14 @@ import os
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Set, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Set
 from urllib.parse import urlsplit
 
 from .checks import require_number
 from .errors import AuthenticationError, Cancelled, InvalidParameterError, TTSError
 from .local import local_dialect_name, local_url
 from .playline import PlayLine
-from .pool import ConnectionPool
+from .pool import DEFAULT_MAX_IDLE, ConnectionPool
 from .protocols import LOCAL, PROVIDERS, Dialect, Request, get_dialect
 from .protocols.base import check_model
 from .speech import AudioCallback, CompleteCallback, ErrorCallback, Speech
@@ -59,6 +59,8 @@ class TTSClient:
         dispatch: ``"thread"`` runs callbacks on the connection's reader thread;
             ``"poll"`` keeps them until the application calls ``poll()``.
         allow_insecure: allow ``ws://`` to a host that is not this machine.
+        max_idle: seconds an open connection (prewarmed, or kept for reuse) may wait
+            for a speech before it closes; see ``prewarm``.
         player: the ``AudioPlayer`` that ``play=True`` uses (to pick a device, a
             prebuffer or a volume); None makes a default one when first needed. The
             client stops a player it was given but leaves closing it to its owner.
@@ -71,7 +73,7 @@ class TTSClient:
     def __init__(self, provider: str = "eigenai", api_key: Optional[str] = None, model: Optional[str] = None,
                  voice: Optional[str] = None, url: Optional[str] = None, timeout: float = 30.0,
                  dispatch: str = "thread", *, allow_insecure: bool = False,
-                 player: Optional["AudioPlayer"] = None) -> None:
+                 player: Optional["AudioPlayer"] = None, max_idle: float = DEFAULT_MAX_IDLE) -> None:
         if provider not in PROVIDERS:
             raise InvalidParameterError(
                 f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}", parameter="provider"
@@ -95,7 +97,11 @@ class TTSClient:
         elif provider != LOCAL:
             self._url = self._dialect.default_url
         self._api_key = self._resolve_key(api_key)
-        self._pool = ConnectionPool(self._dialect, self._api_key, self.timeout)
+        require_number("max_idle (seconds)", max_idle, 0, 86400, low_open=True,
+                       error=lambda message: InvalidParameterError(message, parameter="max_idle"))
+        # The local server starts on a reader thread, when the first speech connects.
+        endpoint = self._url if self._url is not None else self._endpoint
+        self._pool = ConnectionPool(self._dialect, endpoint, self._api_key, self.timeout, float(max_idle))
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
         self._owns_player = player is None
 
@@ -178,15 +184,13 @@ class TTSClient:
             post=self._pending.put if self.dispatch == "poll" else None,
             on_finished=self._forget, started=started,
         )
-        # The local server starts on the reader thread: block=False returns at once.
-        endpoint: Union[str, Callable[[], str]] = self._url if self._url is not None else self._endpoint
         with self._lock:
             if self._closed:
                 raise TTSError("this TTSClient is closed; make a new one")
             if line is not None:  # before stop() can see the speech, so that it ends its turn too
                 speech._turn = line.join(speech)
             self._running.add(speech)
-            connection = self._pool.take(request, endpoint)
+            connection = self._pool.take(request)
         speech._attach(connection)
         connection.begin(speech, request)
         if block:
@@ -196,6 +200,43 @@ class TTSClient:
                 speech.cancel()
                 raise
         return speech
+
+    def prewarm(self, n: int = 1, *, wait: bool = False, timeout: Optional[float] = None,
+                voice: Optional[str] = None, extra: Optional[Mapping[str, Any]] = None, **params: Any) -> None:
+        """Open ``n`` connections now, so that the next ``speak()`` calls skip connecting.
+
+        Each connection is connected and, where the dialect allows, authenticated
+        (EigenAI's auth message, Shunyalabs' config for ``voice`` and ``params``), then
+        waits. A ``speak()`` with the same model (EigenAI) or the same voice and
+        settings (Shunyalabs) takes one and sends only its request. The client keeps
+        ``n`` open: one taken, or one that retires after ``max_idle`` seconds unused, is
+        replaced in the background. ``prewarm(0)`` lets them lapse.
+
+        Args:
+            n: how many connections to keep open.
+            wait: block until all ``n`` are open (else return at once).
+            timeout: with ``wait``, seconds to wait at most (the client's ``timeout``
+                when None).
+            voice, extra, **params: the speeches they are for, as ``speak()`` takes them
+                (Shunyalabs' connections are per voice and settings).
+
+        Raises:
+            InvalidParameterError: a bad ``n``, voice or parameter.
+            SynthesisTimeout: with ``wait``, not all were open within ``timeout``.
+            TTSError: with ``wait``, the error a connection failed with
+                (``ConnectionFailed``, ``AuthenticationError``, ...).
+
+        Thread: any.
+        """
+        require_number("n", n, 0, 10_000, integer=True,
+                       error=lambda message: InvalidParameterError(message, parameter="n"))
+        # A request of the session the connections are for: its text is never sent.
+        template = self._build_request("prewarm", voice, params, extra)
+        if self._closed:
+            raise TTSError("this TTSClient is closed; make a new one")
+        connections = self._pool.prewarm(template, n)
+        if wait:
+            self._pool.wait_open(connections, self.timeout if timeout is None else timeout)
 
     def _line_for_play(self) -> PlayLine:
         """The playback line, its player started (the device open). Raises PlaybackError."""

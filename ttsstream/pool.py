@@ -1,77 +1,135 @@
-"""The connection pool: which connection a speech gets, and every connection a client opened.
+"""The connection pool: which connection a speech gets, connections opened ahead, and closing them all.
 
-A client hands each ``speak()`` to ``ConnectionPool.take``. Where the dialect lets one
-connection carry several speeches in turn (Shunyalabs), a connection that finished a
-speech normally waits here, keyed by its session (the fields fixed per connection:
-model, voice, settings), and the next request with the same session takes it; otherwise
-a new connection is made. The pool also remembers every connection it made, so that
-closing the client closes them all.
+A client hands each ``speak()`` to ``ConnectionPool.take``, which gives it an open idle
+connection of the same session (the fields fixed per connection: the model for
+EigenAI; model, voice and settings for Shunyalabs) or else a new one.
+
+Idle connections come from two places. Where the dialect lets one connection carry
+several speeches in turn (Shunyalabs), a connection that finished a speech normally
+waits here for the next. And ``prewarm`` opens connections ahead of any speech
+(connected, and authenticated where the dialect sends that up front: EigenAI's auth
+message, Shunyalabs' config), so that ``speak()`` sends only its request: on a real
+network that saves the TCP, TLS and WebSocket round trips, which is most of the time to
+first audio. A prewarmed session is kept topped up: when one of its connections is
+taken, or retires, another is opened in the background.
+
+An idle connection retires itself after ``max_idle`` seconds (``Connection``), before
+a server, load balancer or NAT drops it unseen; one that died unseen anyway is caught
+when a speech sent on it fails before any audio, and the speech is sent again on a
+fresh connection (``Connection``'s ``on_stale``), invisibly.
 
 This is where reuse is decided. Imports: connection, protocols, errors.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
-from .connection import Connection
-from .errors import TTSError
+from .connection import Connection, Sink
+from .errors import SynthesisTimeout, TTSError
 from .protocols import Dialect, Request
 
-__all__ = ["ConnectionPool"]
+__all__ = ["ConnectionPool", "DEFAULT_MAX_IDLE"]
+
+logger = logging.getLogger("ttsstream.pool")
+
+# Seconds an open connection may wait unused. Load balancers and proxies drop idle
+# WebSockets silently after 60 s by default (AWS ALB, nginx's proxy_read_timeout, Heroku's
+# 55 s) and some after 30 s; retiring at 30 s keeps clear of all of them, and costs one
+# handshake per half minute for each prewarmed connection.
+DEFAULT_MAX_IDLE = 30.0
 
 Endpoint = Union[str, Callable[[], str]]
+Session = Tuple[Any, ...]
 
 
 class ConnectionPool:
-    """The connections of one client, and the idle ones by session, for reuse.
+    """The connections of one client: the idle ones by session, and all of them, to close.
 
     Args:
         dialect: the server dialect (``dialect.reusable`` says whether to reuse).
+        endpoint: the URL, or a function a new connection's reader thread calls for it.
         api_key: the key, or None.
         timeout: seconds for connecting, and the longest silence between two frames.
+        max_idle: seconds an open connection may wait unused before it closes.
 
-    Thread: any. The pool's lock guards everything it holds; connections call back into
-    it from their reader threads.
+    Thread: any. The pool's lock guards everything below it; connections call back
+    into the pool from their reader threads, never while holding a lock of their own.
     """
 
-    def __init__(self, dialect: Dialect, api_key: Optional[str], timeout: float) -> None:
+    def __init__(self, dialect: Dialect, endpoint: Endpoint, api_key: Optional[str], timeout: float,
+                 max_idle: float = DEFAULT_MAX_IDLE) -> None:
         self._dialect = dialect
+        self._endpoint = endpoint
         self._api_key = api_key
         self._timeout = timeout
+        self._max_idle = max_idle
         self._lock = threading.Lock()
         # Guarded by _lock.
         self._all: Set[Connection] = set()
-        self._idle: Dict[Tuple[Any, ...], List[Connection]] = {}
+        self._idle: Dict[Session, List[Connection]] = {}
+        self._warm: Dict[Session, Tuple[Request, int]] = {}  # prewarmed sessions: a request of it, how many
         self._closed = False
 
-    def take(self, request: Request, endpoint: Endpoint) -> Connection:
+    def take(self, request: Request) -> Connection:
         """An idle connection for ``request``'s session, or a new one (not yet connected).
-
-        Args:
-            request: the request it will carry.
-            endpoint: the URL, or a function the new connection's reader thread calls for it.
 
         Raises:
             TTSError: the pool is closed.
         """
         me = threading.current_thread()
         with self._lock:
-            if self._closed:
-                raise TTSError("this TTSClient is closed; make a new one")
+            self._check_open()
             idle = self._idle.get(request.session, [])
             for connection in reversed(idle):
                 # Not one whose reader is running this very call (speak() inside a
                 # callback): that reader could not read its own answer.
                 if connection.alive and connection.thread is not me:
                     idle.remove(connection)
-                    return connection
-            self._forget_dead()
-            connection = Connection(self._dialect, endpoint, self._api_key, self._timeout,
-                                    on_idle=self._park, on_exit=self._drop)
-            self._all.add(connection)
-            return connection
+                    refills = self._top_up(request.session)
+                    break
+            else:
+                connection, refills = self._new(), []
+        self._open_all(refills)
+        return connection
+
+    def prewarm(self, template: Request, count: int) -> List[Connection]:
+        """Keep ``count`` connections of ``template``'s session open and idle, opening
+        what is missing now (in the background); 0 lets them lapse.
+
+        Returns:
+            The session's idle connections (see ``Connection.wait_open``).
+
+        Raises:
+            TTSError: the pool is closed.
+        """
+        with self._lock:
+            self._check_open()
+            if count:
+                self._warm[template.session] = (template, count)
+            else:
+                self._warm.pop(template.session, None)
+            fresh = self._top_up(template.session)
+            ready = list(self._idle.get(template.session, []))
+        self._open_all(fresh)
+        return ready
+
+    def wait_open(self, connections: List[Connection], timeout: Optional[float]) -> None:
+        """Block until every one of ``connections`` is open.
+
+        Raises:
+            SynthesisTimeout: ``timeout`` seconds passed first.
+            TTSError: a connection failed to open (its error: refused, bad key, ...).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for connection in connections:
+            left = self._timeout * 2 if deadline is None else max(0.0, deadline - time.monotonic())
+            if not connection.wait_open(left):
+                waited = f"{timeout:g} s" if timeout is not None else f"{left:g} s"
+                raise SynthesisTimeout(f"the connections were not open within {waited}")
 
     def close(self) -> None:
         """Close every connection and join its reader (except the calling thread's).
@@ -82,17 +140,53 @@ class ConnectionPool:
         with self._lock:
             self._closed = True
             self._idle.clear()
+            self._warm.clear()
             connections = list(self._all)
         for connection in connections:
             connection.close()
         with self._lock:
             self._forget_dead()
 
-    def _park(self, connection: Connection) -> None:
-        """A reusable connection finished a speech: keep it for the next one.
+    # -- under the lock ------------------------------------------------------------
 
-        Thread: the connection's reader thread.
-        """
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TTSError("this TTSClient is closed; make a new one")
+
+    def _new(self) -> Connection:
+        """A new connection, remembered (not started)."""
+        self._forget_dead()
+        connection = Connection(self._dialect, self._endpoint, self._api_key, self._timeout,
+                                max_idle=self._max_idle, on_idle=self._park, on_exit=self._drop,
+                                on_stale=self._resend)
+        self._all.add(connection)
+        return connection
+
+    def _top_up(self, session: Session) -> List[Tuple[Connection, Request]]:
+        """New idle connections for a prewarmed ``session`` that has fewer than it should;
+        the caller opens them after letting go of the lock."""
+        if self._closed or session not in self._warm:
+            return []
+        template, count = self._warm[session]
+        idle = self._idle.setdefault(session, [])
+        idle[:] = [c for c in idle if c.alive]
+        fresh = [self._new() for _ in range(count - len(idle))]
+        idle.extend(fresh)
+        return [(connection, template) for connection in fresh]
+
+    def _forget_dead(self) -> None:
+        """Stop remembering connections whose reader has exited."""
+        self._all.difference_update([c for c in self._all if c.thread.ident is not None and not c.thread.is_alive()])
+
+    # -- called by connections, on their reader threads ---------------------------------
+
+    @staticmethod
+    def _open_all(fresh: List[Tuple[Connection, Request]]) -> None:
+        for connection, template in fresh:
+            connection.open(template)
+
+    def _park(self, connection: Connection) -> None:
+        """A reusable connection finished a speech: keep it for the next one."""
         request = connection.request
         with self._lock:
             if not self._closed and request is not None:
@@ -101,15 +195,26 @@ class ConnectionPool:
         connection.abort()
 
     def _drop(self, connection: Connection) -> None:
-        """A connection's reader is exiting: it can no longer be handed out.
-
-        Thread: the connection's reader thread.
-        """
+        """A connection's reader is exiting: it can no longer be handed out. One that ended
+        cleanly after it opened (it retired, or the server closed it normally) is
+        replaced if its session is prewarmed; one that failed is not, so that a server
+        that is down, or refuses the key, is not called again and again."""
+        request = connection.request
+        clean = connection.was_open and connection.error is None
         with self._lock:
             for idle in self._idle.values():
                 if connection in idle:
                     idle.remove(connection)
+            fresh = self._top_up(request.session) if request is not None and clean else []
+        self._open_all(fresh)
 
-    def _forget_dead(self) -> None:
-        """Under the lock: stop remembering connections whose reader has exited."""
-        self._all.difference_update([c for c in self._all if c.thread.ident is not None and not c.thread.is_alive()])
+    def _resend(self, sink: Sink, request: Request, error: TTSError) -> bool:
+        """A speech went on a connection that had died while idle: send it on a new one."""
+        with self._lock:
+            if self._closed:
+                return False
+            connection = self._new()
+        logger.info("a reused connection had closed (%s); sending the speech again on a new one", error)
+        sink._attach(connection)
+        connection.begin(sink, request)
+        return True

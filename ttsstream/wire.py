@@ -1,0 +1,152 @@
+"""The WebSocket itself: open it, send on it, receive from it, close it.
+
+websocket-client does what it is good at: the handshake, TLS, proxies, headers and
+sending (under its own lock, so that ``speak()`` and ``cancel()`` threads may send
+while the reader reads). ``Wire`` wraps one such socket for a ``Connection`` and is the
+only place that touches websocket-client, so it is the one place where
+websocket-client's exceptions become ttsstream's (``ConnectionFailed``,
+``AuthenticationError``), and where API keys are kept out of them.
+
+Imports: websocket-client, errors, redaction. Knows nothing of speeches or dialect
+frames beyond the names a message needs.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import struct
+from typing import List, Optional, Sequence, Tuple
+
+import websocket
+from websocket import ABNF
+
+from .errors import AuthenticationError, ConnectionFailed
+from .redaction import protect_logger, redact, scrub_exception
+
+__all__ = ["Wire", "Silence", "TEXT", "BINARY", "CLOSE"]
+
+TEXT, BINARY, CLOSE = ABNF.OPCODE_TEXT, ABNF.OPCODE_BINARY, ABNF.OPCODE_CLOSE
+
+
+class Silence(Exception):
+    """Nothing arrived within the socket's timeout (the wire is intact)."""
+
+
+def close_status(data: bytes) -> Tuple[Optional[int], str]:
+    """The code and reason of a close frame's payload (None, "" when it has none)."""
+    if len(data) < 2:
+        return None, ""
+    return struct.unpack("!H", data[:2])[0], data[2:].decode("utf-8", "replace")
+
+
+class Wire:
+    """One websocket-client WebSocket.
+
+    Args:
+        service: how messages name the server ("EigenAI").
+        key_hint: what to check when a key is refused ("EIGENAI_API_KEY").
+
+    Thread: ``receive`` and ``settimeout`` belong to the reader thread; ``send`` and
+    ``abort`` may come from any thread (websocket-client's lock serialises sends).
+    """
+
+    def __init__(self, service: str, key_hint: str) -> None:
+        self._service = service
+        self._key_hint = key_hint
+        protect_logger(logging.getLogger("websocket"))  # its trace logs URLs and frames
+        self._ws = websocket.WebSocket(
+            enable_multithread=True,
+            sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+        )
+
+    def open(self, url: str, headers: Sequence[str], timeout: float, where: str) -> None:
+        """Connect and shake hands. ``where`` is the URL as messages may show it.
+
+        Raises:
+            AuthenticationError: HTTP 401 or 403.
+            ConnectionFailed: anything else that keeps the socket from opening.
+        """
+        try:
+            self._ws.connect(url, header=list(headers), timeout=timeout)
+        except websocket.WebSocketBadStatusException as exc:
+            scrub_exception(exc)
+            status = exc.status_code
+            if status in (401, 403):
+                raise AuthenticationError(
+                    f"{self._service} refused the connection (HTTP {status}): check {self._key_hint} "
+                    "or pass api_key=", status=status) from exc
+            hint = ": check the url" if status == 404 else ""
+            raise ConnectionFailed(f"{where} answered HTTP {status}{hint}", status=status) from exc
+        except ConnectionRefusedError as exc:
+            raise ConnectionFailed(f"connection refused by {where}: is the server running?") from scrub_exception(exc)
+        except (socket.timeout, websocket.WebSocketTimeoutException) as exc:
+            raise ConnectionFailed(
+                f"timed out after {timeout:g} s connecting to {where}; check the url and your network, "
+                "or raise timeout=") from scrub_exception(exc)
+        except socket.gaierror as exc:
+            raise ConnectionFailed(f"cannot resolve the host of {where}: {exc.strerror}") from scrub_exception(exc)
+        except ssl.SSLError as exc:
+            raise ConnectionFailed(f"TLS failed with {where}: {redact(str(exc))}") from scrub_exception(exc)
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ConnectionFailed(
+                f"cannot connect to {where}: {redact(str(exc)) or type(exc).__name__}") from scrub_exception(exc)
+
+    def send(self, frames: List[str], where: str) -> None:
+        """Send text frames, in order. Raises ConnectionFailed."""
+        try:
+            for frame in frames:
+                self._ws.send(frame)
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ConnectionFailed(f"sending to {where} failed: {redact(str(exc))}") from scrub_exception(exc)
+
+    def receive(self, where: str) -> Tuple[int, bytes]:
+        """The next data or close frame: ``(TEXT | BINARY | CLOSE, payload)``.
+
+        Raises:
+            Silence: nothing arrived within the timeout.
+            ConnectionFailed: the connection dropped.
+        """
+        try:
+            opcode, frame = self._ws.recv_data_frame(control_frame=False)
+        except websocket.WebSocketTimeoutException:
+            raise Silence() from None
+        except (websocket.WebSocketException, OSError) as exc:
+            raise ConnectionFailed(
+                f"the connection to {where} dropped: {redact(str(exc)) or type(exc).__name__}"
+            ) from scrub_exception(exc)
+        return opcode, frame.data
+
+    def settimeout(self, seconds: float) -> None:
+        """How long ``receive`` waits before raising Silence."""
+        self._ws.settimeout(seconds)
+
+    def close(self, timeout: float) -> None:
+        """Close politely: send a close frame and wait up to ``timeout`` for the answer."""
+        try:
+            self._ws.close(websocket.STATUS_NORMAL, timeout=timeout)
+        except (websocket.WebSocketException, OSError):
+            pass  # the server went first; shutdown() ends the socket either way
+
+    def abort(self) -> None:
+        """Say goodbye if the socket is open, then shut it down, waking a blocked reader.
+
+        Thread: any.
+        """
+        ws = self._ws
+        if ws.connected:
+            try:
+                ws.send_close(websocket.STATUS_NORMAL)
+            except (websocket.WebSocketException, OSError):
+                pass  # the socket is already gone; shutting it down below is all that is left
+        sock = ws.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes the reader blocked in recv
+            except OSError:
+                pass  # not connected (yet or any more): nothing to wake
+
+    def shutdown(self) -> None:
+        """Release the socket (reader thread, on its way out)."""
+        self._ws.shutdown()
