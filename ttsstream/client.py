@@ -201,7 +201,7 @@ class TTSClient:
                 raise
         return speech
 
-    def prewarm(self, n: int = 1, *, wait: bool = False, timeout: Optional[float] = None,
+    def prewarm(self, n: int = 1, wait: bool = False, timeout: Optional[float] = None, *,
                 voice: Optional[str] = None, extra: Optional[Mapping[str, Any]] = None, **params: Any) -> None:
         """Open ``n`` connections now, so that the next ``speak()`` calls skip connecting.
 
