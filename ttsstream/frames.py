@@ -138,6 +138,7 @@ class FrameReader:
         self._parts = bytearray()  # that message's fragments so far
         self._big: Optional[bytearray] = None  # a frame bigger than the buffer, being read
         self._big_got = 0  # how much of _big has arrived
+        self._big_head = 0  # the length of _big's header (for ``buffered``)
         self._big_b0 = 0  # _big's first header byte (FIN, RSV, opcode)
         self._closed_by_peer = False  # a CLOSE frame has been returned
         self._failed: Optional[ProtocolError] = None  # the stream is out of step for good
@@ -149,7 +150,7 @@ class FrameReader:
     @property
     def buffered(self) -> int:
         """Bytes read from the socket and not yet returned (0 between bursts)."""
-        big = self._big_got if self._big is not None else 0
+        big = self._big_head + self._big_got if self._big is not None else 0
         return self._end - self._start + big
 
     def read(self) -> Tuple[int, memoryview]:
@@ -175,10 +176,10 @@ class FrameReader:
             EOFError: the peer closed the TCP connection (recv returned no bytes); the
                 message says whether it was after its close frame, between messages or
                 in the middle of one.
-            TimeoutError: the socket's timeout ran out (``socket.timeout``, unchanged;
-                also what a TLS read timeout becomes). The reader is left as it was:
-                calling ``read`` again continues where the stream stopped, even in the
-                middle of a frame header.
+            socket.timeout: the socket's timeout ran out (raised by the socket,
+                unchanged; ``TimeoutError`` from Python 3.10 on; a TLS read timeout is
+                one too). Nothing is lost: calling ``read`` again continues where the
+                stream stopped, even in the middle of a frame header.
             OSError: whatever the socket raised (reset, closed, ``ssl.SSLError``).
             Exception: whatever ``send_pong`` raised; the ping counts as handled.
 
@@ -229,7 +230,7 @@ class FrameReader:
                         continue
                     need = head + length
                     if need > self._size:
-                        message = self._begin_big(b0, start + head, length)
+                        message = self._begin_big(b0, head, length)
                         if message is not None:
                             return message
                         continue
@@ -273,13 +274,14 @@ class FrameReader:
                     f"({self.buffered} bytes of an unfinished frame received)")
         return "the server closed the TCP connection without a close frame"
 
-    def _begin_big(self, b0: int, payload_start: int, length: int) -> Optional[Tuple[int, memoryview]]:
+    def _begin_big(self, b0: int, head: int, length: int) -> Optional[Tuple[int, memoryview]]:
         """Start reading a frame bigger than the buffer straight into one of its size."""
         big = bytearray(length)
+        payload_start = self._start + head
         have = self._end - payload_start
         big[:have] = self._view[payload_start:self._end]
         self._start = self._end = 0
-        self._big, self._big_got, self._big_b0 = big, have, b0
+        self._big, self._big_got, self._big_head, self._big_b0 = big, have, head, b0
         return self._read_big()
 
     def _read_big(self) -> Optional[Tuple[int, memoryview]]:
