@@ -99,9 +99,11 @@ class FrameReader:
             or a fragmented message's total). A server announcing more is a
             ``ProtocolError`` before any of it is read or allocated.
         initial: bytes already read from the socket past the handshake, which the
-            stream starts with. websocket-client (1.6 to 1.9) reads the handshake's
-            response one byte at a time and leaves none behind, so ttsstream passes
-            nothing; the argument is for sockets that came from elsewhere.
+            stream starts with. websocket-client reads the handshake's response (and a
+            proxy's) one byte at a time (``_http.read_headers`` -> ``recv_line`` ->
+            ``recv(sock, 1)``; checked in 1.9.2, and tests/test_frames.py checks it end
+            to end), so it leaves none behind and ttsstream passes nothing; the
+            argument is for sockets that came from elsewhere.
 
     Thread: one thread reads (the connection's reader thread); the reader takes no lock.
     Other threads may shut the socket down to wake it (``read`` then raises EOFError or
