@@ -21,7 +21,7 @@ from .errors import ConnectionFailed, ProtocolError, SynthesisTimeout, TTSError
 from .protocols import Audio, Dialect, Done, Failed, Metadata, Request
 from .redaction import redact, remember_secret, scrub_exception
 from .urls import display_url
-from .wire import CLOSE, TEXT, Silence, Wire, close_status
+from .wire import BINARY, CLOSE, Silence, Wire, parse_close
 
 __all__ = ["Connection", "Sink"]
 
@@ -321,6 +321,9 @@ class Connection:
         return False
 
     def _read_loop(self) -> None:
+        # A dialect that keeps the base parse_binary sends raw PCM in binary frames:
+        # those skip the event object.
+        raw_audio = type(self.dialect).parse_binary is Dialect.parse_binary
         wire = self._wire
         where = display_url(self._url)
         wire.settimeout(min(self._timeout, self._max_idle))
@@ -336,8 +339,20 @@ class Connection:
                     return
                 raise
             self._last_heard = time.monotonic()
+            if opcode == BINARY:
+                if raw_audio:  # the hot path: audio, copied out of the reader's buffer
+                    if self._sink is not None and data:
+                        self._audio_seen = True
+                        self._sink._on_audio(bytes(data))
+                    elif data:
+                        logger.warning("%s: dropped %d bytes of audio that no speech asked for", self, len(data))
+                    continue
+                event = self.dialect.parse_binary(bytes(data))
+                if event is not None and not self._handle(event):
+                    return
+                continue
             if opcode == CLOSE:
-                code, reason = close_status(data)
+                code, reason = parse_close(data)
                 reason = redact(reason)  # servers quote the key they refused
                 logger.debug("%s: server closed (%s %s)", self, code, reason)
                 if self._closing.is_set():
@@ -346,14 +361,11 @@ class Connection:
                     self.error = self.dialect.close_error(code, reason, False) if code != 1000 else None
                     return
                 raise self.dialect.close_error(code, reason, self._audio_seen)
-            if opcode == TEXT:
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise ProtocolError(f"{self.dialect.title} sent a text frame that is not UTF-8") from None
-                event = self.dialect.parse_text(text, self._audio_seen)
-            else:
-                event = self.dialect.parse_binary(data)
+            try:
+                text = str(data, "utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError(f"{self.dialect.title} sent a text frame that is not UTF-8") from None
+            event = self.dialect.parse_text(text, self._audio_seen)
             if event is not None and not self._handle(event):
                 return
 
