@@ -220,6 +220,20 @@ def test_frames_around_and_beyond_the_buffer_size(plain, size):
         assert message(reader) == (OPCODE_TEXT, b"end")
 
 
+def test_the_buffer_stays_small_for_a_trickle_and_grows_for_a_burst(plain):
+    client, server = plain
+    reader = reader_for(client, buffer_size=1024, max_buffer_size=16384)
+    small = frame(OPCODE_BINARY, bytes(300))
+    for _ in range(20):  # one frame at a time, as a real-time stream sends them
+        server.sendall(small)
+        assert message(reader) == (OPCODE_BINARY, bytes(300))
+    assert reader.buffer_size == 1024
+    burst = [random.Random(i).randbytes(700) for i in range(200)]  # 140 kB at once
+    with sending(server, b"".join(frame(OPCODE_BINARY, f) for f in burst)):
+        assert [message(reader) for _ in burst] == [(OPCODE_BINARY, f) for f in burst]
+    assert reader.buffer_size == 16384  # grew, and no further than allowed
+
+
 def test_empty_payloads_of_every_kind(plain):
     client, server = plain
     pongs: List[bytes] = []

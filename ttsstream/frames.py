@@ -59,7 +59,12 @@ _FIN_BINARY = _FIN | OPCODE_BINARY
 _MAX_CONTROL = 125
 _U64 = struct.Struct("!Q")
 
-DEFAULT_BUFFER_SIZE = 256 * 1024
+# A reader starts small and grows while the socket keeps filling it: a real-time
+# stream (a 4,800-byte frame every 100 ms) never needs more than the start, so a
+# thousand of them hold 16 MB rather than 256, while a bulk transfer reaches the size
+# that read fastest here (256 KiB, of 16 KiB to 4 MiB tried) within a few reads.
+DEFAULT_BUFFER_SIZE = 16 * 1024
+DEFAULT_MAX_BUFFER_SIZE = 256 * 1024
 DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024
 _MIN_BUFFER_SIZE = 1024  # room for any control frame and any header, with margin
 
@@ -93,8 +98,11 @@ class FrameReader:
             that calls ``read``, before ``read`` goes on. In ttsstream:
             ``ws.pong`` (it takes websocket-client's send lock). What it raises
             propagates out of ``read``.
-        buffer_size: the receive buffer, allocated once. A frame bigger than it is read
+        buffer_size: the receive buffer to start with. A frame bigger than it is read
             into a buffer of its own size instead (never more than ``max_message``).
+        max_buffer_size: how far the receive buffer may grow: when a read fills all the
+            room there was (more is waiting), the next read gets a buffer four times
+            the size, up to this (default: the larger of ``buffer_size`` and 256 KiB).
         max_message: the largest message accepted, in bytes (a single frame's payload,
             or a fragmented message's total). A server announcing more is a
             ``ProtocolError`` before any of it is read or allocated.
@@ -111,8 +119,8 @@ class FrameReader:
     """
 
     def __init__(self, sock: socket.socket, send_pong: Callable[[bytes], object], *,
-                 buffer_size: int = DEFAULT_BUFFER_SIZE, max_message: int = DEFAULT_MAX_MESSAGE,
-                 initial: bytes = b"") -> None:
+                 buffer_size: int = DEFAULT_BUFFER_SIZE, max_buffer_size: Optional[int] = None,
+                 max_message: int = DEFAULT_MAX_MESSAGE, initial: bytes = b"") -> None:
         if sock.gettimeout() == 0:
             raise ValueError("FrameReader needs a blocking socket (timeout None or > 0), not a non-blocking one")
         if buffer_size < _MIN_BUFFER_SIZE:
@@ -125,14 +133,16 @@ class FrameReader:
         self._recv_into = sock.recv_into
         self._send_pong = send_pong
         self._max_message = max_message
+        self._max_size = max(size, DEFAULT_MAX_BUFFER_SIZE if max_buffer_size is None else max_buffer_size)
+
+        # Only the reading thread touches these.
+        # The buffer is never resized in place (a caller may still hold a view into
+        # it): growing swaps in a new one, and bigger frames get a buffer of their own.
         self._size = size
-        # Never resized (a caller may still hold a view into it): bigger frames get a
-        # buffer of their own, so a resize can never fail on an exported view.
         self._buf = bytearray(size)
         self._window = memoryview(self._buf)  # recv_into writes through this one
         self._view = self._window.toreadonly()  # payloads are cut from this one
-
-        # Only the reading thread touches these.
+        self._filled = False  # the last read filled all the room there was
         self._start = 0  # where the first frame not yet returned begins
         self._end = len(initial)  # where the bytes read so far end
         self._buf[:self._end] = initial
@@ -148,6 +158,11 @@ class FrameReader:
     def __repr__(self) -> str:
         return (f"<FrameReader buffered={self.buffered} "
                 f"{'in a fragmented message' if self._opcode is not None else 'between messages'}>")
+
+    @property
+    def buffer_size(self) -> int:
+        """The receive buffer's size now (it grows under a steady burst)."""
+        return self._size
 
     @property
     def buffered(self) -> int:
@@ -237,11 +252,14 @@ class FrameReader:
                             return message
                         continue
             self._fill(need)
+            buf = self._buf  # _fill may have swapped in a bigger one
 
     # -- reading ---------------------------------------------------------------------
 
     def _fill(self, need: int) -> None:
         """Read once more, so that the frame at ``_start`` (``need`` bytes) can fit."""
+        if self._filled and self._size < self._max_size:
+            self._grow()
         start, end, size = self._start, self._end, self._size
         if start == end:
             end = self._start = self._end = 0
@@ -253,7 +271,22 @@ class FrameReader:
             self._start, self._end = 0, end
         # need <= size here (bigger frames go to _begin_big), so the window is never empty
         # and 0 from recv_into always means end of stream.
-        self._end = end + self._recv(self._window[end:])
+        got = self._recv(self._window[end:])
+        self._filled = got == size - end
+        self._end = end + got
+
+    def _grow(self) -> None:
+        """Swap in a buffer four times the size (at most the maximum), keeping what is
+        unreturned at its front."""
+        start, end = self._start, self._end
+        size = min(self._size * 4, self._max_size)
+        buf = bytearray(size)
+        buf[:end - start] = self._view[start:end]
+        self._buf, self._size = buf, size
+        self._window = memoryview(buf)
+        self._view = self._window.toreadonly()
+        self._start, self._end = 0, end - start
+        self._filled = False
 
     def _recv(self, window: memoryview) -> int:
         try:
