@@ -34,7 +34,7 @@ from ..protocols import shunyalabs
 from ..redaction import protect_logger, remember_secret
 from .engine import Engine
 from .engines import get_engine
-from .faults import FaultInjector
+from .faults import FaultInjector, FaultSpec, fault_spec
 from .handlers import EigenAIHandler, GatewayHandler, Handler, ShunyalabsHandler
 from .speaker import Speaker
 from .synthesis import Workers
@@ -48,6 +48,8 @@ log = logging.getLogger("ttsstream.server")
 wire_log = protect_logger(logging.getLogger("ttsstream.server.wire"))
 
 _START_TIMEOUT = 10.0
+# A client that connects and does not finish its handshake is dropped after this long.
+_OPEN_TIMEOUT = 10.0
 _JOIN_TIMEOUT = 15.0
 # A client that does not answer our close frame gets this long before we drop it;
 # it bounds how long stop() waits on a stalled or careless client.
@@ -70,14 +72,13 @@ class LocalServer:
             character: deterministic, for tests).
         frame_bytes: the size of every binary frame but the last of an utterance; may be
             odd, so that frames split samples as some servers' frames do.
-        fault: None, or a fault injected into every utterance after ``fault_after``
-            binary frames: ``"drop"`` (abort TCP, no close frame), ``"stall"`` (send
-            nothing more until the client leaves), ``"error"`` (the dialect's error
-            message, code 500, ends the utterance), ``"garbage"`` (the text frame
-            ``this is not json``, then carry on), ``"close"`` (close 1011),
-            ``"reset_reused"`` (on a connection's second and later utterances, abort
-            TCP before any audio, as a NAT that dropped an idle connection would).
-        fault_after: how many binary frames of an utterance go out before the fault.
+        fault: None, or a fault to inject: a name from ``FAULTS``, a spec string
+            ``"NAME:after=N"`` (see ``parse_fault``) or a ``FaultSpec``. Each fault acts
+            at its own point (the handshake, the key check, a connection's life, an
+            utterance's frames or its end); ``describe_faults()`` lists them.
+        fault_after: the fault's ``after``, with a bare name: how many binary frames of
+            each utterance go out first, or how many idle seconds a connection gets
+            (``idle_close``); None for the fault's default.
         shunyalabs_metadata: on ``/ws``, send a ``chunk`` message before every binary
             frame and produce audio at ``shunyalabs_sample_rate``.
         shunyalabs_sample_rate: the rate for ``/ws`` with metadata and for ``/ws/tts``.
@@ -92,10 +93,11 @@ class LocalServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: Optional[str] = None,
                  engine: Union[str, Engine] = "espeak", frame_bytes: int = 4800,
-                 fault: Optional[str] = None, fault_after: int = 1, shunyalabs_metadata: bool = False,
+                 fault: Union[None, str, FaultSpec] = None, fault_after: Optional[float] = None,
+                 shunyalabs_metadata: bool = False,
                  shunyalabs_sample_rate: int = shunyalabs.Shunyalabs.sample_rate, realtime: float = 0.0,
                  thread_name: Optional[str] = None) -> None:
-        faults = FaultInjector(fault, fault_after)
+        faults = FaultInjector(fault_spec(fault, fault_after))
         require_number("frame_bytes", frame_bytes, 1, integer=True)
         require_number("shunyalabs_sample_rate", shunyalabs_sample_rate, 8000, 192_000, integer=True)
         require_number("realtime", realtime, 0)
@@ -107,6 +109,7 @@ class LocalServer:
         self._requested_port = port
         self._api_key = api_key or None
         remember_secret(self._api_key)
+        self._faults = faults
         self._engine = get_engine(engine) if isinstance(engine, str) else engine
         self._thread_name = thread_name
         self._transcript = Transcript()
@@ -172,6 +175,11 @@ class LocalServer:
         return self._engine
 
     @property
+    def fault(self) -> Optional[FaultSpec]:
+        """The fault injected, or None."""
+        return self._faults.spec
+
+    @property
     def running(self) -> bool:
         """Whether the server has been started and not stopped."""
         return self._thread is not None
@@ -194,7 +202,8 @@ class LocalServer:
 
     def __repr__(self) -> str:
         return (f"LocalServer(url={self.url!r}, engine={self._engine.name!r}, "
-                f"key_required={self._api_key is not None}, running={self.running})")
+                f"key_required={self._api_key is not None}, fault={str(self.fault) if self.fault else None!r}, "
+                f"running={self.running})")
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -298,6 +307,7 @@ class LocalServer:
             server = await serve(self._handle, sock=sock, compression=None,
                                  process_request=self._process_request,
                                  process_response=self._process_response,
+                                 open_timeout=None if self._faults.holds_handshakes else _OPEN_TIMEOUT,
                                  close_timeout=_CLOSE_TIMEOUT,
                                  logger=wire_log)
         except Exception as exc:
@@ -331,8 +341,13 @@ class LocalServer:
 
     # -- the handshake -------------------------------------------------------------
 
-    def _process_request(self, connection: ServerConnection, request: HTTPRequest) -> Optional[HTTPResponse]:
-        """Refuse unknown paths (404) and what a handler does not admit (401)."""
+    async def _process_request(self, connection: ServerConnection, request: HTTPRequest) -> Optional[HTTPResponse]:
+        """Refuse unknown paths (404) and what a handler does not admit (401), after a
+        handshake fault has had its say."""
+        assert self._stopping is not None  # set before serving starts
+        answer = await self._faults.at_handshake(connection, request, self._stopping)
+        if answer is not None:
+            return answer
         handler = self._handlers.get(_path_of(request.path))
         if handler is None:
             log.debug("refused a connection to an unknown path")
@@ -352,8 +367,9 @@ class LocalServer:
         """Whether a client's key will do; the handlers ask it. Thread: the event loop."""
         # A constant-time comparison: how long a refusal takes says nothing of the key.
         if self._api_key is None:
-            return True
-        return given is not None and hmac.compare_digest(given.encode(), self._api_key.encode())
+            return self._faults.judge_key(True)
+        return self._faults.judge_key(given is not None and hmac.compare_digest(given.encode(),
+                                                                                self._api_key.encode()))
 
     # -- connections -----------------------------------------------------------------
 
@@ -365,7 +381,8 @@ class LocalServer:
         handler = self._handlers[_path_of(ws.request.path)]
         self._live.add(ws)
         try:
-            await handler.serve(ws)
+            async with self._faults.watching(ws):
+                await handler.serve(ws)
         except ConnectionClosed as exc:
             log.debug("client left (%s)", exc)
         finally:
