@@ -10,7 +10,7 @@
 with audio from a speech engine: eSpeak NG (``espeak``, the default) or a
 deterministic tone per character (``tone``). It records every utterance it serves,
 can inject faults (``FAULTS``, ``parse_fault``) so that clients can be tested against
-a bad server, and can pace audio at a multiple of real time.
+a bad server, can pace audio at a multiple of real time, and can serve ``wss://``.
 ``provider="local"`` uses ``shared_server()``; ``ttsstream serve`` uses ``serve_forever()``.
 
 One module per concern; each imports only modules below it in this list:
@@ -20,6 +20,7 @@ One module per concern; each imports only modules below it in this list:
 - ``handlers``: one handler per endpoint;
 - ``speaker``: one utterance on a connection: frames, metadata, end and error messages;
 - ``faults``: ``FAULTS``, their table, their specs and their injection (a package);
+- ``security``: key checks, exposure beyond loopback, TLS and the size limits;
 - ``synthesis``: engine worker threads and real-time pacing;
 - ``transcript``: ``Utterance`` and the server's record;
 - ``engines`` (the registry), ``tone``, ``espeak`` and ``engine`` (the interface).

@@ -6,8 +6,8 @@ dialect has one), paces them, gives the fault injector its points, records the
 utterance, and ends with the dialect's end message or error message. A dialect says
 how its messages look with a ``Framing``; everything else is the same for all.
 
-This module owns the framing of audio and the rules for when an utterance is
-recorded. It imports ``engine``, ``synthesis``, ``faults`` and ``transcript`` from the
+This module owns the framing of audio, the limit on a request's text, and the rules
+for when an utterance is recorded. It imports ``engine``, ``synthesis``, ``faults`` and ``transcript`` from the
 package, and knows no dialect's field names.
 """
 
@@ -55,18 +55,21 @@ class Speaker:
         faults: the fault to inject, if any.
         frame_bytes: the size of every binary frame but the last (may be odd).
         realtime: pace audio at this multiple of real time; 0 sends as fast as possible.
+        max_text_chars: the longest text one request may ask for; a longer one gets the
+            dialect's error message, code 413.
 
     Thread: speak() runs on the event loop; nothing here changes after construction.
     """
 
     def __init__(self, engine: Engine, workers: Workers, transcript: Transcript, faults: FaultInjector,
-                 frame_bytes: int, realtime: float) -> None:
+                 frame_bytes: int, realtime: float, max_text_chars: int) -> None:
         self._engine = engine
         self._workers = workers
         self._transcript = transcript
         self._faults = faults
         self._frame_bytes = frame_bytes
         self._realtime = realtime
+        self._max_text = max_text_chars
 
     async def speak(self, ws: ServerConnection, take: Take, framing: Framing) -> bool:
         """Stream one utterance: frames, faults, end message. Returns whether to keep serving.
@@ -76,6 +79,12 @@ class Speaker:
         Raises:
             ConnectionClosed: the client went away (the utterance is recorded first).
         """
+        if len(take.text) > self._max_text:
+            # Refused before anything is spoken, so not recorded; the connection serves on.
+            log.info("refused a text of %d characters (the limit is %d)", len(take.text), self._max_text)
+            await ws.send(framing.error(f"text is {len(take.text)} characters; this server takes at most "
+                                        f"{self._max_text} per request: split it", 413))
+            return True
         with self._faults.speaking(ws):
             return await self._speak(ws, take, framing)
 
