@@ -98,8 +98,9 @@ def test_every_fault_is_documented_and_tested() -> None:
                if isinstance(node, ast.FunctionDef)}
     assert set(ELSEWHERE.values()) <= defined
     help_lines = describe_faults().splitlines()
-    assert [line.split("[")[0].split(" ")[0] for line in help_lines] == names
-    assert "idle_close[:after=5 seconds]" in describe_faults()
+    assert [re.split(r"[\[:]", line)[0] for line in help_lines] == names
+    assert "\nidle_close[:after=SECONDS] (default 5): a connection with" in describe_faults()
+    assert "\nhttp_500: the handshake is answered HTTP 500" in describe_faults()
 
 
 def test_the_readme_lists_every_fault_after_the_command_line_section() -> None:

@@ -120,9 +120,12 @@ def _number(text: str, spec: str) -> float:
 
 
 def describe_faults() -> str:
-    """One line per fault, for ``--help``: ``name[:after=N]  what happens. Client: what to do.``"""
+    """One line per fault, for ``--help``:
+    ``drop[:after=FRAMES] (default 1): what happens. Client: what to do.``"""
     lines = []
     for fault in TABLE.values():
-        usage = fault.name if fault.unit is None else f"{fault.name}[:after={fault.after:g} {fault.unit}]"
-        lines.append(f"{usage}  {fault.happens}. Client: {fault.advice}.")
+        usage = fault.name
+        if fault.unit is not None:
+            usage += f"[:after={fault.unit.upper()}] (default {fault.after:g})"
+        lines.append(f"{usage}: {fault.happens}. Client: {fault.advice}.")
     return "\n".join(lines)
