@@ -176,10 +176,10 @@ class Scene(NamedTuple):
     pacer: Pacer
     send_audio: Callable[[bytes], Awaitable[None]]
 
-    def record(self, completed: bool = False) -> None:
-        """Record the utterance before acting, so that a client that sees the fault can
-        already find the record."""
-        self.transcript.record(self.take, completed=completed)
+    def record(self) -> None:
+        """Record the utterance as not completed, before acting, so that a client that
+        sees the fault can already find the record."""
+        self.transcript.record(self.take, completed=False)
 
 
 async def drop(scene: Scene) -> None:
