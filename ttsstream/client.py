@@ -66,6 +66,9 @@ class TTSClient:
         allow_insecure: allow ``ws://`` to a host that is not this machine.
         max_idle: seconds an open connection (prewarmed, or kept for reuse) may wait
             for a speech before it closes; see ``prewarm``.
+        ca_bundle: a PEM file of certificate authorities to trust for ``wss://`` (a
+            private CA); None trusts the system's store. Certificates and host names
+            are always verified.
         retries: how many times a speech that failed before any audio (a connection
             refused or dropped, an HTTP 5xx) is tried again, with exponential backoff
             and jitter, within the connect timeout. A refused key, a server's error and
@@ -83,7 +86,7 @@ class TTSClient:
                  voice: Optional[str] = None, url: Optional[str] = None, timeout: Union[float, Timeouts] = 30.0,
                  dispatch: str = "thread", *, allow_insecure: bool = False,
                  player: Optional["AudioPlayer"] = None, max_idle: float = DEFAULT_MAX_IDLE,
-                 retries: int = DEFAULT_RETRIES) -> None:
+                 retries: int = DEFAULT_RETRIES, ca_bundle: Optional["str | os.PathLike[str]"] = None) -> None:
         if provider not in PROVIDERS:
             raise InvalidParameterError(
                 f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}", parameter="provider"
@@ -110,8 +113,13 @@ class TTSClient:
                        error=lambda message: InvalidParameterError(message, parameter="max_idle"))
         # The local server starts on a reader thread, when the first speech connects.
         endpoint = self._url if self._url is not None else self._endpoint
+        if ca_bundle is not None:
+            ca_bundle = os.fspath(ca_bundle)
+            if not os.path.isfile(ca_bundle):
+                raise InvalidParameterError(f"ca_bundle {ca_bundle!r} is not a file: give the path of a PEM file",
+                                            parameter="ca_bundle")
         self._pool = ConnectionPool(Settings(self._dialect, endpoint, self._api_key, timeouts, float(max_idle),
-                                             RetryPolicy(retries)))
+                                             RetryPolicy(retries), ca_bundle))
         self._timeouts = timeouts
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
         self._owns_player = player is None

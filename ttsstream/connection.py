@@ -64,6 +64,7 @@ class Settings(NamedTuple):
         timeouts: the connect, first-audio and between-chunks limits.
         max_idle: seconds an open connection may wait for a speech before it closes.
         retry: which failures before any audio are tried again, and how often.
+        ca_bundle: the certificate authorities to trust for ``wss://`` (None: the system's).
     """
 
     dialect: Dialect
@@ -72,6 +73,7 @@ class Settings(NamedTuple):
     timeouts: Timeouts
     max_idle: float
     retry: RetryPolicy
+    ca_bundle: Optional[str] = None
 
 
 class Connection:
@@ -309,7 +311,7 @@ class Connection:
             self._deadline = time.monotonic() + limit
 
         def open_once(seconds: float) -> None:
-            self._wire = wire = Wire(self.dialect.title, self.dialect.env_key)  # a fresh socket each try
+            self._wire = wire = Wire(self.dialect.title, self.dialect.env_key, settings.ca_bundle)  # fresh each try
             wire.open(self.dialect.connect_url(self._url, settings.api_key),
                       self.dialect.connect_headers(settings.api_key), seconds, where)
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
 import time
 from typing import Callable, Optional, Tuple, Union
@@ -167,6 +168,8 @@ class RetryPolicy:
         not be made or that dropped, or an HTTP 5xx; never a refused key, a server's
         error message, a protocol error, an HTTP 4xx or a timeout."""
         if type(error) is not ConnectionFailed:  # subclasses and other errors: never
+            return False
+        if isinstance(error.__cause__, ssl.SSLCertVerificationError):  # the same certificate next time
             return False
         status = error.status
         return status is None or 500 <= status < 600
