@@ -36,7 +36,7 @@ from .protocols import LOCAL, PROVIDERS, Dialect, Request, get_dialect
 from .protocols.base import check_model
 from .speech import AudioCallback, CompleteCallback, ErrorCallback, Speech
 from .tk import TkPump
-from .urls import check_url, display_url, is_loopback
+from .urls import check_ca_bundle, check_url, display_url, is_loopback, with_default_path
 
 if TYPE_CHECKING:
     from .playback import AudioPlayer
@@ -105,7 +105,7 @@ class TTSClient:
         self.dispatch = dispatch
         self._url: Optional[str] = None
         if url is not None:
-            self._url = self._with_path(check_url(url, allow_insecure=allow_insecure))
+            self._url = with_default_path(check_url(url, allow_insecure=allow_insecure), self._dialect.default_path())
         elif provider != LOCAL:
             self._url = self._dialect.default_url
         self._api_key = self._resolve_key(api_key)
@@ -113,13 +113,8 @@ class TTSClient:
                        error=lambda message: InvalidParameterError(message, parameter="max_idle"))
         # The local server starts on a reader thread, when the first speech connects.
         endpoint = self._url if self._url is not None else self._endpoint
-        if ca_bundle is not None:
-            ca_bundle = os.fspath(ca_bundle)
-            if not os.path.isfile(ca_bundle):
-                raise InvalidParameterError(f"ca_bundle {ca_bundle!r} is not a file: give the path of a PEM file",
-                                            parameter="ca_bundle")
         self._pool = ConnectionPool(Settings(self._dialect, endpoint, self._api_key, timeouts, float(max_idle),
-                                             RetryPolicy(retries), ca_bundle))
+                                             RetryPolicy(retries), check_ca_bundle(ca_bundle)))
         self._timeouts = timeouts
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
         self._owns_player = player is None
@@ -386,13 +381,6 @@ class TTSClient:
             self._running.discard(speech)
 
     # -- configuration ---------------------------------------------------------------
-
-    def _with_path(self, url: str) -> str:
-        """Give a bare ``ws://host:port`` URL the dialect's usual path."""
-        parts = urlsplit(url)
-        if parts.path in ("", "/"):
-            return parts._replace(path=self._dialect.default_path()).geturl()
-        return url
 
     def _resolve_key(self, api_key: Optional[str]) -> Optional[str]:
         if self.provider == LOCAL:
