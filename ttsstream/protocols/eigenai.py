@@ -44,7 +44,7 @@ _VOICE_SETTINGS = Param("voice_settings", OBJECT, "voice controls", fields=(
     Param("speed", NUMBER, "speaking rate; 1.0 is normal", low=0.0, high=4.0, low_open=True, setting="speed"),
 ))
 _SAMPLING = Param("sampling", OBJECT, 'sampling controls, e.g. {"temperature": 0.7, "top_p": 0.95}')
-_LANGUAGE_ID = Param("language_id", STRING, "the language's code, e.g. en or hi", setting="language")
+_LANGUAGE_ID = Param("language_id", STRING, "the language, e.g. en or hi", setting="language")
 _AUDIO_PROMPT_FILE = Param("audio_prompt_file", STRING, "a reference recording of the voice to speak with")
 _EXAGGERATION = Param("exaggeration", NUMBER, "emotional intensity; 0 is flat", low=0.0, high=10.0,
                       setting="exaggeration")

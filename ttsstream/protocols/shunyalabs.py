@@ -61,7 +61,7 @@ VOICES = ("Nisha", "Varun", "Rajesh", "Priya", "Arjun", "Kavya")
 # server's side read -----------------------------------------------------------------
 
 _VOICE = Param("voice", STRING, f"a voice by name: {', '.join(VOICES)}")
-_LANGUAGE = Param("language", STRING, f"the language's ISO 639 code: {', '.join(LANGUAGES)}",
+_LANGUAGE = Param("language", STRING, f"the language: {', '.join(LANGUAGES)}",
                   pattern=re.compile(r"[A-Za-z]{2,3}"), shape="an ISO 639 code such as 'hi' or 'ta'",
                   setting="language")
 _RESPONSE_FORMAT = Param("response_format", STRING, "ttsstream streams raw 16-bit PCM", choices=("pcm",))
