@@ -36,11 +36,20 @@ def read_stdin(stdin: Optional[TextIO] = None) -> str:
 
 
 def read_text(text: Optional[str], file: Optional[str]) -> str:
-    """The text to speak: ``TEXT`` itself, or standard input for ``-``, or ``--file``'s contents.
+    """The text to speak, not empty: ``TEXT`` itself, standard input for ``-``, or ``--file``'s contents.
 
     Raises:
-        UsageError: neither or both given, or the file cannot be read as UTF-8 text.
+        UsageError: neither or both given, the file cannot be read as UTF-8 text, or
+            there is nothing to say.
     """
+    found = _read(text, file)
+    if not found.strip():
+        where = "--file " + file if file not in (None, "-") else "standard input" if "-" in (text, file) else "TEXT"
+        raise UsageError(f"{where} is empty: nothing to say")
+    return found
+
+
+def _read(text: Optional[str], file: Optional[str]) -> str:
     if (text is None) == (file is None):
         raise UsageError("give the text to say as TEXT, or --file FILE ('-' reads standard input)")
     if text is not None:
