@@ -13,6 +13,7 @@ import json
 import os
 import re
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -145,6 +146,24 @@ def test_a_reader_that_goes_away_ends_the_speech_quietly(server) -> None:
         child.stderr.close()
     assert code == 141
     assert err == b"", err.decode()
+
+
+def test_ctrl_c_stops_the_speech_with_130(make_server, tmp_path) -> None:
+    server = make_server(realtime=1)  # real time: the speech is still streaming when Ctrl-C comes
+    child = subprocess.Popen([sys.executable, "-m", "ttsstream", "speak", "Interrupt me. " * 20, "--url",
+                              server.eigenai_url, "--out", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env(), cwd=str(tmp_path))
+    try:
+        assert child.stdout.read(44) == wav_header(24000)
+        child.send_signal(signal.SIGINT)
+        code = child.wait(TIMEOUT)
+        err = child.stderr.read().decode()
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+        child.stderr.close()
+    assert code == 130 and err == "ttsstream speak: interrupted\n", err
 
 
 # -- 3. voices ----------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ Imports: ``ttsstream.audio`` and the standard library.
 from __future__ import annotations
 
 import os
+import secrets
 import struct
-import tempfile
 import threading
 from typing import BinaryIO, Callable, Optional
 
@@ -48,7 +48,8 @@ class AudioSink:
             write ``path``.
         path: the file to write (with ``stream`` None).
         fmt: ``"wav"`` or ``"raw"`` (16-bit little-endian mono PCM, no header).
-        on_broken: called once, on the writing thread, when the stream's reader went away.
+        on_broken: called once, on the writing thread, when the stream's reader went away
+            (settable later as ``on_broken``).
 
     Raises:
         OSError: ``path`` cannot be written (its folder is missing or read-only).
@@ -57,14 +58,15 @@ class AudioSink:
     def __init__(self, stream: Optional[BinaryIO], path: Optional[str], fmt: str = "wav",
                  on_broken: Optional[Callable[[], None]] = None) -> None:
         self.path = path
-        self._fmt = fmt
-        self._on_broken = on_broken
+        self.format = fmt
+        self.on_broken = on_broken
         self._temp: Optional[str] = None
         if stream is None:
             assert path is not None
-            folder = os.path.dirname(os.path.abspath(path))
-            handle, self._temp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part", dir=folder)
-            stream = os.fdopen(handle, "wb")
+            folder, name = os.path.split(os.path.abspath(path))
+            self._temp = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
+            # 0o666 as open() would, so the umask gives the file its usual mode
+            stream = os.fdopen(os.open(self._temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb")
         self._stream: BinaryIO = stream
 
         # Guarded by the lock: on_audio (a reader thread) writes, the main thread closes.
@@ -87,8 +89,8 @@ class AudioSink:
                 self._bytes += len(chunk.pcm)
             except BrokenPipeError:
                 self._broke()
-        if self.broken and self._on_broken is not None:
-            self._on_broken()
+        if self.broken and self.on_broken is not None:
+            self.on_broken()
 
     def close(self, ok: bool, sample_rate: Optional[int] = None) -> None:
         """Finish: put the WAV sizes right where the output can seek, and for a file, give
@@ -119,12 +121,12 @@ class AudioSink:
     def _start(self, sample_rate: int) -> None:
         self._sample_rate = sample_rate
         self._started = True
-        if self._fmt == "wav":
+        if self.format == "wav":
             self._stream.write(wav_header(sample_rate))
 
     def _settle_sizes(self) -> None:
         """Rewrite the header with the real sizes where the stream can seek to it."""
-        if self._fmt != "wav":
+        if self.format != "wav":
             return
         try:
             if not self._stream.seekable():

@@ -6,8 +6,9 @@ output in order, while playback (the client's play line) plays one piece as the 
 arrives. The main thread waits in slices of ``status.INTERVAL``, redrawing the status
 line between them, so Ctrl-C gets through at once.
 
-Imports: the client, ``ttsstream.api`` (``choose_provider``), the CLI's ``options``,
-``text``, ``sink``, ``status`` and ``problems``; playback only where something plays.
+Imports: ``ttsstream.errors``, ``ttsstream.urls``; the client, ``ttsstream.api``
+(``choose_provider``) and playback only when it runs; and the CLI's ``options``,
+``text``, ``sink``, ``status`` and ``problems``.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Dict, List, Optional, TextIO, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, TextIO, Union
 
 from ..errors import PlaybackError
 from ..urls import display_url
 from .options import Choice, choose
-from .problems import BROKEN_PIPE, FAILED, OK, UsageError
+from .problems import BROKEN_PIPE, OK, UsageError
 from .sink import AudioSink
 from .status import INTERVAL, Progress, StatusLine
 from .text import pieces, read_text
@@ -42,42 +43,42 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     provider = choose_provider(args.provider, args.url)
     choice = choose(args, provider)
-    text = read_text(args.text, args.file)
-    note = (lambda message: None) if args.quiet else (lambda message: print(f"ttsstream: {message}", file=err))
-    if provider == "local" and not args.provider:
-        note("no provider, url or API key given: speaking with the local offline voice")
     to_stdout = args.out == "-"
-    player = None if args.no_play or to_stdout else _open_player(args.device, note)
-    path = None if to_stdout else args.out or (None if player is not None else DEFAULT_OUT)
-    status = StatusLine.for_stream(err, args.quiet)
+    # --out is opened before the text is read, so that a bad one is said at once.
+    sink = _sink(out, args.out, args.format) if args.out else None
+    player = None
     try:
-        run = _Run(choice, player, status, args.timeout)
-        sink = _sink(out, path, args.format, run.broken) if to_stdout or path else None
-        run.sink = sink
+        text = read_text(args.text, args.file)
+        note = (lambda message: None) if args.quiet else (lambda message: print(f"ttsstream: {message}", file=err))
+        if provider == "local" and not args.provider:
+            note("no provider, url or API key given: speaking with the local offline voice")
+        player = None if args.no_play or to_stdout else _open_player(args.device, note)
+        if sink is None and player is None:
+            sink = _sink(out, DEFAULT_OUT, args.format)
+        run = _Run(choice, player, StatusLine.for_stream(err, args.quiet), args.timeout, sink)
         try:
             run.speak(pieces(text))
-        except BaseException:
-            if sink is not None:
-                sink.close(ok=False)
-            raise
         finally:
-            status.clear()
+            run.status.clear()
         if sink is not None:
             sink.close(ok=not sink.broken, sample_rate=run.sample_rate)
             if sink.broken:
                 return BROKEN_PIPE
+    except BaseException:
+        if sink is not None:
+            sink.close(ok=False)
+        raise
     finally:
         if player is not None:
             player.close()
-    summary = run.summary(text, path, to_stdout, args.format)
-    _report(summary, out if not to_stdout else err, args)
+    _report(run.summary(text, sink), out if not to_stdout else err, args)
     return OK
 
 
-def _sink(out: TextIO, path: Optional[str], fmt: str, on_broken: Any) -> AudioSink:
-    if path is None:
-        stream: BinaryIO = getattr(out, "buffer", out)  # type: ignore[assignment]
-        return AudioSink(stream, None, fmt, on_broken)
+def _sink(out: TextIO, path: str, fmt: str) -> AudioSink:
+    """The sink for ``--out PATH`` (``-``: ``out``'s bytes). Raises UsageError."""
+    if path == "-":
+        return AudioSink(getattr(out, "buffer", out), None, fmt)
     if os.path.isdir(path):
         raise UsageError(f"--out {path}: is a folder; name a file")
     try:
@@ -107,12 +108,15 @@ class _Run:
     """The pieces of one command's text, spoken in turn. Thread: the main thread, but for
     ``broken`` and the callbacks, which run on reader threads."""
 
-    def __init__(self, choice: Choice, player: Optional["AudioPlayer"], status: StatusLine, timeout: float) -> None:
+    def __init__(self, choice: Choice, player: Optional["AudioPlayer"], status: StatusLine, timeout: float,
+                 sink: Optional[AudioSink]) -> None:
         self.choice = choice
         self.player = player
         self.status = status
         self.timeout = timeout
-        self.sink: Optional[AudioSink] = None
+        self.sink = sink
+        if sink is not None:
+            sink.on_broken = self.broken
         self.speeches: List["Speech"] = []
         self.progress = Progress()
         self._client: Optional["TTSClient"] = None
@@ -177,7 +181,7 @@ class _Run:
             progress.underruns = sum(s.underruns for s in self.speeches)
         self.status.draw(progress, force)
 
-    def summary(self, text: str, path: Optional[str], to_stdout: bool, fmt: str) -> Dict[str, Any]:
+    def summary(self, text: str, sink: Optional[AudioSink]) -> Dict[str, Any]:
         """What was done, for the last line (or ``--json``)."""
         first = self.speeches[0].first_audio_latency if self.speeches else None
         choice = self.choice
@@ -191,8 +195,8 @@ class _Run:
             "played": self.player is not None,
             "underruns": sum(s.underruns for s in self.speeches),
             "underrun_ms": round(sum(s.underrun_ms for s in self.speeches), 1),
-            "out": "-" if to_stdout else (str(Path(path).resolve()) if path else None),
-            "format": fmt if (to_stdout or path) else None,
+            "out": None if sink is None else "-" if sink.path is None else str(Path(sink.path).resolve()),
+            "format": None if sink is None else sink.format,
         }
 
 
