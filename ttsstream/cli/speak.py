@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, TextIO, Union
 
+from ..audio import SAMPLE_WIDTH
 from ..errors import PlaybackError
 from ..urls import display_url
 from .options import Choice, choose
@@ -177,7 +178,7 @@ class _Run:
         progress.received = sum(s.duration for s in self.speeches)
         if self.player is not None:
             rate = self.sample_rate
-            progress.played = (self.player.played_bytes - self._played_base) / (2 * rate)
+            progress.played = (self.player.played_bytes - self._played_base) / (SAMPLE_WIDTH * rate)
             progress.underruns = sum(s.underruns for s in self.speeches)
         self.status.draw(progress, force)
 
