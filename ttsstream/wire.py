@@ -23,7 +23,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import websocket
 
-from .errors import AuthenticationError, ConnectionFailed, ProtocolError
+from .errors import AuthenticationError, ConnectionFailed, ProtocolError, SynthesisTimeout
 from .frames import OPCODE_BINARY as BINARY, OPCODE_CLOSE as CLOSE, OPCODE_PONG, OPCODE_TEXT as TEXT
 from .frames import FrameReader, parse_close
 from .redaction import protect_logger, redact, scrub_exception
@@ -61,6 +61,7 @@ class Wire:
 
         Raises:
             AuthenticationError: HTTP 401 or 403.
+            SynthesisTimeout: ``timeout`` ran out (``limit="connect"``).
             ConnectionFailed: anything else that keeps the socket from opening.
         """
         try:
@@ -77,9 +78,8 @@ class Wire:
         except ConnectionRefusedError as exc:
             raise ConnectionFailed(f"connection refused by {where}: is the server running?") from scrub_exception(exc)
         except (socket.timeout, websocket.WebSocketTimeoutException) as exc:
-            raise ConnectionFailed(
-                f"timed out after {timeout:g} s connecting to {where}; check the url and your network, "
-                "or raise timeout=") from scrub_exception(exc)
+            raise SynthesisTimeout(f"timed out after {timeout:g} s connecting to {where}",
+                                   limit="connect") from scrub_exception(exc)
         except socket.gaierror as exc:
             raise ConnectionFailed(f"cannot resolve the host of {where}: {exc.strerror}") from scrub_exception(exc)
         except ssl.SSLError as exc:
