@@ -286,6 +286,9 @@ BAD = [
     (["serve", "--port", "70000"], 2, "--port"),
     (["serve", "--port", "eighty"], 2, "--port"),
     (["serve", "--engine", "nope", "--port", "0"], 2, "--engine nope"),
+    (["serve", "--fault", "nope", "--port", "0"], 2, "unknown fault 'nope'"),
+    (["serve", "--host", "0.0.0.0", "--port", "0"], 2, "--allow-open"),
+    (["serve", "--certfile", "no-such.pem", "--port", "0"], 2, "--certfile no-such.pem"),
     (["speak", "--file", "no-such.txt"], 2, "--file no-such.txt"),
     (["speak", "Hi", "--out", "no-such-folder/x.wav", "--no-play", "--provider", "local"], 2, "--out"),
     (["speak", "Hi", "--provider", "eigenai"], 2, "EIGENAI_API_KEY"),
@@ -320,6 +323,27 @@ def test_every_bad_argument_is_one_line_and_its_exit_code(tmp_path) -> None:
         assert named in message, (args, message)
         assert "Traceback" not in message and "api_key=" not in message and "extra={" not in message
     assert list(tmp_path.iterdir()) == []  # no file left behind, not even a half one
+
+
+def test_serve_with_a_fault_as_a_process(tmp_path) -> None:
+    server = subprocess.Popen([sys.executable, "-m", "ttsstream", "serve", "--port", "0", "--engine", "tone",
+                               "--fault", "error:after=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env())
+    try:
+        match = re.search(r"ws://127\.0\.0\.1:\d+", server.stdout.readline())
+        assert match, server.stderr.read()
+        result = cli("speak", "Hello there", "--url", match.group(0) + "/ws", "--no-play", cwd=tmp_path)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            code = server.wait(TIMEOUT)
+        finally:
+            server.kill()
+            server.stdout.close()
+            server.stderr.close()
+    message = result.stderr.decode()
+    assert result.returncode == 1 and message.count("\n") == 1 and "ServerError" in message, message
+    assert code == 0 and list(tmp_path.iterdir()) == []
 
 
 def test_a_port_in_use_is_one_line_and_exit_1() -> None:

@@ -78,12 +78,19 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser("devices", help="list the audio output devices")
 
     serve = commands.add_parser("serve", help="run the bundled offline TTS server (both dialects)", epilog=EPILOG)
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; another needs --api-key or --allow-open)")
     serve.add_argument("--port", type=port, default=8765, help="port (default 8765; 0 picks a free one)")
     serve.add_argument("--api-key", metavar="KEY", help="require this API key from clients")
     serve.add_argument("--engine", default="espeak",
                        help="speech engine: espeak (real speech) or tone (one beep per character, for tests); "
                             "default: espeak")
+    serve.add_argument("--fault", metavar="NAME[:after=N]",
+                       help="misbehave on purpose, e.g. drop:after=2 (see the README's table of faults)")
+    serve.add_argument("--certfile", metavar="PEM", help="serve wss:// with this certificate (and chain)")
+    serve.add_argument("--keyfile", metavar="PEM", help="the certificate's key, when not in --certfile")
+    serve.add_argument("--allow-open", action="store_true",
+                       help="listen beyond this machine without an API key")
     return top
 
 

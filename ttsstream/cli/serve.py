@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import TextIO
 
-from .problems import OK, UsageError
+from .problems import OK, UsageError, shell_words
 
 __all__ = ["serve", "devices"]
 
@@ -18,8 +18,9 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``ttsstream serve`` until Ctrl-C or SIGTERM; return the exit code.
 
     Raises:
-        UsageError: an unknown engine.
-        OSError: the address cannot be listened on.
+        UsageError: an unknown engine or fault, an open host without a key, or an
+            unreadable certificate or key file.
+        OSError: the address cannot be listened on, or the certificate cannot be used.
         ImportError: the server's dependencies are missing.
     """
     from ..server import ENGINES, serve_forever
@@ -31,8 +32,18 @@ def serve(args: argparse.Namespace, out: TextIO) -> int:
         print(f"ttsstream serve: listening on {url} (EigenAI at /api/v1/generate/ws, Shunyalabs at /ws, "
               "Shunyalabs gateway at /ws/tts); Ctrl-C stops", file=out, flush=True)
 
+    options = {name: getattr(args, name) for name in ("fault", "certfile", "keyfile") if getattr(args, name)}
+    for name in ("certfile", "keyfile"):  # ssl says "No such file" without saying which: say it here
+        if name in options:
+            try:
+                open(options[name], "rb").close()
+            except OSError as exc:
+                raise UsageError(f"--{name} {options[name]}: cannot read it: {exc.strerror or exc}") from None
     try:
-        serve_forever(args.host, args.port, api_key=args.api_key, engine=args.engine, on_ready=ready)
+        serve_forever(args.host, args.port, api_key=args.api_key, engine=args.engine, on_ready=ready,
+                      allow_open=args.allow_open, **options)
+    except ValueError as exc:  # a bad fault spec, or an open host without a key: said before binding
+        raise UsageError(shell_words(str(exc))) from None
     except OSError as exc:
         raise OSError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     print("ttsstream serve: stopped", file=out)
