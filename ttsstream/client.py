@@ -10,9 +10,9 @@ rooms of its own:
 - ``connection.py``: one socket and its reader thread;
 - ``playline.py``: play=True speeches played one after another;
 - ``local.py``: where provider="local" finds its server;
-- ``tk.py``: polling from a Tk main loop.
+- ``mainloop.py``: ``poll()``, and polling from a Tk main loop.
 
-Imports: speech, pool, connection (its settings), retry, playline, local, tk, urls,
+Imports: speech, pool, connection (its settings), retry, playline, local, mainloop, urls,
 protocols, checks, errors. Playback is imported only when first used.
 """
 
@@ -34,8 +34,9 @@ from .pool import DEFAULT_MAX_IDLE, ConnectionPool
 from .retry import DEFAULT_RETRIES, RetryPolicy, Timeouts
 from .protocols import LOCAL, PROVIDERS, Dialect, Request, get_dialect
 from .protocols.base import check_model
-from .speech import AudioCallback, CompleteCallback, ErrorCallback, Speech
-from .tk import TkPump
+from .callbacks import AudioCallback, CompleteCallback, ErrorCallback
+from .speech import Speech
+from .mainloop import MainLoopIntegration
 from .urls import check_ca_bundle, check_url, display_url, is_loopback, with_default_path
 
 if TYPE_CHECKING:
@@ -46,7 +47,7 @@ __all__ = ["TTSClient", "Speech"]
 DISPATCH_MODES = ("thread", "poll")
 
 
-class TTSClient:
+class TTSClient(MainLoopIntegration):
     """A client of one TTS service, safe to share between threads.
 
     Args:
@@ -268,66 +269,6 @@ class TTSClient:
         if voice is None:
             voice = self._dialect.default_voice(self.model)
         return self._dialect.build_request(self.model, text, voice, params, extra)
-
-    # -- main-loop integration -------------------------------------------------------
-
-    def poll(self, timeout: float = 0.0) -> int:
-        """Run the callbacks waiting for this thread; return how many ran.
-
-        With ``dispatch="poll"``, callbacks wait in a queue until the application calls
-        this, e.g. from Tkinter's ``root.after`` or once per game frame. Only those
-        waiting when it is called run, so a fast stream cannot starve the caller.
-
-        Args:
-            timeout: seconds to wait for the first callback when none is waiting.
-
-        Thread: the application's (the callbacks run on it).
-        """
-        try:
-            first = self._pending.get(timeout=timeout) if timeout > 0 else self._pending.get_nowait()
-        except queue.Empty:
-            return 0
-        more = self._pending.qsize()
-        first()
-        ran = 1
-        for _ in range(more):
-            try:
-                self._pending.get_nowait()()
-            except queue.Empty:
-                break
-            ran += 1
-        return ran
-
-    def attach_tk(self, root: Any, interval_ms: int = 10) -> Callable[[], None]:
-        """Run ``poll()`` from a Tk main loop every ``interval_ms``, so that callbacks run on
-        Tk's thread and may touch widgets.
-
-            client = ttsstream.TTSClient(provider="local", dispatch="poll")
-            client.attach_tk(root)
-            client.speak(text, on_audio=lambda chunk: meter.set(level(chunk)), block=False)
-
-        It stops by itself when ``root`` is destroyed or the client is closed.
-
-        Args:
-            root: a ``tkinter.Tk`` (any widget: whatever has ``after`` and ``after_cancel``).
-            interval_ms: how often to poll; 10 ms keeps a level meter smooth.
-
-        Returns:
-            A function that stops the polling.
-
-        Raises:
-            InvalidParameterError: the client was not made with ``dispatch="poll"``, or a
-                bad interval.
-
-        Thread: Tk's (the thread running ``root.mainloop()``).
-        """
-        if self.dispatch != "poll":
-            raise InvalidParameterError(
-                "attach_tk() needs a client made with dispatch='poll' (with 'thread' the callbacks "
-                "run on a reader thread, where Tk widgets must not be touched)", parameter="dispatch")
-        require_number("interval_ms", interval_ms, 1, 1000, integer=True,
-                       error=lambda message: InvalidParameterError(message, parameter="interval_ms"))
-        return TkPump(self.poll, lambda: self._closed, root, interval_ms).stop
 
     def stop(self) -> None:
         """Cancel every running speech of this client and silence its playback.
