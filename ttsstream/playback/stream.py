@@ -48,7 +48,7 @@ logger = logging.getLogger("ttsstream.playback")
 DRAIN_SLACK = 0.5      # seconds a drain may overrun the device's buffer time before giving up
 DEVICE_TIMEOUT = 2.0   # seconds a playing device may take no audio before it counts as lost
 CALL_TIMEOUT = 2.0     # seconds for a PortAudio call that can hang on a lost device
-RING_PERIODS = 2       # callback mode: periods queued ahead of PortAudio's own buffer
+RING_PERIODS = 3       # callback mode: our periods queued ahead of PortAudio's own buffer
 
 Pause = Callable[[float], bool]
 
@@ -157,8 +157,11 @@ class OutputStream:
         self.rate = rate
         self._period = period
         self._started = False
-        self._capacity = RING_PERIODS * period if ring is not None else 0
         self._latency = int(self._stream.get_output_latency() * rate) if ring is not None else 0
+        # The server's period may be longer than ours (JACK's 1024 frames against our
+        # 480): PortAudio then asks for several of ours back to back, with no time for
+        # the player thread in between, so the ring holds a server period more.
+        self._capacity = RING_PERIODS * period + self._latency if ring is not None else 0
         if ring is None:
             self._room()
 
