@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import numpy as np
 
@@ -59,6 +59,28 @@ def jack_record(work: Path, seconds: float) -> subprocess.Popen:
     """Record the player's JACK port (PortAudio:out_0) to WORK/jack.wav with jack_rec."""
     return subprocess.Popen(["jack_rec", "-f", str(work / "jack.wav"), "-d", f"{seconds:g}", "-b", "16",
                              "PortAudio:out_0"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def rms(samples: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
+
+
+def sound_runs(recorded: np.ndarray, min_silence: int) -> List[Tuple[int, int]]:
+    """(start, end) of the stretches of sound separated by at least ``min_silence`` zeros."""
+    sound = np.flatnonzero(recorded)
+    if not len(sound):
+        return []
+    breaks = np.flatnonzero(np.diff(sound) > min_silence)
+    starts = np.concatenate(([sound[0]], sound[breaks + 1]))
+    ends = np.concatenate((sound[breaks], [sound[-1]])) + 1
+    return list(zip(starts.tolist(), ends.tolist()))
+
+
+def end_level(heard: np.ndarray, rate: int = 24000) -> float:
+    """The RMS of the last 2 ms of ``heard`` against that of the 20 ms that end 12 ms
+    before its end (the level before any fade): about 1 for a cut, near 0 for a fade."""
+    last, before = int(0.002 * rate), heard[-int(0.032 * rate):-int(0.012 * rate)]
+    return rms(heard[-last:]) / rms(before)
 
 
 # ------------------------------------------------------------------ JACK
@@ -171,36 +193,49 @@ def pulse_fades(work: Path) -> Dict[str, Any]:
     if not recorder.wait_started():
         raise RuntimeError("parec delivered nothing from the monitor")
     rate = 24000
+    fade_ms = float(os.environ.get("FADE_MS", "10"))  # the benchmark compares with 0
     result: Dict[str, Any] = {}
+    stamps: Dict[str, float] = {}
     stopped, paused = sine(2.0, rate), sine(1.0, rate, hz=1500.0)
     (work / "stopped.raw").write_bytes(stopped)
     (work / "paused.raw").write_bytes(paused)
-    with AudioPlayer(sample_rate=rate) as player:
+    with AudioPlayer(sample_rate=rate, fade_ms=fade_ms) as player:
         player.start()
         player.feed(stopped)
         wait_played(player, int(0.5 * rate) * 2)
+        stamps["stop"] = time.monotonic()
         player.stop()
         time.sleep(0.4)  # silence
         before = player.played_bytes
         player.feed(paused)
         player.finish()
         wait_played(player, before + int(0.3 * rate) * 2)
+        stamps["pause"] = time.monotonic()
         player.pause()
         time.sleep(0.4)  # silence
         player.resume()
         player.wait(30)
         time.sleep(0.4)
-    with LocalServer(engine="tone") as url, TTSClient(url=url + "/api/v1/generate/ws") as client:
+    with LocalServer(engine="tone") as url, AudioPlayer(fade_ms=fade_ms) as own, \
+            TTSClient(url=url + "/api/v1/generate/ws", player=own) as client:
         client.player.start()
         before = client.player.played_bytes
         speech = client.speak(LONG_WORD, play=True, block=False)
         wait_played(client.player, before + int(0.7 * rate) * 2)
+        stamps["cancel"] = time.monotonic()
         speech.cancel()
         result["cancelled"] = error_text(lambda: speech.wait(10))
         time.sleep(0.3)
         (work / "cancelled.raw").write_bytes(speech.pcm)
     recorder.stop()
-    (work / "recorded.raw").write_bytes(recorder.samples().tobytes())
+    samples = recorder.samples()
+    (work / "recorded.raw").write_bytes(samples.tobytes())
+    # For the benchmark: from each call to the last sound heard after it (the recorder's
+    # clock is this process's monotonic clock).
+    times = recorder.sample_times()[:len(samples)]
+    for name, at in stamps.items():
+        after = np.flatnonzero((times >= at) & (times <= at + 0.3) & (samples != 0))
+        result[f"{name}_to_silence"] = float(times[after[-1]] - at) if len(after) else 0.0
     result["threads"] = other_threads()
     return result
 
