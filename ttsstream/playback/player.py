@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Optional, Union
+from typing import Any, Callable, List, Optional, Union
 
 from ..audio import SAMPLE_WIDTH
 from ..checks import is_int, require_number
@@ -106,6 +106,7 @@ class AudioPlayer:
         # abandoned inside a PortAudio call (see guard) and ends once that returns.
         self._start_lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
+        self._failure_callbacks: List[Callable[[PlaybackError], Any]] = []  # appended once each
 
     # ----------------------------------------------------------------- properties
 
@@ -180,7 +181,7 @@ class AudioPlayer:
                     old.join(JOIN_TIMEOUT)  # it released PortAudio (bounded), or is abandoned
                 self._thread = None
             worker = PlayerThread(self._queue, OutputStream(_import_pyaudio(), self._device, self._block_ms),
-                                  self._fade_ms, lambda: self._volume)
+                                  self._fade_ms, lambda: self._volume, self._report_failure)
             thread = threading.Thread(target=worker.run, name=THREAD_NAME, daemon=True)
             thread.start()
             if not worker.ready.wait(START_TIMEOUT):
@@ -270,6 +271,21 @@ class AudioPlayer:
     def resume(self) -> None:
         """Continue after ``pause()``."""
         self._queue.resume()
+
+    def on_failure(self, callback: Callable[[PlaybackError], Any]) -> None:
+        """Have ``callback(error)`` called each time the device fails under a segment.
+
+        Thread: the player thread, as it ends (it runs no PortAudio call any more); the
+        callback must return quickly. What it raises is logged.
+        """
+        self._failure_callbacks.append(callback)
+
+    def _report_failure(self, error: PlaybackError) -> None:
+        for callback in list(self._failure_callbacks):
+            try:
+                callback(error)
+            except Exception:
+                logger.exception("an on_failure callback raised")
 
     def set_sample_rate(self, rate: int) -> None:
         """Play what is fed from now on at ``rate``.

@@ -57,13 +57,15 @@ class PlayerThread:
         output: a fresh OutputStream (a PortAudio instance of its own).
         fade_ms: the length of the fades.
         volume: returns the volume to apply to the next block.
+        failed: called with the error once the device has failed (after the queue has
+            refused everything and reported the dropped segment ends).
 
     Thread: ``run`` on the player thread; ``ready`` and ``start_error`` are written
     there before ``ready`` is set and read by ``AudioPlayer.start()`` after it.
     """
 
     def __init__(self, queue: FeedQueue, output: OutputStream, fade_ms: float,
-                 volume: Callable[[], float]) -> None:
+                 volume: Callable[[], float], failed: Callable[[PlaybackError], None]) -> None:
         self.queue = queue
         self.generation = queue.generation
         self.ready = threading.Event()
@@ -72,6 +74,7 @@ class PlayerThread:
         self._output = output
         self._fade_ms = fade_ms
         self._volume = volume
+        self._failed = failed
         self._resampler: Optional[Resampler] = None   # for the open stream, at the queue's rate
         self._fader = Fader(0)
         self._unwritten = np.zeros(0, dtype="<i2")   # a block a stop cut short, to fade out on
@@ -103,6 +106,7 @@ class PlayerThread:
             dropped = self.queue.fail(error, self._draining)
             self._draining = None
             report_done(dropped, False)
+            self._failed(error)
         finally:
             output.release()
 
