@@ -155,10 +155,10 @@ class PlayerThread:
 
     def _write(self, samples: np.ndarray, source: bytes = b"") -> None:
         """Fade, scale and write device-rate samples; count ``source`` as played."""
-        samples = apply_volume(self._fader.apply(samples), self._volume())
-        written = self._output.write(samples, self.queue.drain_pause)
-        if written < len(samples):  # a stop or close is waiting
-            self._unwritten = samples[written:]  # a stop is waiting: it fades out on these
+        faded = self._fader.apply(samples)
+        written = self._output.write(apply_volume(faded, self._volume()), self.queue.drain_pause)
+        if written < len(faded):  # a stop or close is waiting: a stop fades out on the rest
+            self._unwritten = faded[written:]
         self.queue.wrote(len(source), time.monotonic(), self._output.held())
 
     def _close_pause(self, seconds: float) -> bool:
