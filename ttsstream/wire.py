@@ -23,7 +23,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import websocket
 
-from .errors import AuthenticationError, ConnectionFailed, ProtocolError
+from .errors import AuthenticationError, ConnectionFailed, ProtocolError, SynthesisTimeout
 from .frames import OPCODE_BINARY as BINARY, OPCODE_CLOSE as CLOSE, OPCODE_PONG, OPCODE_TEXT as TEXT
 from .frames import FrameReader, parse_close
 from .redaction import protect_logger, redact, scrub_exception
@@ -41,18 +41,25 @@ class Wire:
     Args:
         service: how messages name the server ("EigenAI").
         key_hint: what to check when a key is refused ("EIGENAI_API_KEY").
+        ca_bundle: a PEM file of the certificate authorities to trust for ``wss://``;
+            None trusts the system's store. The certificate and the host name are
+            always verified.
 
     Thread: ``receive`` and ``settimeout`` belong to the reader thread; ``send`` and
     ``abort`` may come from any thread (websocket-client's lock serialises sends).
     """
 
-    def __init__(self, service: str, key_hint: str) -> None:
+    def __init__(self, service: str, key_hint: str, ca_bundle: Optional[str] = None) -> None:
         self._service = service
         self._key_hint = key_hint
         protect_logger(logging.getLogger("websocket"))  # its trace logs URLs and frames
+        tls = {"cert_reqs": ssl.CERT_REQUIRED, "check_hostname": True}
+        if ca_bundle is not None:
+            tls["ca_certs"] = ca_bundle
         self._ws = websocket.WebSocket(
             enable_multithread=True,
             sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+            sslopt=tls,
         )
         self._reader: Optional[FrameReader] = None  # the reader thread's, once open
 
@@ -61,6 +68,7 @@ class Wire:
 
         Raises:
             AuthenticationError: HTTP 401 or 403.
+            SynthesisTimeout: ``timeout`` ran out (``limit="connect"``).
             ConnectionFailed: anything else that keeps the socket from opening.
         """
         try:
@@ -77,11 +85,14 @@ class Wire:
         except ConnectionRefusedError as exc:
             raise ConnectionFailed(f"connection refused by {where}: is the server running?") from scrub_exception(exc)
         except (socket.timeout, websocket.WebSocketTimeoutException) as exc:
-            raise ConnectionFailed(
-                f"timed out after {timeout:g} s connecting to {where}; check the url and your network, "
-                "or raise timeout=") from scrub_exception(exc)
+            raise SynthesisTimeout(f"timed out after {timeout:g} s connecting to {where}",
+                                   limit="connect") from scrub_exception(exc)
         except socket.gaierror as exc:
             raise ConnectionFailed(f"cannot resolve the host of {where}: {exc.strerror}") from scrub_exception(exc)
+        except ssl.SSLCertVerificationError as exc:
+            raise ConnectionFailed(
+                f"the TLS certificate of {where} was not accepted ({exc.verify_message}); if the server uses "
+                "a private certificate authority, pass its PEM file as ca_bundle=") from scrub_exception(exc)
         except ssl.SSLError as exc:
             raise ConnectionFailed(f"TLS failed with {where}: {redact(str(exc))}") from scrub_exception(exc)
         except (websocket.WebSocketException, OSError) as exc:
