@@ -376,7 +376,7 @@ def pulse_stop(work: Path) -> Dict[str, Any]:
     recorder = start_recorder()
     # 40 ms blocks give the device a buffer of a few blocks (~120 ms): what it still
     # holds when stop() comes is clearly not played.
-    player = AudioPlayer(sample_rate=RATE, block_ms=40)
+    player = AudioPlayer(sample_rate=RATE, block_ms=40, fade_ms=0)  # a cut: bit-exact up to it
     player.start()
     step = int(0.2 * RATE) * 2
     for position in range(0, len(first), step):
@@ -399,7 +399,7 @@ def pulse_pause(work: Path) -> Dict[str, Any]:
     data = signal(1.0, seed=17)
     (work / "fed.raw").write_bytes(data)
     recorder = start_recorder()
-    player = AudioPlayer(sample_rate=RATE)
+    player = AudioPlayer(sample_rate=RATE, fade_ms=0)  # no ramps: every sample bit-exact
     player.start()
     player.feed(data)
     player.finish()
@@ -543,8 +543,9 @@ def speak_no_device(work: Path) -> Dict[str, Any]:
 def speak_pulse(work: Path) -> Dict[str, Any]:
     result: Dict[str, Any] = {}
     recorder = start_recorder()
-    with LocalServer(engine="tone") as url:
-        with TTSClient(url=url + "/api/v1/generate/ws") as client:
+    with LocalServer(engine="tone") as url, AudioPlayer(fade_ms=0) as player:
+        # No fades: what was heard is compared bit for bit with what was received.
+        with TTSClient(url=url + "/api/v1/generate/ws", player=player) as client:
             client.player.start()
             # 1. A blocking speak returns when the last sample has played, after on_complete.
             events = Events()

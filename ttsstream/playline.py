@@ -72,6 +72,7 @@ class PlayLine:
         self.player = player
         self._lock = threading.Lock()  # guards _line and the first group of every Turn's fields
         self._line: Deque[Turn] = collections.deque()
+        player.on_failure(self._device_failed)
 
     def join(self, speech: "Speech") -> Turn:
         """Put ``speech`` at the back of the line. Thread: the caller of speak()."""
@@ -133,6 +134,15 @@ class PlayLine:
         self.player.resume()  # the next speech starts afresh, not held by an old pause
         for turn in turns:
             self._retire(turn, error)
+
+    def _device_failed(self, error: PlaybackError) -> None:
+        """The player's device failed: the speech playing ends with ``error`` now, not at
+        its next chunk (those queued behind it fail as they start). Thread: the player's,
+        which has stopped serving: its stop() does not wait for itself."""
+        with self._lock:
+            playing = [turn for turn in self._line if turn.fed and turn.error is None]
+        for turn in playing:
+            self.stop(turn, error)
 
     def _played(self, turn: Turn, played: bool) -> None:
         """The player's on_done for ``turn``'s audio. Thread: the player thread, or a stopper."""
