@@ -3,22 +3,25 @@
     python benchmarks/bench_segmenter.py [--tokens-per-second 30] [--ttfb 0.25] [--detail]
 
 Six LLM-style answers of about 600 characters (prose with prices and numbers, a Markdown
-list, one dense with abbreviations, one with no punctuation at all, Chinese, Hindi) arrive as 4-character tokens (LLM
-tokenizers average about 4 characters a token) at 30 tokens a second; poll() runs every
-10 ms. Each released unit is "synthesized": its audio starts 0.25 s after release
-(``--ttfb``, a streaming TTS's time to first audio) or when the previous unit's audio ends,
-and lasts its spoken length at 14 characters a second.
+list, one dense with abbreviations, one with no punctuation, Chinese, Hindi) arrive as
+4-character tokens (LLM tokenizers average about 4 characters a token), at 30 tokens a
+second and, to show gaps, at 5 (a slow local model: text barely faster than speech);
+poll() runs every 10 ms. Each released unit is "synthesized": its audio starts 0.25 s after
+release (``--ttfb``, a streaming TTS's time to first audio) or when the previous unit's
+audio ends, and lasts its spoken length at 14 characters a second.
 
-Per rule, medians over the answers of: the time from the first token to the first unit;
-the number of units; the shortest, median and longest unit (spoken characters); the
-seconds of silence between units after audio began ("gaps", what users hear as stutter);
-"forced": cuts not at punctuation; "bad": cuts inside a number or word, or after one of the
-abbreviations the issue names (``Dr. Mr. Mrs. Ms. St. e.g. i.e. U.S. vs.``, an initial).
+Per rule, medians over the answers of: the time from the first token to the first unit
+(and the worst answer's); the number of units; the shortest, median and longest unit
+(spoken characters); the seconds of silence between units once audio began ("gaps", what
+users hear as stutter); totals of "forced" (cuts not at punctuation) and "bad" (cuts inside
+a number or word, or after an abbreviation the issue names: ``Dr. Mr. Mrs. Ms. St. e.g.
+i.e. U.S. vs.``, an initial). "set_ahead fed" tells the segmenter the simulated queue;
+the other rows let it estimate the queue from the text it released.
 
 Peers, each its rule as documented, in a few lines:
-- RealtimeTTS-like: the first fragment as soon as the text ends in ``.?!;:,`` or a dash and
-  is >= 10 characters, or after 30 words; then sentences >= 10 characters once 10
-  characters of the next one have arrived (its context look-ahead);
+- RealtimeTTS-like: the first fragment as soon as one of ``.?!;:,`` or a dash arrives after
+  >= 10 characters (it reads character by character: no look-ahead), or after 30 words;
+  then sentences >= 10 characters once 10 characters of the next have arrived (its context);
 - LiveKit-like: sentences (``.!?`` + space, decimals kept) merged to >= 20 characters,
   released only when the next sentence has begun (its tokenizer returns two);
 - Pipecat-like: a sentence ends at ``.!?;…`` (and CJK/Devanagari ends) once the next
@@ -102,7 +105,7 @@ TOKEN_CHARS = 4
 
 
 class _Baseline:
-    """A peer's rule over a growing buffer: ``cut(buf, at_end)`` -> length to release or 0."""
+    """A peer's rule over a growing buffer: ``cut(buf)`` -> length to release now, or 0."""
 
     def __init__(self) -> None:
         self.buf, self.units = "", 0

@@ -95,8 +95,8 @@ def test_sentence_end_combinations_and_closers():
 
 
 def test_clause_ends_and_dashes():
-    assert every_break("One; two: three — four – five - six—seven, eight.") == [
-        "One;", "two:", "three —", "four –", "five -", "six—", "seven,", "eight."]
+    assert every_break("One; two: three — four – five - six—seven -- eight, nine.") == [
+        "One;", "two:", "three —", "four –", "five -", "six—", "seven --", "eight,", "nine."]
     assert every_break("A well-known pre- and post-war fact.") == ["A well-known pre- and post-war fact."]
 
 

@@ -2,69 +2,64 @@
 (an LLM's tokens), ``split_text`` for a whole string longer than one request allows.
 
 Owns the cutting rules only: no threads, no clock, no I/O; times are arguments (seconds on
-any monotonic clock), so the rules are tested without sleeping. Imports: the standard
-library only (re, unicodedata), nothing of the package.
+any monotonic clock). Imports: the standard library only (re, unicodedata).
 
 Units concatenate to the input exactly, whitespace included (a unit keeps the whitespace
-after its last word; strip it before sending), except that whitespace arriving after all
-else was released, with nothing after it, is never a unit of its own.
+after its last word: strip it to send), except trailing whitespace that arrives after all
+else was released: it is never a unit of its own.
 
-Breaks. A sentence end: ``. ! ? …`` (runs like ``?!`` ``...`` too) with any closing quotes or
-brackets (``."`` ``?)`` ``.”``), then whitespace; CJK ``。！？`` and the danda ``। ॥`` need no
-space; a newline; a blank line (a paragraph). A clause end: ``, ; :`` then whitespace, CJK
-``，；：、``, an em dash, a spaced ``-`` or ``–``. A word end: other whitespace (and, for a
-forced cut in text without spaces, between CJK characters). Never a break: inside a word or
-number (``3.14 112,000 $29.99 1.5x 10:30``, URLs, emails: only whitespace or the CJK marks
-end a token); a ``.`` or ellipsis before a lowercase word; a ``.`` after a title or
-abbreviation (``Dr. Mr. Mrs. Ms. St. vs. e.g. i.e. U.S. a.m.``, an initial ``J. R. R.``,
-``No.`` before a digit) or a list number at a line start (``1.``). Judgment: ``etc.``,
-``Inc.``, ``Jr.`` end a sentence before a capital ("pears, etc. Then"), not before a lowercase word.
+Breaks. A sentence end: ``. ! ? …`` (or runs like ``?!`` ``...``) with any closing quotes or
+brackets (``."`` ``?)``), then whitespace; CJK ``。！？`` and the danda ``। ॥`` without space;
+a newline; a blank line (paragraph). A clause end: ``, ; :`` then whitespace, ``，；：、``, an
+em dash, a spaced ``-``/``–``. A word end: other whitespace (for a forced cut in text with
+no spaces: between CJK characters). Never a break: inside a word or number (``3.14 112,000
+$29.99 1.5x 10:30``, URLs, emails); a ``.`` or ellipsis before a lowercase word; a ``.`` after
+an abbreviation (``Dr. Mr. Mrs. Ms. St. vs. e.g. i.e. U.S. a.m.``, an initial ``J. R. R.``,
+``No.`` before a digit) or a list number at a line start. Judgment: ``etc.``, ``Inc.``,
+``Jr.`` end a sentence before a capital ("pears, etc. Then"), not before a lowercase word.
 
-The release rule. ``push`` releases a unit the moment its break is confirmed, i.e. when the
-first non-space character after it (after a CJK mark: the next character) has arrived, if
-the unit is long enough for the mode below; it never waits for more of the next sentence.
-``poll`` (and ``push``) force out text that has waited ``flush_after`` seconds (since it
-arrived or since the last cut) while at most ``HURRY_AHEAD`` seconds of audio are queued.
+The release rule. ``push`` releases a unit the moment its break is confirmed, that is when
+the first non-space character after it (after a CJK mark: the next character) has arrived,
+if the unit is long enough for the mode below; ``poll`` (and ``push``) force out text that
+has waited ``flush_after`` seconds (since it arrived or the last cut) while at most
+``HURRY_AHEAD`` seconds of audio are queued. Lengths are spoken (``spoken_len``: CJK counts
+3); the audio queued is what ``set_ahead`` said, run down since, else an estimate from the
+text released at ``SPEECH_CHARS_PER_SECOND``.
 
-Lengths are spoken lengths (``spoken_len``: a CJK character counts 3). The audio queued
-ahead of the listener is what ``set_ahead`` said, run down by the time since, or else an
-estimate from the text released, at ``SPEECH_CHARS_PER_SECOND``.
+    mode     when                                    sentence end     clause end
+    first    no unit released yet                    >= first_min     >= first_min
+    normal   later                                   >= min_chars     >= max_chars // 2
+    relaxed  ahead >= RELAXED_AHEAD (6 s)            >= 2 * min_chars >= max_chars // 2
+    hurry    at the text's rate, a normal unit       >= first_min     >= first_min
+             would come after ahead fell to HURRY_AHEAD (1 s)
 
-    mode     when                                  sentence end      clause end
-    first    no unit released yet                  >= first_min      >= first_min
-    normal   later                                 >= min_chars      >= max_chars // 2
-    relaxed  ahead >= RELAXED_AHEAD (6 s)          >= 2 * min_chars  >= max_chars // 2
-    hurry    at the rate text arrives, a normal    >= first_min      >= first_min
-             unit would come after the queue fell to HURRY_AHEAD (1 s)
+A paragraph break always releases. Past ``max_chars``: the last sentence end, else clause
+end, else word end leaving a third of the limit; else the last break; else between CJK
+characters; else (an unbroken run) the limit. Forced while text flows (and ``first_min``
+waits): the strongest break leaving ``first_min // 2``, else the last word end (the word
+being typed stays). After a stall (no text for ``flush_after``): all of it if it ends like a
+sentence or clause (not ``29.`` nor ``Dr.``) or is one word, else up to its last word end.
 
-A paragraph break always releases. Past ``max_chars`` the cut goes at the last sentence end,
-else clause end, else word end, each only if it leaves a third of the limit; else the last
-break; else between CJK characters; else (an unbroken run) at the limit. A forced cut while
-text still arrives (and ``first_min`` characters wait): the strongest break leaving
-``first_min // 2``, else the last word end (the word being typed stays). After no text for
-``flush_after`` (a stall): all of it if it ends like a sentence or clause (not ``29.`` nor
-``Dr.``) or is one word, else up to its last word end.
+Defaults: ``python benchmarks/bench_segmenter.py`` streams six ~600-character answers
+(numbers, a list, abbreviations, no punctuation, Chinese, Hindi) as 4-character tokens at
+30 tokens/s; 0.25 s to first audio, speech at 14 characters/s; simulated time, so CPU load
+elsewhere changes nothing. Medians over the answers ("bad": in a number, after ``Dr.``...):
 
-Defaults, from ``python benchmarks/bench_segmenter.py``: six ~600-character answers (numbers,
-a list, abbreviations, no punctuation, Chinese, Hindi) as 4-character tokens at 30 tokens/s,
-0.25 s to first audio, speech at 14 characters/s; simulated time, so CPU load changes nothing.
+    rule                   first unit (worst)  units  shortest  median  gaps  forced  bad
+    defaults               0.33 (0.50) s       7      24        96      0     2       0
+    first_min_chars 10     0.23 (0.50) s       7      21        89      0     2       0
+    first_min_chars 40     0.45 (0.50) s       6      45        95      0     3       0
+    flush_after 0.3 / 1.0  0.28 (0.30) / 0.33 (1.00) s  7 / 6  21 / 33  90 / 92  0  4 / 2  0
+    RealtimeTTS-like       0.20 (1.23) s       10     20        62      0     1       8
+    LiveKit-like           1.35 (5.37) s       5      258       286     0     0       6
+    Pipecat-like           0.33 (5.37) s       10     17        59      0     0       21
 
-    medians over answers      first unit (worst)  units  shortest  median  gaps  forced  bad
-    defaults                  0.33 (0.50) s       7      24        96      0     2       0
-    first_min_chars 10 / 40   0.23 / 0.45 s       7 / 6  21 / 45   89 / 95 0     2 / 3   0
-    flush_after 0.3 / 1.0     0.28 (0.30) / 0.33 (1.00)  7 / 6  21 / 33  90 / 92  0  4 / 2  0
-    min_chars 20 / 80         0.33 (0.50) s       8 / 5  22 / 37   70 /134 0     2       0
-    RealtimeTTS-like          0.20 (1.23) s       10     20        62      0     1       8
-    LiveKit-like              1.35 (5.37) s       5      258       286     0     0       6
-    Pipecat-like              0.33 (5.37) s       10     17        59      0     0       21
-
-("bad": cut in a number or after ``Dr. e.g.``...; LiveKit-like keeps the Chinese, Hindi and
-unpunctuated answers whole.) At 5 tokens/s the defaults leave no gap; RealtimeTTS-like leaves
-1.8 s of silence, Pipecat-like 0.5 s. first_min_chars 20 (1.4 s of speech) outlasts a
-request's time to first audio; 10 gains 0.1 s but at 5 tokens/s makes 4-character units and
-49 forced cuts; 40 costs 0.1 s (1 s at 5 tokens/s). flush_after 0.5 bounds the wait for a
-first clause; 0.3 doubles the forced cuts, 1.0 the worst case. min_chars 40 (3 s of speech)
-joins short sentences without long units. max_chars 300 (21 s) binds only unpunctuated text.
+(LiveKit-like keeps Chinese, Hindi, unpunctuated text whole.) At 5 tokens/s the defaults
+leave no gap; RealtimeTTS-like 1.8 s of silence, Pipecat-like 0.5 s. first_min_chars 20
+(1.4 s of speech) outlasts a request's time to first audio; 10 gains 0.1 s but makes
+4-character units at 5 tokens/s; 40 costs 0.1 s (1 s at 5 tokens/s). flush_after 0.5 bounds
+the wait for a first clause: 0.3 doubles forced cuts, 1.0 the worst case. min_chars 40 (3 s;
+20: 8 units, 80: 5) joins short sentences; max_chars 300 (21 s) binds only unpunctuated text.
 """
 
 from __future__ import annotations
@@ -75,14 +70,13 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 __all__ = ["Segmenter", "split_text", "spoken_len", "SPEECH_CHARS_PER_SECOND"]
 
-# Speech runs at about 150 words a minute: 14 characters a second of English with its
-# spaces; a CJK character takes about as long as three Latin letters (4-5 a second).
+# About 150 words a minute: 14 characters a second of English, spaces included; a CJK
+# character takes about as long as three Latin letters (4-5 a second).
 SPEECH_CHARS_PER_SECOND = 14.0
 _WIDE_WEIGHT = 3
-# Below this much queued audio the next unit must go now: one TTS request's time to first
-# audio (0.2-0.5 s) plus a timer's slack, with margin.
+# At or below this much queued audio the next unit must go: a request's time to first
+# audio (0.2-0.8 s) and a timer's slack. Above RELAXED_AHEAD, units may be twice as long.
 HURRY_AHEAD = 1.0
-# Above this much, later units may be twice as long: fewer requests, better prosody.
 RELAXED_AHEAD = 6.0
 
 _NONE, _WORD, _CLAUSE, _SENTENCE, _PARAGRAPH = 0, 1, 2, 3, 4
@@ -118,7 +112,7 @@ def spoken_len(text: str) -> int:
 
 
 def _wide(char: str) -> bool:
-    return unicodedata.east_asian_width(char) in "WF"
+    return unicodedata.east_asian_width(char) in "WF"  # CJK ideographs, kana, hangul
 
 
 def _classify(token: str, nxt: str, line_start: bool) -> int:
@@ -131,8 +125,8 @@ def _classify(token: str, nxt: str, line_start: bool) -> int:
         return _SENTENCE
     if last in _CLAUSE_ENDS:
         return _CLAUSE
-    if last in "—–-":  # "well— so", " - ", " – "; not "pre- and" nor a "- " bullet
-        return _CLAUSE if (last == "—" or core == last) and not line_start else _WORD
+    if last in "—–-":  # "well— so", " - ", " -- "; not "pre- and" nor a "- " bullet
+        return _CLAUSE if (last == "—" or not core.strip("-–")) and not line_start else _WORD
     if last not in _LATIN_ENDS:
         return _WORD
     stem = core.rstrip(_LATIN_ENDS)
@@ -146,9 +140,8 @@ def _classify(token: str, nxt: str, line_start: bool) -> int:
 
 
 def _breaks(text: str, line_start: bool) -> List[Tuple[int, int]]:
-    """Every confirmed break in ``text`` as (position, kind), in order: a unit may end just
-    before ``text[position]``, which exists and is not whitespace. ``line_start``: whether
-    ``text`` begins a line."""
+    """Every confirmed break in ``text`` (which begins a line if ``line_start``) as
+    (position, kind), in order: a unit may end before ``text[position]``, a non-space."""
     found = []
     token_start, at_line_start = 0, line_start
     for match in _SPACE_RE.finditer(text):
@@ -182,8 +175,8 @@ def _fit(text: str, limit: int) -> int:
 
 
 def _char_break(text: str, limit: int) -> Optional[int]:
-    """The last position <= limit between two non-space characters, one of them CJK, that
-    does not start a unit with punctuation or a combining mark."""
+    """The last position <= limit between two non-space characters, one CJK, that starts
+    no unit with punctuation or a combining mark."""
     for pos in range(min(limit, len(text) - 1), 0, -1):
         before, after = text[pos - 1], text[pos]
         if (not before.isspace() and not after.isspace() and (_wide(before) or _wide(after))
@@ -196,8 +189,8 @@ def _char_break(text: str, limit: int) -> Optional[int]:
 def _best_cut(text: str, breaks: Sequence[Tuple[int, int]], limit: int, min_len: int,
               measure: Callable[[str], int], hard: bool) -> Optional[int]:
     """Where to cut ``text`` at or before ``limit``: the last break of the strongest kind
-    that leaves a unit of at least ``min_len``; else the last break; else between CJK
-    characters; else, if ``hard``, at the limit (never before a combining mark)."""
+    leaving ``min_len``; else the last break; else between CJK characters; else, if
+    ``hard``, at the limit (not before a combining mark)."""
     usable = [(pos, kind) for pos, kind in breaks if pos <= limit and text[:pos].strip()]
     for least in (_SENTENCE, _CLAUSE, _WORD):
         positions = [pos for pos, kind in usable if kind >= least]
@@ -222,17 +215,13 @@ def _check_length(name: str, value: object) -> None:
 def split_text(text: str, max_chars: int) -> List[str]:
     """Cut a whole string into pieces of at most ``max_chars`` characters each (``len``).
 
-    Each cut goes at the last sentence end within the limit, else the last clause end,
-    else the last space (a kind is skipped when its last break leaves a piece shorter than
-    a third of the limit), else between CJK characters; a run of more than ``max_chars``
-    characters with no break at all is cut at the limit.
+    Each cut goes at the last sentence end within the limit, else clause end, else space
+    (each only if it leaves a third of the limit), else between CJK characters; a run of
+    more than ``max_chars`` characters with no break at all is cut at the limit.
 
-    Returns:
-        The pieces, in order; joined, they give back ``text``, except whitespace that would
-        make a piece of its own (``[]`` for empty or blank text).
-
-    Raises:
-        ValueError: ``max_chars`` is not a positive int.
+    Returns the pieces in order; joined, they give back ``text``, except whitespace that
+    would make a piece of its own (``[]`` for blank text). Raises ValueError if
+    ``max_chars`` is not a positive int.
     """
     _check_length("max_chars", max_chars)
     pieces, line_start = [], True
@@ -249,22 +238,18 @@ def split_text(text: str, max_chars: int) -> List[str]:
 
 
 class Segmenter:
-    """Cuts text that arrives in fragments into units to synthesize (see the module's
-    docstring for the rules).
+    """Cuts text that arrives in fragments into units to synthesize (rules: the module's docstring).
 
     Args:
-        first_min_chars: the shortest first unit (spoken length) that a clause or sentence
-            end releases; later units use it too while audio runs low.
-        min_chars: the shortest later unit that a sentence end releases.
+        first_min_chars: the shortest first unit (spoken length) a clause or sentence end
+            releases; later units too while audio runs low.
+        min_chars: the shortest later unit a sentence end releases.
         max_chars: the longest unit (spoken length, so also a bound on ``len``).
-        flush_after: seconds text may wait, while little audio is queued, before a cut
-            is forced at the best break or word end.
+        flush_after: seconds text may wait, while little audio is queued, before a cut is forced.
 
     Thread: none of its own and no lock; call it from one thread (or under the caller's lock).
-
-    Raises:
-        ValueError: a length that is not a positive int, ``first_min_chars`` or
-            ``min_chars`` above ``max_chars``, or ``flush_after`` not a positive number.
+    Raises ValueError for a length that is not a positive int, a minimum above
+    ``max_chars``, or a ``flush_after`` that is not a positive number of seconds.
     """
 
     def __init__(self, first_min_chars: int = 20, min_chars: int = 40, max_chars: int = 300,
@@ -350,21 +335,17 @@ class Segmenter:
     @property
     def deadline(self) -> Optional[float]:
         """The earliest time at which ``poll`` will release something unless more text comes
-        first (None: nothing pending). Thread: none; a timer may sleep until it."""
+        first (None: nothing pending); a timer may sleep until it."""
         since = self._since()
-        if since is None:
+        if since is None or self._last_arrival is None:
             return None
-        assert self._last_arrival is not None
-        if self._ahead_set is not None:
-            runs_low = self._ahead_set[1] + self._ahead_set[0] - HURRY_AHEAD
-        elif self._first_release is None:
-            runs_low = since
+        told, first = self._ahead_set, self._first_release
+        if told:
+            runs_low = told[1] + told[0] - HURRY_AHEAD
         else:
-            runs_low = self._first_release + self._released_speech - HURRY_AHEAD
-        at = max(since + self.flush_after, runs_low)
-        if self._flowing_cut() is None:  # only a stall releases it
-            at = max(at, self._last_arrival + self.flush_after)
-        return at
+            runs_low = since if first is None else first + self._released_speech - HURRY_AHEAD
+        waits = since if self._flowing_cut() is not None else self._last_arrival  # for a stall
+        return max(since + self.flush_after, waits + self.flush_after, runs_low)
 
     # -- the rules ---------------------------------------------------------------------
 
@@ -385,16 +366,15 @@ class Segmenter:
         return ahead < HURRY_AHEAD + max(0, need - length) / self._rate(now)
 
     def _rate(self, now: float) -> float:
-        """Spoken characters a second that the text has been arriving at (inf: unknown)."""
-        if self._first_arrival is None or now <= self._first_arrival:
-            return float("inf")
-        return max(self._received / (now - self._first_arrival), 1e-9)
+        """Spoken characters a second that text has been arriving at (inf: unknown)."""
+        span = now - (now if self._first_arrival is None else self._first_arrival)
+        return max(self._received / span, 1e-9) if span > 0 else float("inf")
 
     def _by_text(self, now: float) -> List[str]:
         units = []
-        while True:
+        while True:  # each break is judged once, when confirmed, so fragmentation cannot matter
             lead = len(self._buf) - len(self._buf.lstrip())  # leading blanks are free
-            limit = lead + _fit(self._buf[lead:], self.max_chars)
+            limit = lead + max(1, _fit(self._buf[lead:], self.max_chars))
             cut = None
             for pos, kind in _breaks(self._buf[:limit + 1], self._line_start):
                 if pos <= self._decided:
@@ -413,20 +393,20 @@ class Segmenter:
 
     def _by_time(self, now: float) -> List[str]:
         since = self._since()
-        if since is None or now - since < self.flush_after - _EPSILON or self.ahead(now) > HURRY_AHEAD + _EPSILON:
+        if (since is None or now - since < self.flush_after - _EPSILON
+                or self.ahead(now) > HURRY_AHEAD + _EPSILON):
             return []
         assert self._last_arrival is not None
         if now - self._last_arrival >= self.flush_after - _EPSILON:  # stalled: the last word is whole
-            usable = [pos for pos, _ in _breaks(self._buf, self._line_start) if self._buf[:pos].strip()]
+            usable = [p for p, _ in _breaks(self._buf, self._line_start) if self._buf[:p].strip()]
             cut: Optional[int] = len(self._buf) if self._ends_complete() or not usable else usable[-1]
         else:
             cut = self._flowing_cut()
         return [self._release(cut, now)] if cut else []
 
     def _flowing_cut(self) -> Optional[int]:
-        """Where the time limit cuts text that still arrives: the strongest break leaving at
-        least half of ``first_min_chars``, else the last word end; None while the pending
-        text is shorter than ``first_min_chars`` (a few words are no unit yet) or has no break."""
+        """Where the time limit cuts text that still flows (None: a few words are no unit
+        yet, or there is no break)."""
         if spoken_len(self._buf.strip()) < self.first_min_chars:
             return None
         return _best_cut(self._buf, _breaks(self._buf, self._line_start), len(self._buf),
@@ -435,12 +415,9 @@ class Segmenter:
     def _ends_complete(self) -> bool:
         """Whether the pending text ends like a sentence or clause (not ``29.`` nor ``Dr.``)."""
         core = self._buf.rstrip().rstrip(_CLOSERS)
-        if not core or core[-1] not in _ALL_PUNCT:
+        if not core or core[-1] not in _ALL_PUNCT or (core[-1] in ".,:" and core[-2:-1].isdigit()):
             return False
-        if core[-1] in ".,:" and len(core) > 1 and core[-2].isdigit():
-            return False
-        token = core.split()[-1]
-        return core[-1] != "." or _classify(token, "A", False) != _NONE
+        return core[-1] != "." or _classify(core.split()[-1], "A", False) != _NONE
 
     def _since(self) -> Optional[float]:
         """When the oldest pending word arrived (or the last cut, if later); None: none."""
