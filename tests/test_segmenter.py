@@ -323,6 +323,22 @@ def test_units_give_back_the_text_and_are_never_blank(text, cuts, gaps, max_char
 
 
 @settings(max_examples=250, deadline=None)
+@given(TEXTS, st.lists(st.integers(0, 10_000), max_size=30), st.lists(st.floats(0, 1.0), min_size=1, max_size=30))
+def test_a_timer_at_the_deadline_always_releases(text, cuts, gaps):
+    seg, now, units = Segmenter(first_min_chars=10, min_chars=15, max_chars=40, flush_after=0.3), 0.0, []
+    for i, fragment in enumerate(split_at(text, cuts)):
+        now += gaps[i % len(gaps)]
+        units += seg.push(fragment, now)
+        if seg.deadline is not None and i % 2:               # the timer fires before more text
+            assert seg.deadline >= now - 1e-9
+            now = seg.deadline
+            released = seg.poll(now)
+            assert released and all(u.strip() for u in released)
+            units += released
+    assert text.startswith("".join(units + seg.finish()).rstrip())
+
+
+@settings(max_examples=250, deadline=None)
 @given(TEXTS, st.lists(st.integers(0, 10_000), max_size=30), st.lists(st.integers(0, 10_000), max_size=30))
 def test_units_do_not_depend_on_fragmentation(text, cuts_a, cuts_b):
     def run(cuts: Sequence[int]) -> List[str]:
