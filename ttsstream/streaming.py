@@ -39,12 +39,21 @@ from .protocols.base import check_encodable
 from .segmenter import Segmenter
 from .speech import Speech
 
-__all__ = ["StreamSpeech", "TextStream", "Flusher"]
+__all__ = ["StreamSpeech", "TextStream", "Flusher", "iter_fragments"]
 
 logger = logging.getLogger("ttsstream")
 
 _ids = itertools.count(1)
 _FEEDER_JOIN = 5.0  # seconds close() waits for a text iterator to hand back its thread
+
+
+def iter_fragments(text: object) -> Iterable[str]:
+    """``text`` as an iterable of fragments, or InvalidParameterError (before any I/O)."""
+    if isinstance(text, (bytes, bytearray, memoryview)) or not hasattr(text, "__iter__"):
+        raise InvalidParameterError(
+            f"text must be a str or an iterable of str (an LLM's tokens), got {type(text).__name__}",
+            parameter="text")
+    return iter(text)  # type: ignore[call-overload]
 
 
 class _Unit(Sink):
@@ -160,15 +169,21 @@ class TextStream:
             raise InvalidParameterError("text contains a NUL character", parameter="text")
         check_encodable("text", text)
         with self._lock:
-            if self._stopped:
-                return
             if self._finished:
                 raise TTSError("feed() after finish(): open a new stream for more text")
+            if self._stopped:
+                return
             self._texts.append(text)
-            now = time.monotonic()
-            self._queue(self._segmenter.push(text, now))
-            if self._segmenter.pending:
-                self._flusher.schedule(self, now + self._segmenter.flush_after)
+            self._queue(self._segmenter.push(text, time.monotonic()))
+            self._schedule_flush()
+
+    def feed_units(self, units: List[str]) -> None:
+        """Queue text already cut into units (a long ``str``), then finish."""
+        with self._lock:
+            if not self._finished and not self._stopped:
+                self._texts.extend(units)
+                self._queue(units)
+        self.finish()
 
     @property
     def text(self) -> str:
@@ -179,9 +194,11 @@ class TextStream:
 
     def finish(self) -> None:
         with self._lock:
-            if self._finished or self._stopped:
+            if self._finished:
                 return
             self._finished = True
+            if self._stopped:
+                return
             self._queue(self._segmenter.finish())
             complete = self._all_spoken()
         if complete:
@@ -193,8 +210,7 @@ class TextStream:
             if self._finished or self._stopped:
                 return
             self._queue(self._segmenter.poll(now))
-            if self._segmenter.pending:
-                self._flusher.schedule(self, now + self._segmenter.flush_after)
+            self._schedule_flush()
 
     def feed_from(self, fragments: Iterable[str], name: str) -> None:
         """Feed every item of ``fragments``, then finish, on a thread of its own (an LLM's
@@ -232,10 +248,16 @@ class TextStream:
 
     # -- units out -------------------------------------------------------------------
 
+    def _schedule_flush(self) -> None:
+        """Under the lock: have the flusher come back when the segmenter may release more."""
+        deadline = self._segmenter.deadline
+        if deadline is not None:
+            self._flusher.schedule(self, deadline)
+
     def _queue(self, texts: List[str]) -> None:
         """Under the lock: make units of ``texts`` and send what may go now."""
         for text in texts:
-            unit = _Unit(self, text, self._make_request(text))
+            unit = _Unit(self, text, self._make_request(text.strip()))  # the edges' spaces: not sent
             self._line.append(unit)
             self._waiting.append(unit)
         self._pump()

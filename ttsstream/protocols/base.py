@@ -129,18 +129,19 @@ class Request:
         return f"Request(model={self.model!r}, text={self.text[:40]!r}, params={self.params!r})"
 
 
-def check_text(text: object) -> str:
-    """Return ``text`` if it is speakable, else raise InvalidParameterError."""
+def check_text(text: object, max_chars: Optional[int] = MAX_TEXT_CHARS) -> str:
+    """Return ``text`` if it is speakable (at most ``max_chars`` long, unless None), else
+    raise InvalidParameterError."""
     if not isinstance(text, str):
         raise InvalidParameterError(
             f"text must be a str, got {type(text).__name__}", parameter="text"
         )
     if not text.strip():
         raise InvalidParameterError("text is empty: give speak() something to say", parameter="text")
-    if len(text) > MAX_TEXT_CHARS:
+    if max_chars is not None and len(text) > max_chars:
         raise InvalidParameterError(
-            f"text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}: split it into several speak() calls",
-            parameter="text",
+            f"text is {len(text)} characters; one request takes {max_chars}: split it (speak() cuts a longer "
+            "str itself)", parameter="text",
         )
     if "\x00" in text:
         raise InvalidParameterError("text contains a NUL character", parameter="text")
