@@ -468,6 +468,25 @@ def speak_file_exact(work: Path) -> Dict[str, Any]:
 
 
 @scenario
+def speak_file_stream(work: Path) -> Dict[str, Any]:
+    """A text stream played on the file device; each segment's on_segment notes how much
+    audio the device had been given when it ran."""
+    text = "The first sentence of the stream. A second one follows it. And a third, the last."
+    cues: List[Any] = []
+    with LocalServer(engine="tone") as url:
+        with TTSClient(url=url + "/api/v1/generate/ws") as client:
+            def on_segment(segment: Any) -> None:
+                cues.append([segment.index, client.player.played_bytes, threading.current_thread().name])
+
+            pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
+            speech = client.speak(iter(pieces), play=True, on_segment=on_segment)
+            snapshot(work / OUT, work / "at_return.raw")
+            save_pcm(work, "pcm.raw", speech.pcm)
+            segments = [[s.index, s.text, s.start, s.end] for s in speech.segments]
+    return {"cues": cues, "segments": segments, "rate": 24000, "threads": other_threads()}
+
+
+@scenario
 def speak_file_queue(work: Path) -> Dict[str, Any]:
     texts = ["First of three.", "Second, a little longer than the first.", "Third."]
     with LocalServer(engine="tone") as url:

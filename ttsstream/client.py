@@ -365,6 +365,7 @@ class TTSClient(MainLoopIntegration):
             speech._end(Cancelled("the client was closed"))
         if line is not None:
             line.stop_all(Cancelled("the client was closed"))
+            line.close()
         if player is not None and self._owns_player:
             player.close()
         self._flusher.close()

@@ -330,8 +330,14 @@ class Speech(Sink):
             self._segments[-1].end = self.duration
         segment = Segment(len(self._segments), text, self.duration)
         self._segments.append(segment)
-        if self._on_segment_cb is not None:
-            self._deliver(self._on_segment_cb, segment)
+        callback = self._on_segment_cb
+        if callback is None:
+            return
+        turn = self._turn
+        if turn is None:
+            self._deliver(callback, segment)
+        else:  # with play=True: when the segment begins to play, not when it arrives
+            turn.line.cue(turn, lambda: self._deliver(callback, segment))
 
     def _end(self, error: Optional[TTSError]) -> None:
         """Ask for the speech to end, normally (None) or with ``error``; the first ask wins.

@@ -20,7 +20,7 @@ from typing import Any, Deque, List, Optional
 
 from ..audio import SAMPLE_WIDTH
 from ..errors import PlaybackError, SynthesisTimeout
-from .items import CLOSE, DoneCallback, Mark, PauseRequest, RateChange, StopRequest
+from .items import CLOSE, Cue, DoneCallback, Mark, PauseRequest, RateChange, StopRequest
 from .jitter import PLAYING, JitterBuffer
 from .stream import block_frames
 
@@ -112,6 +112,14 @@ class FeedQueue:
             self._queue.append(data)
             self._queued_bytes += len(data)
             self._segment_open = True
+            self._cond.notify_all()
+
+    def put_cue(self, cue: Cue) -> None:
+        """Queue a cue behind what is queued (not a control: it holds back no prebuffer).
+        Raises PlaybackError if the player is closed or failed."""
+        with self._cond:
+            self._raise_if_unusable()
+            self._queue.append(cue)
             self._cond.notify_all()
 
     def put_mark(self, on_done: Optional[DoneCallback], started: bool) -> List[Mark]:
@@ -278,6 +286,8 @@ class FeedQueue:
                         finished=self._controls_queued > 0, now=time.monotonic()):
                     self._cond.wait()
                     continue
+                if isinstance(head, Cue):
+                    return self._queue.popleft()
                 if not isinstance(head, bytes):
                     self._queue.popleft()
                     self._controls_queued -= 1

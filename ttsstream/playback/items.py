@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-__all__ = ["Mark", "RateChange", "StopRequest", "PauseRequest", "CLOSE", "DoneCallback"]
+__all__ = ["Mark", "RateChange", "Cue", "StopRequest", "PauseRequest", "CLOSE", "DoneCallback"]
 
 DoneCallback = Callable[[bool], Any]
 
@@ -32,6 +32,16 @@ class RateChange:
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
+
+
+class Cue:
+    """``cue()``: call ``callback()`` once the audio fed after it begins to reach the
+    device (or its segment ends with none). Dropped, uncalled, by a stop or close."""
+
+    __slots__ = ("callback",)
+
+    def __init__(self, callback: Callable[[], Any]) -> None:
+        self.callback = callback
 
 
 class StopRequest:

@@ -30,7 +30,7 @@ from ..checks import is_int, require_number
 from ..errors import PlaybackError
 from .devices import NO_DEVICE_HINT, _import_pyaudio
 from .feed import FeedQueue
-from .items import DoneCallback
+from .items import Cue, DoneCallback
 from .stream import OutputStream
 from .worker import PlayerThread, report_done
 
@@ -217,6 +217,19 @@ class AudioPlayer:
         self.start()
         if data:
             self._queue.put_audio(data)
+
+    def cue(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` when the audio fed after this call begins to reach the
+        device (after the prebuffer, as its first block is written), or when the
+        segment ends if no audio follows. A stop or close drops it uncalled.
+
+        Thread: the callback runs on the player thread: it must return at once (hand
+        the news to another thread) and must not call the player.
+
+        Raises:
+            PlaybackError: the device has failed or the player is closed.
+        """
+        self._queue.put_cue(Cue(callback))
 
     def finish(self, on_done: Optional[DoneCallback] = None) -> None:
         """Mark the end of what was fed so far.

@@ -27,7 +27,7 @@ from ..errors import PlaybackError
 from .devices import NO_DEVICE_HINT
 from .dsp import Fader, Resampler, apply_volume
 from .feed import FeedQueue
-from .items import CLOSE, Mark, PauseRequest, RateChange, StopRequest
+from .items import CLOSE, Cue, Mark, PauseRequest, RateChange, StopRequest
 from .stream import OutputStream, block_frames
 
 __all__ = ["PlayerThread", "report_done"]
@@ -79,6 +79,7 @@ class PlayerThread:
         self._fader = Fader(0)
         self._unwritten = np.zeros(0, dtype="<i2")   # a block a stop cut short, to fade out on
         self._draining: Optional[Mark] = None  # the segment end being drained now
+        self._cues: List[Cue] = []  # cues whose audio has not reached the device yet
 
     def run(self) -> None:
         """Open the device, signal ready, then serve the queue until CLOSE or a failure."""
@@ -126,6 +127,7 @@ class PlayerThread:
             if item is CLOSE:
                 return
             if isinstance(item, StopRequest):
+                self._cues.clear()  # their audio was dropped: never heard
                 self._fade_out(item.tail, stopping=True)
                 output.close()
                 self._resampler = None
@@ -139,7 +141,11 @@ class PlayerThread:
                     self._fader.up()  # resumed after a pause's fade-out
                 assert self._resampler is not None
                 self._write(self._resampler.process(item), item)
+                self._call_cues()
+            elif isinstance(item, Cue):
+                self._cues.append(item)
             elif isinstance(item, Mark):
+                self._call_cues()  # a segment that ended with no audio after its cue
                 self._draining = item  # reported as dropped if the device fails during the drain
                 self._end_segment(drain=True)
                 self._draining = None
@@ -152,6 +158,14 @@ class PlayerThread:
                 else:
                     output.close()  # reopened lazily at the new rate
                     self._resampler = None
+
+    def _call_cues(self) -> None:
+        cues, self._cues = self._cues, []
+        for cue in cues:
+            try:
+                cue.callback()
+            except Exception:
+                logger.exception("a cue callback raised")
 
     def _write(self, samples: np.ndarray, source: bytes = b"") -> None:
         """Fade, scale and write device-rate samples; count ``source`` as played."""
