@@ -16,7 +16,7 @@ import collections
 import logging
 import threading
 import time
-from typing import Any, Deque, List, Optional
+from typing import Any, Deque, List, Optional, Union
 
 from ..audio import SAMPLE_WIDTH
 from ..errors import PlaybackError, SynthesisTimeout
@@ -105,21 +105,14 @@ class FeedQueue:
 
     # ------------------------------------------------------------- callers' side
 
-    def put_audio(self, data: bytes) -> None:
-        """Queue PCM bytes. Raises PlaybackError if the player is closed or failed."""
+    def put_audio(self, data: Union[bytes, Cue]) -> None:
+        """Queue PCM bytes or a cue (no control: it holds back no prebuffer). Raises PlaybackError."""
         with self._cond:
             self._raise_if_unusable()
             self._queue.append(data)
-            self._queued_bytes += len(data)
-            self._segment_open = True
-            self._cond.notify_all()
-
-    def put_cue(self, cue: Cue) -> None:
-        """Queue a cue behind what is queued (not a control: it holds back no prebuffer).
-        Raises PlaybackError if the player is closed or failed."""
-        with self._cond:
-            self._raise_if_unusable()
-            self._queue.append(cue)
+            if isinstance(data, bytes):
+                self._queued_bytes += len(data)
+                self._segment_open = True
             self._cond.notify_all()
 
     def put_mark(self, on_done: Optional[DoneCallback], started: bool) -> List[Mark]:

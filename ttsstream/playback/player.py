@@ -229,7 +229,7 @@ class AudioPlayer:
         Raises:
             PlaybackError: the device has failed or the player is closed.
         """
-        self._queue.put_cue(Cue(callback))
+        self._queue.put_audio(Cue(callback))
 
     def finish(self, on_done: Optional[DoneCallback] = None) -> None:
         """Mark the end of what was fed so far.
