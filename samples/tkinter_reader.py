@@ -1,19 +1,28 @@
-"""A Tkinter window that reads text aloud, with a live level meter.
+"""A Tkinter window that reads text aloud, highlighting the sentence being heard.
 
 Shows: a client made with dispatch="poll" and attached to Tk (client.attach_tk(root)),
-so that every callback runs on Tk's own thread and may touch widgets; Speak, Stop and
-Pause/Resume buttons; a level meter fed from on_audio; the time to first audio.
+so that every callback runs on Tk's own thread and may touch widgets; the text spoken
+as a stream (client.open_stream: cut into sentences, each synthesized as soon as it is
+cut, so the first one plays while the rest are made); on_segment moving a highlight
+through the text as playback moves; Speak, Stop and Pause/Resume buttons; a level
+meter fed from on_audio; the time to first audio.
 
 Run it:
 
     python samples/tkinter_reader.py
 
-It plays through client.player where there is an output device. Without one it still
-streams (the meter moves) and says "no audio device". The bundled offline voice is used
+It plays through client.player where there is an output device: with play=True,
+on_segment runs when a sentence begins to *play*, so the highlight follows the
+speakers (and stands still while paused). Without a device it reads along silently and
+says "no audio device": on_segment then runs when a sentence's audio *arrives*, which
+is faster than speech, so the sample holds each highlight back until the sentence's
+segment.start on the audio's own timeline (counted from the first chunk, as if played
+at once); the meter follows the same timeline. The bundled offline voice is used
 unless EIGENAI_API_KEY or SHUNYALABS_API_KEY is set.
 
 --selftest prints JSON lines for tests/test_samples.py: where the buttons are, each
-status change, and at exit what the callbacks saw (their threads, chunks, latency).
+status change, each highlight as the text widget holds it, and at exit what the
+callbacks saw (their threads, chunks, latency).
 """
 
 import argparse
@@ -21,6 +30,7 @@ import bisect
 import json
 import math
 import threading
+import time
 import tkinter as tk
 from tkinter import ttk
 
@@ -28,11 +38,14 @@ import numpy as np
 
 import ttsstream
 from ttsstream.api import choose_provider
+from ttsstream.speech import Segment  # the items of speech.segments, given to on_segment
 
 TEXT = ("Streaming speech arrives in small chunks. Each one moves the level meter below, "
         "and the first one tells how long the service took to answer. Press Pause to hold "
         "the playback, Resume to go on, or Stop to end it.")
 METER_DB = 60  # the meter spans -60 dBFS (empty) to 0 dBFS (full)
+BYTES_PER_SAMPLE = 2  # the audio is 16-bit mono PCM
+HEARD = "heard"  # the text tag on the sentence being heard
 
 
 def level_db(samples: np.ndarray) -> float:
@@ -55,12 +68,15 @@ class Reader:
         self.levels = []       # the current speech's chunk levels, in order ...
         self.ends = []         # ... and the byte offset where each chunk ends
         self.played_from = 0   # client.player.played_bytes when the current speech started
+        self.text_from = 0     # where the spoken text begins in the text box (after leading blanks)
+        self.timeline = None   # without a device: time.monotonic() of the first chunk (its second 0)
         self.seen = {"threads": set(), "chunks": 0, "first_audio_ms": None, "meter_max": 0.0,
-                     "meter_updates": 0, "statuses": []}
+                     "meter_updates": 0, "statuses": [], "highlights": 0}
 
         root.title("ttsstream reader")
         self.text = tk.Text(root, name="text", width=60, height=6, wrap="word")
         self.text.insert("1.0", TEXT)
+        self.text.tag_configure(HEARD, background="#ffe07a")
         buttons = ttk.Frame(root, name="buttons")
         self.speak_button = ttk.Button(buttons, name="speak", text="Speak", command=self.speak)
         self.pause_button = ttk.Button(buttons, name="pause", text="Pause", command=self.toggle_pause)
@@ -84,28 +100,43 @@ class Reader:
     # -- buttons -----------------------------------------------------------------
 
     def speak(self) -> None:
-        text = self.text.get("1.0", "end").strip()
+        whole = self.text.get("1.0", "end-1c")
+        text = whole.strip()
         if not text:
             return
         self.halt()  # one speech at a time
         self.turn += 1
+        self.text_from = len(whole) - len(whole.lstrip())
         self.latency["text"] = "first audio: waiting..."
         callbacks = {"on_audio": self.current(self.on_audio), "on_complete": self.current(self.on_complete),
-                     "on_error": self.current(self.on_error)}
+                     "on_error": self.current(self.on_error), "on_segment": self.current(self.on_segment)}
         try:
             if self.can_play:
                 try:
                     self.played_from = self.client.player.played_bytes
-                    self.speech = self.client.speak(text, play=True, block=False, **callbacks)
+                    self.speech = self.start_stream(text, play=True, **callbacks)
                     self.set_status("speaking")
                     return
                 except ttsstream.PlaybackError:
                     self.can_play = False
                     self.pause_button.state(["disabled"])  # nothing to pause
-            self.speech = self.client.speak(text, block=False, **callbacks)
-            self.set_status("no audio device: streaming without playing")
+            self.speech = self.start_stream(text, play=False, **callbacks)
+            self.set_status("no audio device: reading along without playing")
         except ttsstream.TTSError as error:
             self.set_status(f"error: {error}")
+
+    def start_stream(self, text: str, play: bool, **callbacks) -> ttsstream.Speech:
+        """Speak ``text`` as a stream: its sentences are cut and synthesized one by one.
+
+        An app reading an LLM's answer would feed() each token as it comes; here the
+        text is all there, so one feed() and finish() do. The text box is read-only
+        while it is spoken, so that the highlight's ranges stay true.
+        """
+        speech = self.client.open_stream(play=play, **callbacks)
+        speech.feed(text)
+        speech.finish()
+        self.text.configure(state="disabled")
+        return speech
 
     def toggle_pause(self) -> None:
         player = self.client.player
@@ -125,10 +156,13 @@ class Reader:
     def halt(self) -> None:
         """Cancel the speech and silence playback; leave the player ready for the next one."""
         self.client.stop()  # the speech ends with Cancelled; the player is silenced and unpaused
+        self.turn += 1  # its callbacks still queued (a cue, a chunk) are dropped
         self.playing = False
         self.levels, self.ends = [], []
+        self.timeline = None
         self.meter["value"] = 0
         self.pause_button["text"] = "Pause"
+        self.end_reading("stopped")
 
     def close(self) -> None:
         self.client.close()
@@ -153,21 +187,84 @@ class Reader:
             self.latency["text"] = f"first audio: {latency_ms:.0f} ms"
             self.seen["first_audio_ms"] = latency_ms
             self.report("first_audio", ms=latency_ms)
+        self.start_timeline()
         self.levels.append(level_db(chunk.samples))
         self.ends.append((self.ends[-1] if self.ends else 0) + len(chunk.pcm))
-        if not self.can_play:
-            self.show_level(self.levels[-1])  # nothing plays: show each chunk as it arrives
+
+    def on_segment(self, segment: Segment) -> None:
+        """A sentence's audio begins: playing now (with a device), or arriving now (without)."""
+        if self.can_play:
+            self.highlight(segment)
+            return
+        # Nothing plays: arrival runs ahead of speech, so wait for the sentence's start
+        # on the audio's own timeline, as a listener would hear it.
+        self.start_timeline()
+        self.highlight_when_heard(segment)
+
+    def highlight_when_heard(self, segment: Segment) -> None:
+        """Without a device: highlight ``segment`` once the timeline reaches its start."""
+        wait_ms = math.ceil((segment.start - self.heard_seconds()) * 1000)
+        if wait_ms > 0:  # Tk's timers may fire a little early: check again then
+            self.root.after(wait_ms, self.current(self.highlight_when_heard), segment)
+        else:
+            self.highlight(segment)
 
     def on_complete(self, speech: ttsstream.Speech) -> None:
+        self.playing = True  # follow_playback says "done" once the last sentence is heard
         if self.can_play:
-            self.playing = True
             self.set_status(f"received {speech.duration:.1f} s of audio; playing")
         else:
-            self.set_status(f"received {speech.duration:.1f} s of audio (no audio device)")
+            self.set_status(f"received {speech.duration:.1f} s of audio (no audio device); reading along")
 
     def on_error(self, error: ttsstream.TTSError) -> None:
+        self.end_reading("error")
         if not isinstance(error, ttsstream.Cancelled):  # Stop has said "stopped" already
             self.set_status(f"error: {error}")
+
+    # -- the highlight -----------------------------------------------------------------
+
+    def highlight(self, segment: Segment) -> None:
+        """Mark ``segment``'s characters in the text box, and keep them in view.
+
+        The segments concatenate to the text spoken, so a segment begins where the
+        ones before it end.
+        """
+        start = self.text_from + sum(len(earlier.text) for earlier in self.speech.segments[:segment.index])
+        end = start + len(segment.text.rstrip())  # its trailing space: not part of the sentence
+        self.text.tag_remove(HEARD, "1.0", "end")
+        self.text.tag_add(HEARD, f"1.0 + {start} chars", f"1.0 + {end} chars")
+        self.text.see(f"1.0 + {start} chars")
+        self.seen["highlights"] += 1
+        if self.selftest:  # what the widget holds now, read back from it
+            first, last = self.text.tag_ranges(HEARD)
+            self.report("highlight", index=segment.index, start=segment.start, heard=self.heard_seconds(),
+                        chars=[self.offset(first), self.offset(last)], text=self.text.get(first, last),
+                        segment_text=segment.text)
+
+    def end_reading(self, why: str) -> None:
+        """The speech is over (heard to the end, stopped, failed): no highlight, text editable."""
+        self.text.configure(state="normal")
+        if self.text.tag_ranges(HEARD):
+            self.text.tag_remove(HEARD, "1.0", "end")
+            self.report("highlight_cleared", why=why)
+
+    def offset(self, index) -> int:
+        """Characters from the text box's start to a Tk index."""
+        return len(self.text.get("1.0", index))
+
+    # -- where the listener is -----------------------------------------------------------
+
+    def start_timeline(self) -> None:
+        if not self.can_play and self.timeline is None:
+            self.timeline = time.monotonic()
+
+    def heard_seconds(self) -> float:
+        """Seconds of the current speech heard so far: played by the device, or, without
+        one, passed since its first chunk (as if it played at once, without a gap)."""
+        if self.can_play:
+            rate = self.speech.sample_rate if self.speech is not None else 1
+            return (self.client.player.played_bytes - self.played_from) / (BYTES_PER_SAMPLE * rate)
+        return 0.0 if self.timeline is None else time.monotonic() - self.timeline
 
     # -- the meter ---------------------------------------------------------------------
 
@@ -176,14 +273,22 @@ class Reader:
 
         A service may send audio faster than it plays; the player's count of played
         bytes says which chunk is in the speakers (and stands still while paused).
+        Without a device the timeline from the first chunk stands in for it.
         """
-        if self.can_play and self.ends:
-            heard = self.client.player.played_bytes - self.played_from
+        if self.ends:
+            heard = round(self.heard_seconds() * self.speech.sample_rate) * BYTES_PER_SAMPLE
             index = bisect.bisect_right(self.ends, heard)
             self.show_level(self.levels[index] if index < len(self.levels) else 0.0)
-        if self.playing and self.speech.done:
+            heard_all = index >= len(self.levels)
+        else:
+            heard_all = True
+        if self.playing and self.speech.done and (self.can_play or heard_all):
             self.playing = False
-            self.set_status("done" if self.speech.error is None else f"error: {self.speech.error}")
+            self.end_reading("done" if self.speech.error is None else "error")
+            if self.speech.error is not None:
+                self.set_status(f"error: {self.speech.error}")
+            else:
+                self.set_status("done" if self.can_play else "done (no audio device)")
         self.root.after(30, self.follow_playback)
 
     def show_level(self, value: float) -> None:
@@ -234,6 +339,7 @@ def main() -> None:
         reader.report("exit", callback_threads=sorted(seen["threads"]), chunks=seen["chunks"],
                       first_audio_ms=seen["first_audio_ms"], meter_max=seen["meter_max"],
                       meter_updates=seen["meter_updates"], statuses=seen["statuses"], played=reader.can_play,
+                      highlights=seen["highlights"],
                       threads_left=sorted(t.name for t in threading.enumerate() if t is not threading.main_thread()))
 
 

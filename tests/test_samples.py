@@ -25,7 +25,7 @@ import sys
 import time
 import wave
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -230,6 +230,32 @@ def close_and_check(app: EventStream, display: str, window: int, played: bool) -
     return facts
 
 
+def check_highlights(events: List[Dict[str, Any]], why: str) -> List[Dict[str, Any]]:
+    """The highlight moved through the spoken text's units in order, each when its audio
+    was heard, and was cleared at the end (``why``). ``events``: one speech's, in order."""
+    highlights = [event for event in events if event["event"] == "highlight"]
+    assert len(highlights) >= 3, highlights  # the sample's text has three sentences
+    assert [event["index"] for event in highlights] == list(range(len(highlights))), highlights
+    offset = highlights[0]["chars"][0]
+    assert offset == 0, highlights[0]  # the text box's text from its start
+    for event in highlights:
+        # The widget marks exactly the unit's characters: the units follow one another
+        # through the text box, each where the ones before it end.
+        assert event["text"] == event["segment_text"].rstrip() and event["text"], event
+        assert event["chars"] == [offset, offset + len(event["text"])], (event, offset)
+        offset += len(event["segment_text"])
+        # Highlighted once its audio was heard (played by the device, or on the timeline
+        # without one), not when it arrived: arrival runs seconds ahead of the speech.
+        assert event["heard"] >= event["start"], event
+    starts = [event["start"] for event in highlights]
+    assert starts == sorted(starts) and len(set(starts)) == len(starts), starts
+    assert highlights[-1]["segment_text"].rstrip().endswith("Stop to end it."), highlights[-1]
+    last = events.index(highlights[-1])
+    cleared = [event for event in events[last:] if event["event"] == "highlight_cleared"]
+    assert cleared and cleared[0]["why"] == why, events[last:]
+    return highlights
+
+
 def test_tkinter_reader_plays_pauses_and_stops(tmp_path: Path, xvfb: Xvfb) -> None:
     require(pulse_missing() or missing_modules("pyaudio"))
     with PulseDaemon(tmp_path / "pulse") as pulse:
@@ -239,11 +265,14 @@ def test_tkinter_reader_plays_pauses_and_stops(tmp_path: Path, xvfb: Xvfb) -> No
             buttons, window = ready["buttons"], ready["window"]
 
             click_button(xvfb.display, buttons["speak"])
+            first = len(app.events)
             app.wait_for(status("speaking"))
             app.wait_for(lambda event: event["event"] == "first_audio")
             # Mid-speech (the null sink plays in real time; the text lasts about 12 s):
-            # let the meter follow the playback for a moment, then take the picture.
-            time.sleep(0.8)
+            # once the second sentence is heard, let the meter follow the playback for a
+            # moment, then take the picture.
+            app.wait_for(lambda event: event["event"] == "highlight" and event["index"] == 1)
+            time.sleep(0.3)
             shot = tmp_path / "tkinter_reader.png"
             screenshot(xvfb.display, window, shot)
             width, height = png_size(shot)
@@ -256,14 +285,22 @@ def test_tkinter_reader_plays_pauses_and_stops(tmp_path: Path, xvfb: Xvfb) -> No
             assert app.wait_for(status("paused"))["pause_button"] == "Resume"
             click_button(xvfb.display, buttons["pause"])
             assert app.wait_for(status("resumed"))["pause_button"] == "Pause"
+            app.wait_for(status("done"), timeout=TIMEOUT)  # played to the end
+            check_highlights(app.events[first:], why="done")
+
+            # Spoken again and stopped mid-speech: the highlight goes with the speech.
+            click_button(xvfb.display, buttons["speak"])
+            app.wait_for(lambda event: event["event"] == "highlight" and event["index"] == 0)
             click_button(xvfb.display, buttons["stop"])
+            assert app.wait_for(lambda event: event["event"] == "highlight_cleared")["why"] == "stopped"
             app.wait_for(status("stopped"))
 
             facts = close_and_check(app, xvfb.display, window, played=True)
         finally:
             app.close()
     statuses = facts["statuses"]
-    assert statuses[:1] == ["speaking"] and "done" not in statuses, statuses
+    assert statuses[:1] == ["speaking"] and statuses[-1] == "stopped", statuses
+    assert statuses.count("done") == 1, statuses
     assert not any(text.startswith("error") for text in statuses), statuses
 
 
@@ -273,9 +310,13 @@ def test_tkinter_reader_streams_without_a_device(tmp_path: Path, xvfb: Xvfb) -> 
     try:
         ready = app.wait_for(lambda event: event["event"] == "ready")
         click_button(xvfb.display, ready["buttons"]["speak"])
+        first = len(app.events)
         app.wait_for(status("no audio device"))
         app.wait_for(status("received"))
+        # Nothing plays: the highlight reads along on the audio's own timeline.
+        app.wait_for(status("done (no audio device)"), timeout=TIMEOUT)
+        check_highlights(app.events[first:], why="done")
         facts = close_and_check(app, xvfb.display, ready["window"], played=False)
     finally:
         app.close()
-    assert facts["statuses"][-1].endswith("(no audio device)"), facts["statuses"]
+    assert facts["statuses"][-1] == "done (no audio device)", facts["statuses"]
