@@ -107,17 +107,48 @@ def test_out_dash_streams_exactly_the_speech_as_wav_then_raw(server) -> None:
     assert raw.returncode == 0 and raw.stdout == tone_pcm("Hello") and raw.stderr == b""
 
 
-def test_a_long_text_is_spoken_in_pieces_into_one_stream(server, tmp_path) -> None:
+def test_a_long_text_is_spoken_in_units_into_one_stream(server, tmp_path) -> None:
     text = " ".join(f"Sentence number {n} of the long text." for n in range(40))
     assert len(text) > 3 * PIECE_CHARS
     (tmp_path / "long.txt").write_text(text, encoding="utf-8")
     result = cli("speak", "--file", "long.txt", "--url", server.eigenai_url, "--out", "-", "--format", "raw",
                  "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout == tone_pcm(text)
+    # The units, in text order (the server records them as they complete), each sent
+    # without the spaces at its edges, make up the text; the audio is theirs, in order.
+    units = sorted(server.transcript, key=lambda u: text.index(u.text))
+    assert " ".join(u.text for u in units) == text
+    assert result.stdout == b"".join(tone_pcm(u.text) for u in units)
     summary = json.loads(result.stderr)
-    assert summary["pieces"] == len([u for u in server.transcript if u.text in text]) > 1
-    assert "".join(u.text for u in server.transcript) == text
+    assert summary["pieces"] == len(units) > 1 and summary["characters"] == len(text)
+
+
+def test_standard_input_is_spoken_as_it_arrives(server) -> None:
+    # The first sentence goes in and its audio comes out while the pipe is still open.
+    process = subprocess.Popen([sys.executable, "-m", "ttsstream", "speak", "-", "--url", server.shunyalabs_url,
+                                "--out", "-", "--format", "raw", "-q"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    try:
+        first = "The first sentence comes through the pipe on its own. "
+        process.stdin.write(first.encode())
+        process.stdin.write(b"And then the ")
+        process.stdin.flush()
+        audio = process.stdout.read(4800)  # blocks until audio comes: the pipe is still open
+        assert len(audio) == 4800
+        process.stdin.write(b"second one, after the first was heard.\n")
+        process.stdin.close()
+        rest = process.stdout.read()
+        assert process.wait(TIMEOUT) == 0, process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(TIMEOUT)
+        for stream in (process.stdout, process.stderr):
+            stream.close()
+    texts = [u.text for u in server.transcript]
+    assert texts == ["The first sentence comes through the pipe on its own.",
+                     "And then the second one, after the first was heard."]
+    assert audio + rest == tone_pcm(texts[0]) + tone_pcm(texts[1])
 
 
 def test_out_dash_into_a_file_gets_its_sizes_put_right(server, tmp_path) -> None:
@@ -231,13 +262,14 @@ def run_on_a_terminal(args: List[str], environment: Optional[Dict[str, str]] = N
 def test_the_status_line_shows_on_a_terminal_only(make_server) -> None:
     server = make_server(realtime=20)  # a couple of redraws' worth of streaming, not a bound
     text = "Status line. " * 40
-    code, out, screen = run_on_a_terminal(["speak", text, "--url", server.eigenai_url, "--out", "-"])
+    code, out, screen = run_on_a_terminal(["speak", text, "--url", server.shunyalabs_url, "--out", "-"])
     assert code == 0, screen
-    assert out == wav_header(24000) + tone_pcm(text)
+    # A text this long goes in units, one after another on one connection.
+    assert out == wav_header(24000) + b"".join(tone_pcm(u.text) for u in server.transcript)
     lines = screen.decode().split("\r")
     drawn = [line for line in lines if line.startswith("first audio ")]
     assert drawn, screen
-    assert re.match(r"first audio \d+ ms \| received \d+\.\d s \| text \d/\d \d+%\x1b\[K$", drawn[-1]), drawn[-1]
+    assert re.match(r"first audio \d+ ms \| received \d+\.\d s \| text \d+ \d+%\x1b\[K$", drawn[-1]), drawn[-1]
     assert drawn[-1].startswith("first audio") and " 100%" in drawn[-1]
     assert "streamed" in screen.decode()
 

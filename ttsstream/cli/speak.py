@@ -1,10 +1,10 @@
 """``ttsstream speak``: speak a text, play it, stream it to a file or a pipe, show progress.
 
-The text is cut into pieces (``text.pieces``) spoken one after another on one client:
-each piece's stream starts once the previous one's has ended, so the audio reaches the
-output in order, while playback (the client's play line) plays one piece as the next
-arrives. The main thread waits in slices of ``status.INTERVAL``, redrawing the status
-line between them, so Ctrl-C gets through at once.
+A short text is one request. A longer one, and standard input (read as it arrives), is
+one speech of many units (the library's text stream: first audio after the first
+sentence, the units' audio in order), whose segments move the progress on the status
+line. The main thread waits in slices of ``status.INTERVAL``, redrawing the status line
+between them, so Ctrl-C gets through at once.
 
 Imports: ``ttsstream.errors``, ``ttsstream.urls``; the client, ``ttsstream.api``
 (``choose_provider``) and playback only when it runs; and the CLI's ``options``,
@@ -18,7 +18,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, TextIO, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, TextIO, Union
 
 from ..audio import SAMPLE_WIDTH
 from ..errors import PlaybackError
@@ -27,7 +27,7 @@ from .options import Choice, choose
 from .problems import BROKEN_PIPE, OK, UsageError
 from .sink import AudioSink
 from .status import INTERVAL, Progress, StatusLine
-from .text import pieces, read_text
+from .text import PIECE_CHARS, read_text
 
 if TYPE_CHECKING:
     from ..client import Speech, TTSClient
@@ -58,7 +58,7 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             sink = _sink(out, DEFAULT_OUT, args.format)
         run = _Run(choice, player, StatusLine.for_stream(err, args.quiet), args.timeout, sink)
         try:
-            run.speak(pieces(text))
+            run.speak(text)
         finally:
             run.status.clear()
         if sink is not None:
@@ -72,7 +72,7 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     finally:
         if player is not None:
             player.close()
-    _report(run.summary(text, sink), out if not to_stdout else err, args)
+    _report(run.summary(sink), out if not to_stdout else err, args)
     return OK
 
 
@@ -106,8 +106,8 @@ def _open_player(device: Optional[str], note: Any) -> Optional["AudioPlayer"]:
 
 
 class _Run:
-    """The pieces of one command's text, spoken in turn. Thread: the main thread, but for
-    ``broken`` and the callbacks, which run on reader threads."""
+    """One command's speech. Thread: the main thread, but for ``broken`` and the
+    callbacks, which run on reader threads (or the cue thread, with a player)."""
 
     def __init__(self, choice: Choice, player: Optional["AudioPlayer"], status: StatusLine, timeout: float,
                  sink: Optional[AudioSink]) -> None:
@@ -120,6 +120,7 @@ class _Run:
             sink.on_broken = self.broken
         self.speeches: List["Speech"] = []
         self.progress = Progress()
+        self._chars_before = 0  # characters of the segments begun so far
         self._client: Optional["TTSClient"] = None
         self._played_base = player.played_bytes if player is not None else 0
 
@@ -133,35 +134,37 @@ class _Run:
         if client is not None:
             client.stop()
 
-    def speak(self, texts: List[str]) -> None:
-        """Speak each piece; return once all has been received (and played). Raises TTSError."""
+    def speak(self, text: Union[str, Iterator[str]]) -> None:
+        """Speak it; return once all has been received (and played). Raises TTSError."""
         from ..client import TTSClient
 
         choice = self.choice
-        self.progress.pieces, self.progress.chars = len(texts), sum(len(t) for t in texts)
+        if isinstance(text, str):
+            self.progress.chars = len(text)
+            source: Union[str, Iterator[str]] = text if len(text) <= PIECE_CHARS else iter([text])
+        else:
+            source = text
         with TTSClient(choice.provider, api_key=choice.api_key, model=choice.model, voice=choice.voice,
                        url=choice.url, timeout=self.timeout, allow_insecure=choice.allow_insecure,
                        player=self.player) as client:
             self._client = client
-            for number, piece in enumerate(texts, 1):
-                self.progress.piece = number
-                streamed = threading.Event()
-                speech = client.speak(piece, on_audio=self.sink.write if self.sink else None,
-                                      on_complete=lambda _: streamed.set(), on_error=lambda _: streamed.set(),
-                                      play=self.player is not None, block=False, keep_audio=False,
-                                      extra=choice.extra or None, **choice.params)
-                self.speeches.append(speech)
-                self._wait(streamed.is_set)
-                if self.sink is not None and self.sink.broken:
-                    return
-                if speech.error is not None:
-                    raise speech.error
-                self.progress.done_chars += len(piece)
-                self._draw(force=True)
-            for speech in self.speeches:  # played to the end (with play), else already done
-                self._wait(lambda: speech.done)
-                speech.wait()
+            speech = client.speak(source, on_audio=self.sink.write if self.sink else None,
+                                  on_segment=self._segment, play=self.player is not None, block=False,
+                                  keep_audio=False, extra=choice.extra or None, **choice.params)
+            self.speeches.append(speech)
+            self._wait(lambda: speech.done)
+            if self.sink is not None and self.sink.broken:
+                return
+            speech.wait()
+            self.progress.done_chars = len(speech.text)
             self._draw(force=True)
+
+    def _segment(self, segment: Any) -> None:
+        """A unit begins (to play): the progress moves. Thread: a reader (or the cue) thread."""
+        progress = self.progress
+        progress.piece = progress.pieces = segment.index + 1
+        progress.done_chars = self._chars_before
+        self._chars_before += len(segment.text)
 
     def _wait(self, finished: Any) -> None:
         event = threading.Event()
@@ -182,7 +185,7 @@ class _Run:
             progress.underruns = sum(s.underruns for s in self.speeches)
         self.status.draw(progress, force)
 
-    def summary(self, text: str, sink: Optional[AudioSink]) -> Dict[str, Any]:
+    def summary(self, sink: Optional[AudioSink]) -> Dict[str, Any]:
         """What was done, for the last line (or ``--json``)."""
         first = self.speeches[0].first_audio_latency if self.speeches else None
         choice = self.choice
@@ -190,7 +193,8 @@ class _Run:
             "ok": True, "provider": choice.provider, "model": choice.model,
             "voice": choice.voice or choice.dialect.default_voice(choice.model),
             "url": display_url(choice.url) if choice.url else None,
-            "characters": len(text), "pieces": len(self.speeches), "sample_rate": self.sample_rate,
+            "characters": sum(len(s.text) for s in self.speeches),
+            "pieces": sum(len(s.segments) for s in self.speeches), "sample_rate": self.sample_rate,
             "duration_s": round(sum(s.duration for s in self.speeches), 3),
             "first_audio_ms": None if first is None else round(first * 1000, 1),
             "played": self.player is not None,

@@ -31,10 +31,10 @@ class Progress:
         self.received = 0.0                        # seconds of audio received
         self.played: Optional[float] = None        # seconds played, when playing
         self.underruns = 0
-        self.piece = 0                             # the piece being received, 1-based (0: none yet)
-        self.pieces = 0                            # how many pieces
-        self.done_chars = 0                        # characters whose audio has all arrived
-        self.chars = 0                             # characters in all
+        self.piece = 0                             # the unit being heard, 1-based (0: none yet)
+        self.pieces = 0                            # how many units so far
+        self.done_chars = 0                        # characters before the unit being heard
+        self.chars = 0                             # characters in all (0: not known yet)
 
     def text(self) -> str:
         """One line: ``first audio 85 ms | received 4.2 s | played 1.3 s | underruns 0 | text 2/6 35%``."""
@@ -43,9 +43,10 @@ class Progress:
         if self.played is not None:
             parts.append(f"played {self.played:.1f} s")
             parts.append(f"underruns {self.underruns}")
-        if self.pieces > 1:
-            percent = 100 * self.done_chars / self.chars if self.chars else 0.0
-            parts.append(f"text {self.piece}/{self.pieces} {percent:.0f}%")
+        if self.pieces > 1 and self.chars:  # a text of known length: how far through it
+            parts.append(f"text {self.piece} {100 * self.done_chars / self.chars:.0f}%")
+        elif self.pieces > 1:  # standard input: its length is known only at its end
+            parts.append(f"unit {self.piece}")
         return " | ".join(parts)
 
 

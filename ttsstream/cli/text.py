@@ -1,51 +1,77 @@
-"""Where ``ttsstream speak`` gets its text, and how a long text is cut into pieces.
+"""Where ``ttsstream speak`` gets its text: ``TEXT``, ``--file``, or standard input as it arrives.
 
-``read_text`` is the one place that reads standard input (all of it, today; reading it
-as it arrives changes only this function and ``pieces``' caller). ``pieces`` cuts a
-text into consecutive pieces at sentence ends, so that a long text is spoken piece by
-piece, shows its progress, and may exceed one request's limit. The pieces put
-together are the text exactly: nothing is dropped, so the audio is the same audio.
+``read_text`` returns a ``str`` for ``TEXT`` and ``--file``, and for ``-`` an iterator
+over standard input that yields text as it arrives (``llm-cli ... | ttsstream speak -``
+starts speaking before the pipe closes): the library cuts either into units
+(``Segmenter``). This is the one place that reads standard input.
 
-Imports: ``ttsstream.protocols`` (the request limit) and the standard library.
+Imports: the standard library and the CLI's ``problems``.
 """
 
 from __future__ import annotations
 
-import re
+import codecs
+import itertools
 import sys
-from typing import List, Optional, TextIO
+from typing import Iterator, Optional, TextIO, Union
 
-from ..protocols import MAX_TEXT_CHARS
 from .problems import UsageError
 
-__all__ = ["read_text", "read_stdin", "pieces", "PIECE_CHARS"]
+__all__ = ["read_text", "stdin_fragments", "PIECE_CHARS"]
 
-# A piece ends at the first sentence end past this many characters (about half a minute of
-# speech): short texts are one request, as before; long ones show progress piece by piece.
+# A text longer than this is spoken as a stream of units (first audio after its first
+# sentence, and progress unit by unit); a shorter one is one request.
 PIECE_CHARS = 400
 
-# A sentence ends at . ! ? … or a danda, with closing quotes or brackets, then spaces; or
-# at a blank line. The spaces stay with the sentence they follow.
-_SENTENCE_END = re.compile(r"[.!?\u2026\u0964\u0965]+[\"'\u201d\u2019)\]]*\s+|\n\s*\n\s*")
-_SPACE = re.compile(r"\s+")
+# How much of standard input one read takes at most: whatever has arrived, up to this.
+_READ_BYTES = 65536
 
 
-def read_stdin(stdin: Optional[TextIO] = None) -> str:
-    """All of standard input, as text."""
-    return (stdin or sys.stdin).read()
+def stdin_fragments(stdin: Optional[TextIO] = None) -> Iterator[str]:
+    """Standard input as text, piece by piece as it arrives (not waiting for the end).
+
+    Raises:
+        UsageError: it is not UTF-8 text.
+    """
+    stream = stdin or sys.stdin
+    source = getattr(stream, "buffer", None)
+    if source is None:  # a text stream already (an embedding program's, a test's)
+        yield from iter(lambda: stream.read(_READ_BYTES), "")
+        return
+    read = getattr(source, "read1", source.read)  # read1: what has arrived, without waiting for more
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    while True:
+        data = read(_READ_BYTES)
+        try:
+            text = decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"standard input is not UTF-8 text ({exc.reason} at a byte {exc.object[exc.start]:#04x})")
+        if text:
+            yield text
+        if not data:
+            return
 
 
-def read_text(text: Optional[str], file: Optional[str]) -> str:
-    """The text to speak, not empty: ``TEXT`` itself, standard input for ``-``, or ``--file``'s contents.
+def read_text(text: Optional[str], file: Optional[str]) -> Union[str, Iterator[str]]:
+    """The text to speak: ``TEXT`` itself, ``--file``'s contents (not empty), or for ``-``
+    standard input as it arrives (once its first words have come: empty input is an
+    error before anything starts).
 
     Raises:
         UsageError: neither or both given, the file cannot be read as UTF-8 text, or
             there is nothing to say.
     """
+    if "-" in (text, file) and (text is None) != (file is None):
+        fragments = stdin_fragments()
+        start = ""
+        for fragment in fragments:
+            start += fragment
+            if start.strip():
+                return itertools.chain([start], fragments)
+        raise UsageError("standard input is empty: nothing to say")
     found = _read(text, file)
     if not found.strip():
-        where = "--file " + file if file not in (None, "-") else "standard input" if "-" in (text, file) else "TEXT"
-        raise UsageError(f"{where} is empty: nothing to say")
+        raise UsageError(f"{'--file ' + str(file) if file is not None else 'TEXT'} is empty: nothing to say")
     return found
 
 
@@ -53,10 +79,8 @@ def _read(text: Optional[str], file: Optional[str]) -> str:
     if (text is None) == (file is None):
         raise UsageError("give the text to say as TEXT, or --file FILE ('-' reads standard input)")
     if text is not None:
-        return read_stdin() if text == "-" else text
+        return text
     assert file is not None
-    if file == "-":
-        return read_stdin()
     try:
         with open(file, encoding="utf-8") as handle:
             return handle.read()
@@ -64,35 +88,3 @@ def _read(text: Optional[str], file: Optional[str]) -> str:
         raise UsageError(f"--file {file}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start})")
     except OSError as exc:
         raise UsageError(f"--file {file}: cannot read it: {exc.strerror or exc}")
-
-
-def pieces(text: str, size: int = PIECE_CHARS) -> List[str]:
-    """Cut ``text`` into pieces of at least ``size`` characters, each ending at a sentence end.
-
-    A sentence longer than one request allows is cut at a space (or, lacking one, anywhere).
-    Joined, the pieces are ``text``. A text with nothing to say is one piece, for the
-    request's own check to refuse.
-    """
-    found: List[str] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        if match.end() - start >= size:
-            found.append(text[start:match.end()])
-            start = match.end()
-    if start < len(text):
-        rest = text[start:]
-        if found and not rest.strip():
-            found[-1] += rest  # trailing spaces belong to the last sentence
-        else:
-            found.append(rest)
-    return [cut for piece in found for cut in _within_limit(piece)] or [text]
-
-
-def _within_limit(piece: str) -> List[str]:
-    cuts = []
-    while len(piece) > MAX_TEXT_CHARS:
-        spaces = [m.end() for m in _SPACE.finditer(piece, 0, MAX_TEXT_CHARS)]
-        end = spaces[-1] if spaces and spaces[-1] > 0 else MAX_TEXT_CHARS
-        cuts.append(piece[:end])
-        piece = piece[end:]
-    return cuts + [piece]
