@@ -38,7 +38,7 @@ import numpy as np
 
 import ttsstream
 from ttsstream.api import choose_provider
-from ttsstream.speech import Segment  # the items of speech.segments, given to on_segment
+from ttsstream import Segment  # the items of speech.segments, given to on_segment
 
 TEXT = ("Streaming speech arrives in small chunks. Each one moves the level meter below, "
         "and the first one tells how long the service took to answer. Press Pause to hold "

@@ -30,6 +30,9 @@ from .errors import (
 )
 from .playback import AudioPlayer  # PyAudio itself is imported only when playback starts
 from .retry import Timeouts
+from .segmenter import Segmenter
+from .speech import Segment
+from .streaming import StreamSpeech
 
 __version__ = "0.1.0"
 
@@ -40,6 +43,9 @@ __all__ = [
     "AudioChunk",
     "AudioPlayer",
     "Timeouts",
+    "Segment",
+    "Segmenter",
+    "StreamSpeech",
     "TTSError",
     "AuthenticationError",
     "ConnectionFailed",
