@@ -87,26 +87,22 @@ class PlayLine:
 
     def audio(self, turn: Turn, pcm: bytes) -> None:
         """New audio of ``turn``. Thread: its reader thread."""
-        with self._lock:
-            if turn.retired or turn.error is not None:
-                return
-            if self._line[0] is not turn:
-                turn.held.append(pcm)
-                return
-            failed = self._feed(turn, [pcm])
-        if failed is not None:
-            self.stop(turn, failed)
+        self._add(turn, pcm)
 
     def cue(self, turn: Turn, callback: Callable[[], None]) -> None:
         """Call ``callback`` (on the line's cue thread) when the audio of ``turn`` that
         comes after now begins to play. Thread: the speech's delivering thread."""
+        self._add(turn, callback)
+
+    def _add(self, turn: Turn, piece: Union[bytes, Callable[[], None]]) -> None:
+        """To the player if ``turn`` is playing, else held until it is."""
         with self._lock:
             if turn.retired or turn.error is not None:
                 return
             if self._line[0] is not turn:
-                turn.held.append(callback)
+                turn.held.append(piece)
                 return
-            failed = self._feed(turn, [callback])
+            failed = self._feed(turn, [piece])
         if failed is not None:
             self.stop(turn, failed)
 
