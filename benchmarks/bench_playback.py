@@ -34,7 +34,22 @@ returns, calls ``stop_stream()`` (which drops the device buffer on ALSA) and
 ``start_stream()``.
 
 Both latencies include the recorder's own delay (parec, a few ms), the same for both.
-Needs: pulseaudio, pulseaudio-utils, libasound2-plugins, portaudio19-dev and PyAudio.
+
+With ``--devices N``: N runs of each device scenario of tests/device_scenarios.py (a
+process each, as the tests run them), ttsstream with its default 10 ms fade against
+itself with ``fade_ms=0`` (a cut, as before the fades):
+
+- level at stop / pause / speech.cancel: the RMS of the last 2 ms of sound before the
+  silence, over that of the 20 ms that end 12 ms earlier (about 1 for a cut).
+- stop / pause / speech.cancel -> last sound: from the call to the last non-silent
+  sample recorded (barge-in latency).
+- JACK 48 kHz: the time from the first feed of 1.0 s of audio (0.6 s at 24 kHz, 0.4 s
+  at 16 kHz) to wait() returning, over the audio's duration.
+- lost device -> PlaybackError: from stopping the JACK server (or killing the PulseAudio
+  daemon) under a playing speech to its on_error.
+
+Needs: pulseaudio, pulseaudio-utils, libasound2-plugins, portaudio19-dev and PyAudio;
+jackd2 for --devices.
 """
 
 from __future__ import annotations
@@ -456,17 +471,76 @@ def print_table(table: Dict[str, Dict[str, Dict[str, float]]]) -> None:
           f"~ = both medians within the recorder's {RESOLUTION_MS:g} ms resolution")
 
 
+def device_scenario(name: str, work: Path, env: Dict[str, str]) -> Dict[str, Any]:
+    """Run one scenario of tests/device_scenarios.py in a process of its own."""
+    import subprocess
+
+    env = dict(env, PYTHONPATH=str(HERE.parent))
+    process = subprocess.run([sys.executable, str(HERE.parent / "tests" / "device_scenarios.py"), name, str(work)],
+                             env=env, capture_output=True, text=True, timeout=120)
+    lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]
+    if process.returncode != 0 or not lines:
+        raise RuntimeError(f"scenario {name} failed: {process.stderr[-2000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def run_devices(reps: int) -> Dict[str, Dict[str, Dict[str, float]]]:
+    """The device measures (see the module docstring), ours against fade_ms=0."""
+    from device_scenarios import end_level, sound_runs
+    from playback_pulse import JackDaemon, jack_missing
+
+    missing = jack_missing()
+    if missing:
+        raise RuntimeError(f"cannot measure devices: {missing}")
+    rows: Dict[str, Dict[str, List[float]]] = {}
+
+    def add(row: str, column: str, value: Any) -> None:
+        if value is not None:
+            rows.setdefault(row, {"ttsstream": [], "baseline": []})[column].append(float(value))
+
+    with tempfile.TemporaryDirectory(prefix="bench-devices-") as root:
+        for rep in range(reps):
+            with PulseDaemon(Path(root) / f"pulse{rep}") as daemon:
+                for column, fade in (("ttsstream", "10"), ("baseline", "0")):
+                    work = Path(root) / f"fades{rep}{column}"
+                    result = device_scenario("pulse_fades", work, dict(daemon.env, FADE_MS=fade))
+                    recorded = np.frombuffer((work / "recorded.raw").read_bytes(), "<i2")
+                    runs = sound_runs(recorded, int(0.1 * RATE))
+                    for name, index in (("stop", 0), ("pause", 1), ("speech.cancel", 3)):
+                        if len(runs) == 4:
+                            add(f"level at {name} (last 2 ms)", column,
+                                end_level(recorded[runs[index][0]:runs[index][1]]))
+                        add(f"{name} -> last sound", column, result[f"{name.split('.')[-1]}_to_silence"])
+            with JackDaemon(48000) as jack:
+                result = device_scenario("jack_rate", Path(root) / f"rate{rep}", jack.env)
+                add("JACK 48 kHz: playing time / duration", "ttsstream", result["elapsed"] / result["duration"])
+            with JackDaemon(24000) as jack:
+                result = device_scenario("jack_lost", Path(root) / f"lost{rep}",
+                                         dict(jack.env, JACK_PID=str(jack.pid)))
+                add("lost JACK -> PlaybackError", "ttsstream", result["lost_to_error"])
+            result = device_scenario("pulse_restart", Path(root) / f"restart{rep}", dict(os.environ))
+            add("killed PulseAudio -> PlaybackError", "ttsstream", result["lost_to_error"])
+    table = {}
+    for row, columns in rows.items():
+        scale = 1.0 if row.startswith(("level", "JACK")) else 1000.0
+        table[row] = {name: summary(values or [float("nan")], scale) for name, values in columns.items()}
+    return table
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=12, help="repetitions of each measure (default 12)")
     parser.add_argument("--json", help="also write the table as JSON to this file")
     parser.add_argument("--verbose", action="store_true", help="show PortAudio's ALSA/JACK messages")
+    parser.add_argument("--devices", type=int, metavar="N", default=0,
+                        help="instead: N runs of the device measures (fades, barge-in, JACK, lost devices); "
+                             "the baseline column is ttsstream with fade_ms=0")
     args = parser.parse_args(argv)
     missing = pulse_missing()
     if missing:
         print(f"cannot benchmark playback: {missing}", file=sys.stderr)
         return 2
-    table = run(args.reps, quiet=not args.verbose)
+    table = run_devices(args.devices) if args.devices else run(args.reps, quiet=not args.verbose)
     print_table(table)
     if args.json:
         Path(args.json).write_text(json.dumps(table, indent=2))

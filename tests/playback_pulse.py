@@ -14,10 +14,13 @@ Two devices, both real to PortAudio:
 ALSA reads its configuration once per process, so whatever uses these devices runs in a
 process of its own whose environment (``HOME``, ``PULSE_SERVER``) points at them.
 
-Used by tests/test_playback.py, tests/playback_scenarios.py and
+A third, ``JackDaemon``, is a JACK server on its dummy driver (a device that takes one rate
+only, and that can be stopped under a playing stream).
+
+Used by tests/test_playback.py, tests/playback_scenarios.py, tests/test_devices.py and
 benchmarks/bench_playback.py. Needs (Debian/Ubuntu): portaudio19-dev (brings libasound2)
 for both; pulseaudio, pulseaudio-utils (parec, pactl) and libasound2-plugins (ALSA's
-``pulse`` PCM) for the daemon.
+``pulse`` PCM) for the daemon; jackd2 (jackd, jack_lsp, jack_rec) for JACK.
 """
 
 from __future__ import annotations
@@ -154,6 +157,16 @@ class PulseDaemon:
             self._log.close()
             self._log = None
 
+    def kill(self) -> None:
+        """Kill the daemon at once (SIGKILL, by its pid), as a crash would."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
     def __enter__(self) -> "PulseDaemon":
         return self.start()
 
@@ -237,3 +250,69 @@ class MonitorRecorder:
         if not times:
             return np.zeros(0)
         return np.concatenate(times)
+
+
+def jack_missing() -> Optional[str]:
+    """Why a JACK server (dummy driver) cannot be started here, or None if it can."""
+    for tool in ("jackd", "jack_lsp", "jack_rec"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install jackd2)"
+    return None
+
+
+class JackDaemon:
+    """A private JACK server on the dummy driver (paced, no sound card), named so that
+    it never meets anyone else's; started and stopped (by its pid) by its owner.
+
+    ``env`` points JACK clients at it (``JACK_DEFAULT_SERVER``) and forbids them to
+    start a server of their own (``JACK_NO_START_SERVER``).
+    """
+
+    _count = 0
+
+    def __init__(self, rate: int) -> None:
+        JackDaemon._count += 1
+        self.rate = rate
+        self.name = f"ttsstream-test-{os.getpid()}-{JackDaemon._count}"
+        self._process: Optional[subprocess.Popen] = None
+
+    @property
+    def env(self) -> Dict[str, str]:
+        return dict(os.environ, JACK_DEFAULT_SERVER=self.name, JACK_NO_START_SERVER="1")
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
+    def start(self, timeout: float = 20.0) -> "JackDaemon":
+        self._process = subprocess.Popen(
+            ["jackd", "--no-realtime", "-n", self.name, "-d", "dummy", "-r", str(self.rate), "-p", "1024"],
+            env=self.env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"jackd exited with {self._process.returncode}")
+            probe = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True, timeout=10)
+            if probe.returncode == 0 and "system:playback_1" in probe.stdout:
+                return self
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"jackd did not come up within {timeout:g} s")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+    def __enter__(self) -> "JackDaemon":
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -376,7 +376,7 @@ def pulse_stop(work: Path) -> Dict[str, Any]:
     recorder = start_recorder()
     # 40 ms blocks give the device a buffer of a few blocks (~120 ms): what it still
     # holds when stop() comes is clearly not played.
-    player = AudioPlayer(sample_rate=RATE, block_ms=40)
+    player = AudioPlayer(sample_rate=RATE, block_ms=40, fade_ms=0)  # a cut: bit-exact up to it
     player.start()
     step = int(0.2 * RATE) * 2
     for position in range(0, len(first), step):
@@ -399,7 +399,7 @@ def pulse_pause(work: Path) -> Dict[str, Any]:
     data = signal(1.0, seed=17)
     (work / "fed.raw").write_bytes(data)
     recorder = start_recorder()
-    player = AudioPlayer(sample_rate=RATE)
+    player = AudioPlayer(sample_rate=RATE, fade_ms=0)  # no ramps: every sample bit-exact
     player.start()
     player.feed(data)
     player.finish()
@@ -465,6 +465,25 @@ def speak_file_exact(work: Path) -> Dict[str, Any]:
             result["shunyalabs"] = {"rate": speech.sample_rate, "player_rate": client.player.sample_rate}
     result["threads"] = other_threads()
     return result
+
+
+@scenario
+def speak_file_stream(work: Path) -> Dict[str, Any]:
+    """A text stream played on the file device; each segment's on_segment notes how much
+    audio the device had been given when it ran."""
+    text = "The first sentence of the stream. A second one follows it. And a third, the last."
+    cues: List[Any] = []
+    with LocalServer(engine="tone") as url:
+        with TTSClient(url=url + "/api/v1/generate/ws") as client:
+            def on_segment(segment: Any) -> None:
+                cues.append([segment.index, client.player.played_bytes, threading.current_thread().name])
+
+            pieces = [text[i:i + 5] for i in range(0, len(text), 5)]
+            speech = client.speak(iter(pieces), play=True, on_segment=on_segment)
+            snapshot(work / OUT, work / "at_return.raw")
+            save_pcm(work, "pcm.raw", speech.pcm)
+            segments = [[s.index, s.text, s.start, s.end] for s in speech.segments]
+    return {"cues": cues, "segments": segments, "rate": 24000, "threads": other_threads()}
 
 
 @scenario
@@ -543,8 +562,9 @@ def speak_no_device(work: Path) -> Dict[str, Any]:
 def speak_pulse(work: Path) -> Dict[str, Any]:
     result: Dict[str, Any] = {}
     recorder = start_recorder()
-    with LocalServer(engine="tone") as url:
-        with TTSClient(url=url + "/api/v1/generate/ws") as client:
+    with LocalServer(engine="tone") as url, AudioPlayer(fade_ms=0) as player:
+        # No fades: what was heard is compared bit for bit with what was received.
+        with TTSClient(url=url + "/api/v1/generate/ws", player=player) as client:
             client.player.start()
             # 1. A blocking speak returns when the last sample has played, after on_complete.
             events = Events()

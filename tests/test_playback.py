@@ -467,6 +467,23 @@ def test_speak_play_sends_every_received_byte_to_the_device(alsa_file: Tuple[Dic
 
 
 @needs_pyaudio
+def test_a_text_stream_plays_whole_and_each_segment_is_told_as_it_begins_playing(
+        alsa_file: Tuple[Dict[str, str], Path]) -> None:
+    env, work = alsa_file
+    result = run_scenario("speak_file_stream", work, env)
+    pcm = (work / "pcm.raw").read_bytes()
+    assert_played_exactly((work / "at_return.raw").read_bytes(), pcm)
+    segments, cues = result["segments"], result["cues"]
+    assert len(segments) >= 2 and [c[0] for c in cues] == [s[0] for s in segments]
+    for (index, _, start, _), (_, played, thread) in zip(segments, cues):
+        # Told once its audio had begun to reach the device, not when it arrived, and
+        # never on the player thread.
+        assert played > start * result["rate"] * 2, (index, played, start)
+        assert thread == "ttsstream-cues"
+    assert result["threads"] == []
+
+
+@needs_pyaudio
 def test_speeches_started_together_play_one_after_another(alsa_file: Tuple[Dict[str, str], Path]) -> None:
     env, work = alsa_file
     result = run_scenario("speak_file_queue", work, env)

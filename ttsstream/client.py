@@ -9,11 +9,13 @@ rooms of its own:
 - ``pool.py``: which connection a speech gets (reuse), and closing them all;
 - ``connection.py``: one socket and its reader thread;
 - ``playline.py``: play=True speeches played one after another;
-- ``local.py``: where provider="local" finds its server;
-- ``tk.py``: polling from a Tk main loop.
+- ``config.py``: what the client's arguments mean (dialect, model, endpoint, key);
+- ``streaming.py``: speaking text while it is still being written;
+- ``mainloop.py``: ``poll()``, and polling from a Tk main loop.
 
-Imports: speech, pool, connection (its settings), retry, playline, local, tk, urls,
-protocols, checks, errors. Playback is imported only when first used.
+Imports: config, speech, streaming, segmenter, pool, connection (its settings), retry,
+playline, mainloop, callbacks, urls, protocols, checks, errors. Playback is imported
+only when first used.
 """
 
 from __future__ import annotations
@@ -22,21 +24,23 @@ import os
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Set, Union
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Optional, Set, Union
 
+from .callbacks import AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback
 from .checks import require_number
-from .errors import AuthenticationError, Cancelled, InvalidParameterError, TTSError
-from .local import local_dialect_name, local_url
+from .config import Endpoint, choose_dialect, resolve_key
+from .connection import Settings, Sink
+from .errors import Cancelled, InvalidParameterError, TTSError
+from .mainloop import MainLoopIntegration
 from .playline import PlayLine
-from .connection import Settings
 from .pool import DEFAULT_MAX_IDLE, ConnectionPool
+from .protocols import Request
+from .protocols.base import MAX_TEXT_CHARS, check_text
 from .retry import DEFAULT_RETRIES, RetryPolicy, Timeouts
-from .protocols import LOCAL, PROVIDERS, Dialect, Request, get_dialect
-from .protocols.base import check_model
-from .speech import AudioCallback, CompleteCallback, ErrorCallback, Speech
-from .tk import TkPump
-from .urls import check_ca_bundle, check_url, display_url, is_loopback, with_default_path
+from .segmenter import Segmenter, split_text
+from .speech import Speech
+from .streaming import Flusher, StreamSpeech, TextStream, iter_fragments
+from .urls import check_ca_bundle, display_url
 
 if TYPE_CHECKING:
     from .playback import AudioPlayer
@@ -44,9 +48,12 @@ if TYPE_CHECKING:
 __all__ = ["TTSClient", "Speech"]
 
 DISPATCH_MODES = ("thread", "poll")
+# A whole text longer than one request goes in units this long: few requests (each a
+# connection on EigenAI), each one well within what a request takes.
+LONG_TEXT_UNIT = 2000
 
 
-class TTSClient:
+class TTSClient(MainLoopIntegration):
     """A client of one TTS service, safe to share between threads.
 
     Args:
@@ -87,36 +94,24 @@ class TTSClient:
                  dispatch: str = "thread", *, allow_insecure: bool = False,
                  player: Optional["AudioPlayer"] = None, max_idle: float = DEFAULT_MAX_IDLE,
                  retries: int = DEFAULT_RETRIES, ca_bundle: Optional["str | os.PathLike[str]"] = None) -> None:
-        if provider not in PROVIDERS:
-            raise InvalidParameterError(
-                f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}", parameter="provider"
-            )
         if dispatch not in DISPATCH_MODES:
-            raise InvalidParameterError(
-                f"dispatch must be 'thread' or 'poll', got {dispatch!r}", parameter="dispatch"
-            )
+            raise InvalidParameterError(f"dispatch must be 'thread' or 'poll', got {dispatch!r}",
+                                        parameter="dispatch")
         timeouts = Timeouts.of(timeout)
         self.provider = provider
-        self._dialect: Dialect = get_dialect(local_dialect_name(model) if provider == LOCAL else provider)
-        # Validate the model now; build_request validates it again per call.
-        self.model = check_model(type(self._dialect), model)
+        self._dialect, self.model = choose_dialect(provider, model)
         self.voice = voice
         self.timeout = timeout if isinstance(timeout, Timeouts) else float(timeout)
         self.dispatch = dispatch
-        self._url: Optional[str] = None
-        if url is not None:
-            self._url = with_default_path(check_url(url, allow_insecure=allow_insecure), self._dialect.default_path())
-        elif provider != LOCAL:
-            self._url = self._dialect.default_url
-        self._api_key = self._resolve_key(api_key)
+        self._endpoint = Endpoint(provider, self._dialect, url, allow_insecure)
+        self._api_key = resolve_key(provider, self._dialect, api_key, self._endpoint.url)
         require_number("max_idle (seconds)", max_idle, 0, 86400, low_open=True,
                        error=lambda message: InvalidParameterError(message, parameter="max_idle"))
-        # The local server starts on a reader thread, when the first speech connects.
-        endpoint = self._url if self._url is not None else self._endpoint
-        self._pool = ConnectionPool(Settings(self._dialect, endpoint, self._api_key, timeouts, float(max_idle),
+        self._pool = ConnectionPool(Settings(self._dialect, self._endpoint, self._api_key, timeouts, float(max_idle),
                                              RetryPolicy(retries), check_ca_bundle(ca_bundle)))
         self._timeouts = timeouts
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
+        self._flusher = Flusher()  # text streams' flush times (a thread once a stream needs it)
         self._owns_player = player is None
 
         self._lock = threading.Lock()
@@ -127,7 +122,7 @@ class TTSClient:
         self._play_line: Optional[PlayLine] = None
 
     def __repr__(self) -> str:
-        url = self._url or "(local, not started)"
+        url = self._endpoint.url or "(local, not started)"
         return (f"TTSClient(provider={self.provider!r}, model={self.model!r}, voice={self.voice!r}, "
                 f"url={display_url(url)!r}, dispatch={self.dispatch!r})")
 
@@ -154,14 +149,18 @@ class TTSClient:
 
     # -- speaking ------------------------------------------------------------------
 
-    def speak(self, text: str, voice: Optional[str] = None, on_audio: Optional[AudioCallback] = None,
-              on_complete: Optional[CompleteCallback] = None, on_error: Optional[ErrorCallback] = None,
-              play: bool = False, block: bool = True, keep_audio: bool = True,
-              extra: Optional[Mapping[str, Any]] = None, **params: Any) -> Speech:
+    def speak(self, text: Union[str, Iterable[str]], voice: Optional[str] = None,
+              on_audio: Optional[AudioCallback] = None, on_complete: Optional[CompleteCallback] = None,
+              on_error: Optional[ErrorCallback] = None, play: bool = False, block: bool = True,
+              keep_audio: bool = True, extra: Optional[Mapping[str, Any]] = None,
+              on_segment: Optional[SegmentCallback] = None, **params: Any) -> Speech:
         """Speak ``text``; audio arrives on ``on_audio`` chunk by chunk.
 
         Args:
-            text: what to say.
+            text: what to say: a str, or an iterable of str fragments (an LLM's tokens),
+                spoken while it is still being produced (see ``open_stream``). A str
+                longer than one request allows is cut into units and spoken as one
+                speech.
             voice: this speech's voice (the client's default when None).
             on_audio: ``on_audio(chunk: AudioChunk)``, once per chunk, in order.
             on_complete: ``on_complete(speech)`` when the speech ended normally.
@@ -176,6 +175,8 @@ class TTSClient:
             block: True waits for the end (raising its error); False returns at once.
             keep_audio: False keeps no audio in the Speech (constant memory).
             extra: fields the parameter tables do not know, sent as they are.
+            on_segment: ``on_segment(segment)`` when a unit's audio begins (a plain
+                speech has one unit; see ``speech.segments``).
             **params: the model's parameters (see the contract's table).
 
         Returns:
@@ -188,25 +189,23 @@ class TTSClient:
             TTSError: with ``block=True``, the error the speech ended with.
         """
         started = time.perf_counter()
-        request = self._build_request(text, voice, params, extra)
-        if self._closed:
-            raise TTSError("this TTSClient is closed; make a new one")
-        line = self._line_for_play() if play else None
-        speech = Speech(
-            request.text, self._dialect.sample_rate, on_audio=on_audio, on_complete=on_complete,
-            on_error=on_error, keep_audio=keep_audio,
-            post=self._pending.put if self.dispatch == "poll" else None,
-            on_finished=self._forget, started=started,
-        )
-        with self._lock:
-            if self._closed:
-                raise TTSError("this TTSClient is closed; make a new one")
-            if line is not None:  # before stop() can see the speech, so that it ends its turn too
-                speech._turn = line.join(speech)
-            self._running.add(speech)
-            connection = self._pool.take(request)
-        speech._attach(connection)
-        connection.begin(speech, request)
+        callbacks = dict(on_audio=on_audio, on_complete=on_complete, on_error=on_error, on_segment=on_segment,
+                         keep_audio=keep_audio)
+        if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:  # cut into units, spoken as one
+            check_text(text, max_chars=None)  # what a request would refuse (NUL, lone surrogates)
+            speech: Speech = self._open_text_stream(voice, params, extra, play, started, callbacks, None)
+            speech._stream.feed_units(split_text(text, LONG_TEXT_UNIT))
+        elif not isinstance(text, str):
+            speech = self._open_text_stream(voice, params, extra, play, started, callbacks, iter_fragments(text))
+        else:
+            request = self._build_request(text, voice, params, extra)
+            line = self._line_for_play() if play else None
+            speech = Speech(request.text, self._dialect.sample_rate, **self._speech_args(started), **callbacks)
+            with self._lock:
+                self._admit(speech, line)
+                connection = self._pool.take(request)
+            speech._attach(connection)
+            connection.begin(speech, request)
         if block:
             try:
                 speech.wait()
@@ -252,6 +251,74 @@ class TTSClient:
         if wait:
             self._pool.wait_open(connections, self._timeouts.connect if timeout is None else timeout)
 
+    def open_stream(self, voice: Optional[str] = None, on_audio: Optional[AudioCallback] = None,
+                    on_complete: Optional[CompleteCallback] = None, on_error: Optional[ErrorCallback] = None,
+                    play: bool = False, on_segment: Optional[SegmentCallback] = None, keep_audio: bool = True,
+                    extra: Optional[Mapping[str, Any]] = None, segmenter: Optional[Segmenter] = None,
+                    **params: Any) -> StreamSpeech:
+        """Start a speech whose text comes later, piece by piece: ``feed(text)``, ``finish()``.
+
+            speech = client.open_stream(play=True)
+            for token in llm.stream(prompt):
+                speech.feed(token)
+            speech.finish()
+            speech.wait()
+
+        The text is cut into units (sentences, or clauses at first, so that the first
+        audio comes early; see ``Segmenter``) and each unit is synthesized as soon as it
+        is cut; its audio reaches the callbacks, the speech and the speakers strictly in
+        text order. The arguments are ``speak()``'s; ``segmenter`` sets how the text is
+        cut (``Segmenter(first_min_chars=..., flush_after=...)``).
+
+        Returns:
+            A running ``StreamSpeech`` (a ``Speech`` with ``feed`` and ``finish``).
+
+        Raises:
+            InvalidParameterError, PlaybackError: as ``speak()``, before any I/O.
+
+        Thread: any; ``feed`` and ``finish`` may come from any thread.
+        """
+        callbacks = dict(on_audio=on_audio, on_complete=on_complete, on_error=on_error, on_segment=on_segment,
+                         keep_audio=keep_audio)
+        return self._open_text_stream(voice, params, extra, play, time.perf_counter(), callbacks, None, segmenter)
+
+    def _open_text_stream(self, voice: Optional[str], params: Dict[str, Any], extra: Optional[Mapping[str, Any]],
+                          play: bool, started: float, callbacks: Dict[str, Any],
+                          fragments: Optional[Iterable[str]], segmenter: Optional[Segmenter] = None) -> StreamSpeech:
+        """A running StreamSpeech, fed from ``fragments`` on a thread of its own if given."""
+        template = self._build_request("stream", voice, params, extra)  # checks the parameters now
+        line = self._line_for_play() if play else None
+        speech = StreamSpeech("", self._dialect.sample_rate, **self._speech_args(started), **callbacks)
+        speech._stream = TextStream(
+            speech, segmenter or Segmenter(), lambda unit: self._build_request(unit, voice, params, extra),
+            self._send_unit, sequential=self._dialect.reusable, flusher=self._flusher)
+        with self._lock:
+            self._admit(speech, line)
+        self._pool.open_ahead(template)  # the first unit's connection opens while its text comes
+        if fragments is not None:
+            speech._stream.feed_from(fragments, f"ttsstream-text-{id(speech):x}")
+        return speech
+
+    def _send_unit(self, unit: Sink, request: Request) -> None:
+        """Send one unit of a text stream. Thread: whoever cut the unit (under its stream's lock)."""
+        connection = self._pool.take(request, from_own_reader=True)  # begin() does not block
+        unit._attach(connection)
+        connection.begin(unit, request)
+        if not self._dialect.reusable:
+            self._pool.open_ahead(request)  # the next unit's connection, opening meanwhile
+
+    def _speech_args(self, started: float) -> Dict[str, Any]:
+        return dict(post=self._pending.put if self.dispatch == "poll" else None, on_finished=self._forget,
+                    started=started)
+
+    def _admit(self, speech: Speech, line: Optional[PlayLine]) -> None:
+        """Under the lock: count a new speech as running (and in the playback line)."""
+        if self._closed:
+            raise TTSError("this TTSClient is closed; make a new one")
+        if line is not None:  # before stop() can see the speech, so that it ends its turn too
+            speech._turn = line.join(speech)
+        self._running.add(speech)
+
     def _line_for_play(self) -> PlayLine:
         """The playback line, its player started (the device open). Raises PlaybackError."""
         player = self.player
@@ -268,66 +335,6 @@ class TTSClient:
         if voice is None:
             voice = self._dialect.default_voice(self.model)
         return self._dialect.build_request(self.model, text, voice, params, extra)
-
-    # -- main-loop integration -------------------------------------------------------
-
-    def poll(self, timeout: float = 0.0) -> int:
-        """Run the callbacks waiting for this thread; return how many ran.
-
-        With ``dispatch="poll"``, callbacks wait in a queue until the application calls
-        this, e.g. from Tkinter's ``root.after`` or once per game frame. Only those
-        waiting when it is called run, so a fast stream cannot starve the caller.
-
-        Args:
-            timeout: seconds to wait for the first callback when none is waiting.
-
-        Thread: the application's (the callbacks run on it).
-        """
-        try:
-            first = self._pending.get(timeout=timeout) if timeout > 0 else self._pending.get_nowait()
-        except queue.Empty:
-            return 0
-        more = self._pending.qsize()
-        first()
-        ran = 1
-        for _ in range(more):
-            try:
-                self._pending.get_nowait()()
-            except queue.Empty:
-                break
-            ran += 1
-        return ran
-
-    def attach_tk(self, root: Any, interval_ms: int = 10) -> Callable[[], None]:
-        """Run ``poll()`` from a Tk main loop every ``interval_ms``, so that callbacks run on
-        Tk's thread and may touch widgets.
-
-            client = ttsstream.TTSClient(provider="local", dispatch="poll")
-            client.attach_tk(root)
-            client.speak(text, on_audio=lambda chunk: meter.set(level(chunk)), block=False)
-
-        It stops by itself when ``root`` is destroyed or the client is closed.
-
-        Args:
-            root: a ``tkinter.Tk`` (any widget: whatever has ``after`` and ``after_cancel``).
-            interval_ms: how often to poll; 10 ms keeps a level meter smooth.
-
-        Returns:
-            A function that stops the polling.
-
-        Raises:
-            InvalidParameterError: the client was not made with ``dispatch="poll"``, or a
-                bad interval.
-
-        Thread: Tk's (the thread running ``root.mainloop()``).
-        """
-        if self.dispatch != "poll":
-            raise InvalidParameterError(
-                "attach_tk() needs a client made with dispatch='poll' (with 'thread' the callbacks "
-                "run on a reader thread, where Tk widgets must not be touched)", parameter="dispatch")
-        require_number("interval_ms", interval_ms, 1, 1000, integer=True,
-                       error=lambda message: InvalidParameterError(message, parameter="interval_ms"))
-        return TkPump(self.poll, lambda: self._closed, root, interval_ms).stop
 
     def stop(self) -> None:
         """Cancel every running speech of this client and silence its playback.
@@ -358,41 +365,19 @@ class TTSClient:
             speech._end(Cancelled("the client was closed"))
         if line is not None:
             line.stop_all(Cancelled("the client was closed"))
+            line.close()
         if player is not None and self._owns_player:
             player.close()
+        self._flusher.close()
         self._pool.close()
+        for speech in running:
+            if isinstance(speech, StreamSpeech):
+                speech._stream.join()
 
     # -- connections -------------------------------------------------------------
-
-    def _endpoint(self) -> str:
-        """The URL, starting the local server if it is needed and not started.
-
-        Thread: a reader thread, for provider="local".
-
-        Raises:
-            ConnectionFailed: the local server's dependencies are missing or it cannot start.
-        """
-        if self._url is None:
-            self._url = local_url(self._dialect)
-        return self._url
 
     def _forget(self, speech: Speech) -> None:
         with self._lock:
             self._running.discard(speech)
 
     # -- configuration ---------------------------------------------------------------
-
-    def _resolve_key(self, api_key: Optional[str]) -> Optional[str]:
-        if self.provider == LOCAL:
-            return api_key
-        if api_key is None:
-            api_key = os.environ.get(self._dialect.env_key) or None
-        if api_key is not None and (not isinstance(api_key, str) or not api_key.strip()):
-            raise InvalidParameterError("api_key must be a non-empty str", parameter="api_key")
-        host = urlsplit(self._url or "").hostname or ""
-        if api_key is None and not is_loopback(host):
-            raise AuthenticationError(
-                f"no API key for {self._dialect.title}: set {self._dialect.env_key} or pass api_key= "
-                "(or use provider='local' to speak offline)"
-            )
-        return api_key

@@ -14,8 +14,11 @@ or the connection.
 from __future__ import annotations
 
 import collections
+import functools
+import logging
+import queue
 import threading
-from typing import TYPE_CHECKING, Deque, List, Optional
+from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Union
 
 from .errors import Cancelled, PlaybackError, TTSError
 
@@ -41,7 +44,7 @@ class Turn:
         self.line = line
         self.speech = speech
         # Guarded by line._lock.
-        self.held: List[bytes] = []    # audio that arrived while another speech played
+        self.held: List[Union[bytes, Callable[[], None]]] = []  # audio (and cues) while another played
         self.ended = False             # its stream ended normally
         self.fed = False               # some of its audio has gone to the player
         self.error: Optional[TTSError] = None  # why its playback is being stopped
@@ -72,6 +75,8 @@ class PlayLine:
         self.player = player
         self._lock = threading.Lock()  # guards _line and the first group of every Turn's fields
         self._line: Deque[Turn] = collections.deque()
+        self._cues = _CueRunner()
+        player.on_failure(self._device_failed)
 
     def join(self, speech: "Speech") -> Turn:
         """Put ``speech`` at the back of the line. Thread: the caller of speak()."""
@@ -91,6 +96,23 @@ class PlayLine:
             failed = self._feed(turn, [pcm])
         if failed is not None:
             self.stop(turn, failed)
+
+    def cue(self, turn: Turn, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the line's cue thread) when the audio of ``turn`` that
+        comes after now begins to play. Thread: the speech's delivering thread."""
+        with self._lock:
+            if turn.retired or turn.error is not None:
+                return
+            if self._line[0] is not turn:
+                turn.held.append(callback)
+                return
+            failed = self._feed(turn, [callback])
+        if failed is not None:
+            self.stop(turn, failed)
+
+    def close(self) -> None:
+        """End the cue thread (cues not yet due are dropped). Thread: any."""
+        self._cues.close()
 
     def ended(self, turn: Turn, error: Optional[TTSError]) -> None:
         """The stream of ``turn`` ended, normally (None) or with ``error``.
@@ -134,6 +156,15 @@ class PlayLine:
         for turn in turns:
             self._retire(turn, error)
 
+    def _device_failed(self, error: PlaybackError) -> None:
+        """The player's device failed: the speech playing ends with ``error`` now, not at
+        its next chunk (those queued behind it fail as they start). Thread: the player's,
+        which has stopped serving: its stop() does not wait for itself."""
+        with self._lock:
+            playing = [turn for turn in self._line if turn.fed and turn.error is None]
+        for turn in playing:
+            self.stop(turn, error)
+
     def _played(self, turn: Turn, played: bool) -> None:
         """The player's on_done for ``turn``'s audio. Thread: the player thread, or a stopper."""
         if turn.error is not None:
@@ -175,7 +206,7 @@ class PlayLine:
         for nxt, failed in failures:
             self._retire(nxt, failed)
 
-    def _feed(self, turn: Turn, pieces: List[bytes]) -> Optional[PlaybackError]:
+    def _feed(self, turn: Turn, pieces: List[Union[bytes, Callable[[], None]]]) -> Optional[PlaybackError]:
         """Under the lock: send ``turn``'s audio to the player; return its failure, if any."""
         try:
             if not turn.fed:
@@ -183,8 +214,11 @@ class PlayLine:
                 turn.underruns_at = self.player.underruns
                 turn.underrun_ms_at = self.player.underrun_ms
                 turn.fed = True
-            for pcm in pieces:
-                self.player.feed(pcm)
+            for piece in pieces:
+                if isinstance(piece, bytes):
+                    self.player.feed(piece)
+                else:  # a cue: the player calls back on its own thread; the cue thread runs it
+                    self.player.cue(functools.partial(self._cues.post, piece))
         except PlaybackError as exc:
             return exc
         return None
@@ -196,3 +230,46 @@ class PlayLine:
         except PlaybackError as exc:
             return exc
         return None
+
+
+class _CueRunner:
+    """Runs the line's cues, one after another, on a thread of its own
+    (``ttsstream-cues``), so that neither user code nor a slow callback ever runs on the
+    player thread. Started with the first cue; ``close()`` ends it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Guarded by _lock.
+        self._thread: Optional[threading.Thread] = None
+        self._closed = False
+        self._queue: "queue.SimpleQueue[Optional[Callable[[], None]]]" = queue.SimpleQueue()
+
+    def post(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` soon. Thread: any (the player's)."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="ttsstream-cues", daemon=True)
+                self._thread.start()
+        self._queue.put(callback)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        if thread is not None:
+            self._queue.put(None)
+            if thread is not threading.current_thread():
+                thread.join(5.0)
+
+    def _run(self) -> None:
+        while True:
+            callback = self._queue.get()
+            if callback is None:
+                return
+            try:
+                callback()
+            except Exception:  # callbacks report their own errors; this keeps the thread alive
+                logging.getLogger("ttsstream").exception("a playback cue raised")

@@ -66,13 +66,18 @@ class ConnectionPool:
         self._warm: Dict[Session, Tuple[Request, int]] = {}  # prewarmed sessions: a request of it, how many
         self._closed = False
 
-    def take(self, request: Request) -> Connection:
+    def take(self, request: Request, from_own_reader: bool = False) -> Connection:
         """An idle connection for ``request``'s session, or a new one (not yet connected).
+
+        Args:
+            request: the request it is for.
+            from_own_reader: a connection whose reader thread is the caller's may be
+                taken (the caller will not block waiting for its answer).
 
         Raises:
             TTSError: the pool is closed.
         """
-        me = threading.current_thread()
+        me = None if from_own_reader else threading.current_thread()
         with self._lock:
             self._check_open()
             idle = self._idle.get(request.session, [])
@@ -108,6 +113,21 @@ class ConnectionPool:
             ready = list(self._idle.get(template.session, []))
         self._open_all(fresh)
         return ready
+
+    def open_ahead(self, template: Request) -> None:
+        """Open one connection of ``template``'s session now unless one is idle already:
+        the next request of a text stream then skips connecting. Nothing is kept up after.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            idle = self._idle.setdefault(template.session, [])
+            idle[:] = [c for c in idle if c.alive]
+            if idle:
+                return
+            connection = self._new()
+            idle.append(connection)
+        connection.open(template)
 
     def wait_open(self, connections: List[Connection], timeout: float) -> None:
         """Block until every one of ``connections`` is open.

@@ -7,10 +7,10 @@ thread (``dispatch="thread"``) or through the client's queue, drained by
 ``client.poll()`` (``dispatch="poll"``). With ``play=True`` it also holds a ``Turn`` in
 its client's playback line (``playline.py``) and is done once its playback is over.
 
-This module owns the calling of user callbacks (``_invoke``, the only place that calls
-user code) and every blocking wait on a speech.
+This module owns a speech's audio, its segments, its end, and every blocking wait on
+it (user callbacks run through ``callbacks.invoke``).
 
-Imports: connection (the ``Sink`` interface), audio, errors. Never playback, never the
+Imports: callbacks, connection (the ``Sink`` interface), audio, errors. Never playback, never the
 client.
 """
 
@@ -28,60 +28,41 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
 import numpy as np
 
 from .audio import SAMPLE_WIDTH, AudioChunk, SampleAligner, pcm_to_array, write_wav
+from .callbacks import (AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback, in_callback_of,
+                        interruptible_wait, invoke)
 from .connection import Connection, Sink
 from .errors import Cancelled, ProtocolError, SynthesisTimeout, TTSError
 
 if TYPE_CHECKING:
     from .playline import Turn
 
-__all__ = ["Speech", "AudioCallback", "CompleteCallback", "ErrorCallback"]
+__all__ = ["Speech", "Segment"]
 
 logger = logging.getLogger("ttsstream")
 
-AudioCallback = Callable[[AudioChunk], Any]
-CompleteCallback = Callable[["Speech"], Any]
-ErrorCallback = Callable[[TTSError], Any]
-
-# Which speech's callback this thread is running, so that a blocking wait from inside
-# it can refuse instead of deadlocking.
-_in_callback = threading.local()
 
 
-def _invoke(speech: "Speech", callback: Callable[[Any], Any], argument: Any) -> None:
-    """Run one user callback. The only place that calls user code.
+class Segment:
+    """One unit of a speech's text and where its audio lies in the speech's audio.
 
-    What the callback raises is logged with its traceback and kept in
-    ``speech.callback_errors``; it never ends the calling thread.
+    Attributes:
+        index: 0, 1, 2, ... in text order.
+        text: the text of the unit, as sent.
+        start: seconds into the speech's audio where the unit's audio begins.
+        end: seconds where it ends; None while its audio is still arriving.
     """
-    previous = getattr(_in_callback, "speech", None)
-    _in_callback.speech = speech
-    try:
-        callback(argument)
-    except Exception as exc:
-        speech.callback_errors.append(exc)
-        logger.exception("%s callback %r raised; ttsstream carries on", speech, callback)
-    finally:
-        _in_callback.speech = previous
 
+    __slots__ = ("index", "text", "start", "end")
 
-# How often a wait on the main thread wakes to let Python run signal handlers: a
-# SIGINT that the kernel hands to another thread (PortAudio's, a reader) does not
-# interrupt the main thread's blocked lock, so Ctrl-C would wait for the speech to end.
-_SIGNAL_SLICE = 0.1
+    def __init__(self, index: int, text: str, start: float) -> None:
+        self.index = index
+        self.text = text
+        self.start = start
+        self.end: Optional[float] = None
 
-
-def _interruptible_wait(event: threading.Event, timeout: Optional[float]) -> bool:
-    """``event.wait(timeout)``, in slices on the main thread so that Ctrl-C gets through."""
-    if threading.current_thread() is not threading.main_thread():
-        return event.wait(timeout)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        remaining = _SIGNAL_SLICE if deadline is None else min(_SIGNAL_SLICE, deadline - time.monotonic())
-        if event.wait(max(0.0, remaining)):
-            return True
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
-
+    def __repr__(self) -> str:
+        end = "..." if self.end is None else f"{self.end:.2f}"
+        return f"Segment({self.index}, {self.text[:30]!r}, {self.start:.2f}-{end} s)"
 
 class Speech(Sink):
     """One utterance: running, then finished with audio or with an error.
@@ -97,7 +78,8 @@ class Speech(Sink):
     def __init__(self, text: str, sample_rate: int, *, on_audio: Optional[AudioCallback],
                  on_complete: Optional[CompleteCallback], on_error: Optional[ErrorCallback],
                  keep_audio: bool, post: Optional[Callable[[Callable[[], None]], None]],
-                 on_finished: Callable[["Speech"], None], started: float) -> None:
+                 on_finished: Callable[["Speech"], None], started: float,
+                 on_segment: Optional[SegmentCallback] = None) -> None:
         self.text = text
         self.callback_errors: List[BaseException] = []  # appended by whichever thread ran the callback
 
@@ -105,6 +87,7 @@ class Speech(Sink):
         self._on_audio_cb = on_audio
         self._on_complete_cb = on_complete
         self._on_error_cb = on_error
+        self._on_segment_cb = on_segment
         self._keep_audio = keep_audio
         self._post = post  # None: run callbacks now (thread dispatch); else queue them (poll)
         self._on_finished = on_finished
@@ -127,6 +110,7 @@ class Speech(Sink):
         self._bytes = 0
         self._next_index = 0
         self._first_audio: Optional[float] = None
+        self._segments: List[Segment] = []   # a plain speech's one; a text stream's, one per unit
         self._final = False                   # the stream's outcome is settled
         self._error: Optional[TTSError] = None  # also set under _state by a failed playback after _final
 
@@ -218,6 +202,13 @@ class Speech(Sink):
         return self._bytes / (SAMPLE_WIDTH * self._sample_rate)
 
     @property
+    def segments(self) -> List[Segment]:
+        """The units of its text, in order, each with where its audio lies (see
+        ``Segment``): one for a plain speech, one per unit sent for a text stream."""
+        with self._delivery:
+            return list(self._segments)
+
+    @property
     def first_audio_latency(self) -> Optional[float]:
         """Seconds from the speak() call to the first audio byte, or None before it."""
         return None if self._first_audio is None else self._first_audio - self._started
@@ -257,7 +248,7 @@ class Speech(Sink):
                 it ended, where waiting would deadlock.
         """
         if not self._done.is_set():
-            if getattr(_in_callback, "speech", None) is self:
+            if in_callback_of() is self:
                 if not self._final or self._turn is not None:
                     raise RuntimeError(
                         "wait() called from inside a callback of the same speech would deadlock (its stream, "
@@ -269,7 +260,7 @@ class Speech(Sink):
                 if self._error is not None:
                     raise self._error
                 return self
-            if not _interruptible_wait(self._done, timeout):
+            if not interruptible_wait(self._done, timeout):
                 raise SynthesisTimeout(f"the speech did not finish within {timeout:g} s; it is still running")
         if self._error is not None:
             raise self._error
@@ -312,6 +303,8 @@ class Speech(Sink):
                 return
             if self._first_audio is None:
                 self._first_audio = time.perf_counter()
+                if not self._segments:  # a plain speech: its text is its one unit
+                    self._segment_begins(self.text)
             pcm = self._aligner.push(data)
             if pcm:
                 index = self._next_index
@@ -325,11 +318,26 @@ class Speech(Sink):
                 if self._on_audio_cb is not None and not self._final:
                     chunk = AudioChunk(pcm, self._sample_rate, index)
                     if self._post is None:
-                        _invoke(self, self._on_audio_cb, chunk)
+                        invoke(self, self._on_audio_cb, chunk)
                     else:
                         self._deliver(self._on_audio_cb, chunk)
         if self._ending is not None:  # an end asked for while we delivered
             self._settle()
+
+    def _segment_begins(self, text: str) -> None:
+        """A unit's audio begins now (holds _delivery): record it and tell on_segment."""
+        if self._segments and self._segments[-1].end is None:
+            self._segments[-1].end = self.duration
+        segment = Segment(len(self._segments), text, self.duration)
+        self._segments.append(segment)
+        callback = self._on_segment_cb
+        if callback is None:
+            return
+        turn = self._turn
+        if turn is None:
+            self._deliver(callback, segment)
+        else:  # with play=True: when the segment begins to play, not when it arrives
+            turn.line.cue(turn, lambda: self._deliver(callback, segment))
 
     def _end(self, error: Optional[TTSError]) -> None:
         """Ask for the speech to end, normally (None) or with ``error``; the first ask wins.
@@ -367,6 +375,8 @@ class Speech(Sink):
             )
         self._error = error
         self._final = True
+        if self._segments and self._segments[-1].end is None:
+            self._segments[-1].end = self.duration
         if error is None:
             callback, argument = self._on_complete_cb, self
         else:
@@ -410,7 +420,7 @@ class Speech(Sink):
 
     def _deliver(self, callback: Callable[[Any], Any], argument: Any) -> None:
         if self._post is None:
-            _invoke(self, callback, argument)
+            invoke(self, callback, argument)
         else:
-            self._post(lambda: _invoke(self, callback, argument))
+            self._post(lambda: invoke(self, callback, argument))
 

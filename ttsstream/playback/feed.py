@@ -16,54 +16,19 @@ import collections
 import logging
 import threading
 import time
-from typing import Any, Callable, Deque, List, Optional
+from typing import Any, Deque, List, Optional, Union
 
 from ..audio import SAMPLE_WIDTH
 from ..errors import PlaybackError, SynthesisTimeout
-from .jitter import JitterBuffer
+from .items import CLOSE, Cue, DoneCallback, Mark, PauseRequest, RateChange, StopRequest
+from .jitter import PLAYING, JitterBuffer
 from .stream import block_frames
 
-__all__ = ["FeedQueue", "Mark", "RateChange", "StopRequest", "CLOSE"]
+__all__ = ["FeedQueue"]
 
 logger = logging.getLogger("ttsstream.playback")
 
 STOP_TIMEOUT = 2.0     # seconds stop() waits for the thread to silence the device
-
-DoneCallback = Callable[[bool], Any]
-
-
-class Mark:
-    """End of a segment (``finish()``): drain, then release ``wait()``ers up to ``seq``
-    and call ``on_done`` (True: played out; False: dropped)."""
-
-    __slots__ = ("seq", "on_done")
-
-    def __init__(self, seq: int, on_done: Optional[DoneCallback]) -> None:
-        self.seq = seq
-        self.on_done = on_done
-
-
-class RateChange:
-    """Drain, then reopen the device at ``rate`` for what follows."""
-
-    __slots__ = ("rate",)
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-
-
-class StopRequest:
-    """Abort the device for the ``stop()`` calls up to ``seq`` (never queued: stop()
-    empties the queue and counts itself; the thread sees the count)."""
-
-    __slots__ = ("seq",)
-
-    def __init__(self, seq: int) -> None:
-        self.seq = seq
-
-
-CLOSE = object()  # what next_item() returns once the player is closing
-
 
 class FeedQueue:
     """The queue, handshakes and counters one AudioPlayer shares with its thread.
@@ -72,15 +37,17 @@ class FeedQueue:
         sample_rate: the rate of what is fed first.
         prebuffer_ms: passed to the jitter buffer.
         block_ms: the size of the blocks ``next_item()`` hands out.
+        fade_ms: how much queued audio a stop or pause takes to fade out on.
 
     Thread: every method takes the lock itself. The callers' side (``put_audio`` to
     ``abandon``) may be called from any thread; the methods marked "Thread: the player
     thread" only from that thread.
     """
 
-    def __init__(self, sample_rate: int, prebuffer_ms: float, block_ms: float) -> None:
+    def __init__(self, sample_rate: int, prebuffer_ms: float, block_ms: float, fade_ms: float = 0.0) -> None:
         self._cond = threading.Condition(threading.Lock())
         self._block_ms = block_ms
+        self._fade_ms = fade_ms
 
         # Guarded by the lock.
         self._queue: Deque[Any] = collections.deque()
@@ -90,6 +57,9 @@ class FeedQueue:
         self._done_seq = 0            # finish() marks played out (or dropped by stop/close)
         self._stop_seq = 0            # stop() calls so far
         self._stop_done = 0           # stop() calls the thread has carried out
+        self._stop_tail = b""         # the audio the pending stop fades out on
+        self._pause_faded = False     # the player has faded out for the pause in force
+        self._segment_open = False    # audio was fed since the last finish() or stop()
         self._closing = False         # the thread is to end (close(), or a start that timed out)
         self._rate = sample_rate      # what feed() takes now (the latest set_sample_rate)
         self._jitter = JitterBuffer(prebuffer_ms)  # with the pause
@@ -97,6 +67,9 @@ class FeedQueue:
         # Written under the lock, read without it: each changes once, from None or False.
         self.error: Optional[PlaybackError] = None  # the failure that stopped the player
         self.closed = False           # close() was called
+        self.generation = 0           # which player thread serves the queue (see recover())
+        self.segment_error: Optional[PlaybackError] = None  # the failure that cut the open
+        # segment short: its feeds and its finish() raise it (until finish() or stop())
 
         # The rate of the audio at the head of the queue: changed under the lock, read by
         # the player thread without it (it opens the device at this rate); before the
@@ -132,12 +105,14 @@ class FeedQueue:
 
     # ------------------------------------------------------------- callers' side
 
-    def put_audio(self, data: bytes) -> None:
-        """Queue PCM bytes. Raises PlaybackError if the player is closed or failed."""
+    def put_audio(self, data: Union[bytes, Cue]) -> None:
+        """Queue PCM bytes or a cue (no control: it holds back no prebuffer). Raises PlaybackError."""
         with self._cond:
             self._raise_if_unusable()
             self._queue.append(data)
-            self._queued_bytes += len(data)
+            if isinstance(data, bytes):
+                self._queued_bytes += len(data)
+                self._segment_open = True
             self._cond.notify_all()
 
     def put_mark(self, on_done: Optional[DoneCallback], started: bool) -> List[Mark]:
@@ -147,6 +122,10 @@ class FeedQueue:
         lock). Raises PlaybackError if the player is closed or failed.
         """
         with self._cond:
+            failed, self.segment_error = self.segment_error, None
+            self._segment_open = False
+            if failed is not None:
+                raise failed  # the segment this ends was cut short by the failure
             self._raise_if_unusable()
             self._finish_seq += 1
             mark = Mark(self._finish_seq, on_done)
@@ -203,6 +182,10 @@ class FeedQueue:
         Returns the dropped marks, for the caller to report.
         """
         with self._cond:
+            if self._stop_done == self._stop_seq and not self._pause_faded:
+                self._stop_tail = self._take_audio(self._fade_frames())
+            self._segment_open = False
+            self.segment_error = None
             dropped = self._drop_queue()
             self._stop_seq += 1
             target = self._stop_seq
@@ -225,7 +208,23 @@ class FeedQueue:
     def resume(self) -> None:
         with self._cond:
             self._jitter.resume(time.monotonic())
+            self._pause_faded = False
             self._cond.notify_all()
+
+    def recover(self) -> bool:
+        """Forget a device failure, so that the next segment opens the device afresh
+        (the segment it cut short stays refused until finish() or stop()). Returns
+        whether there was one to forget."""
+        with self._cond:
+            if self.error is None or self.closed:
+                return False
+            self.error = None
+            self._closing = False     # set by abandon(): the old thread sees its generation end
+            self.generation += 1
+            self._stop_done = self._stop_seq
+            self._jitter.end_segment(time.monotonic())
+            self._cond.notify_all()
+            return True
 
     def close(self) -> Optional[List[Mark]]:
         """Mark the player closed, drop what is queued and tell the thread to end.
@@ -251,16 +250,22 @@ class FeedQueue:
 
     # -------------------------------------------------------- player thread's side
 
-    def next_item(self) -> Any:
-        """Wait for the next thing to do: CLOSE, a StopRequest, a block of bytes, a Mark
-        or a RateChange. Thread: the player thread."""
+    def next_item(self, generation: int) -> Any:
+        """Wait for the next thing to do: CLOSE, a StopRequest, a PauseRequest, a block
+        of bytes, a Mark or a RateChange. CLOSE also once ``generation`` is over (a
+        newer thread serves the queue). Thread: the player thread."""
         with self._cond:
             while True:
-                if self._closing:
+                if self._closing or generation != self.generation:
                     return CLOSE
                 if self._stop_done < self._stop_seq:
-                    return StopRequest(self._stop_seq)
+                    tail, self._stop_tail = self._stop_tail, b""
+                    return StopRequest(self._stop_seq, tail)
                 if self._jitter.paused:
+                    if not self._pause_faded:
+                        self._pause_faded = True
+                        if self._jitter.state == PLAYING:  # else the device is silent already
+                            return PauseRequest(self._take_audio(self._fade_frames()))
                     self._cond.wait()
                     continue
                 if not self._queue:
@@ -274,13 +279,15 @@ class FeedQueue:
                         finished=self._controls_queued > 0, now=time.monotonic()):
                     self._cond.wait()
                     continue
+                if isinstance(head, Cue):
+                    return self._queue.popleft()
                 if not isinstance(head, bytes):
                     self._queue.popleft()
                     self._controls_queued -= 1
                     if isinstance(head, RateChange):
                         self.play_rate = head.rate  # what follows it opens the device at this rate
                     return head
-                return self._take_block()
+                return self._take_audio(block_frames(self.play_rate, self._block_ms))
 
     def wrote(self, size: int, now: float, held_s: float) -> None:
         """``size`` bytes were written, the write ending at ``now`` with ``held_s``
@@ -295,11 +302,11 @@ class FeedQueue:
         with self._cond:
             self._jitter.end_segment(time.monotonic())
 
-    def drain_pause(self, seconds: float) -> bool:
-        """Wait up to ``seconds`` during a drain; False: a stop or close is waiting.
-        Thread: the player thread."""
+    def drain_pause(self, seconds: float, only_close: bool = False) -> bool:
+        """Wait up to ``seconds`` during a drain; False: a stop or close is waiting (with
+        ``only_close``, a close: a stop's own fade-out). Thread: the player thread."""
         with self._cond:
-            if self._interrupted():
+            if self._closing if only_close else self._interrupted():
                 return False
             self._cond.wait(seconds)
             return True
@@ -330,6 +337,8 @@ class FeedQueue:
         drain the failure cut short). Thread: the player thread."""
         with self._cond:
             self.error = error
+            self.segment_error = error if self._segment_open else None
+            self._stop_tail = b""
             dropped = self._drop_queue()
             if draining is not None:
                 dropped.insert(0, draining)
@@ -342,8 +351,9 @@ class FeedQueue:
 
     def _raise_if_unusable(self) -> None:
         """Under the lock: raise if the player is closed or its device failed."""
-        if self.error is not None:
-            raise self.error
+        error = self.segment_error or self.error
+        if error is not None:
+            raise error
         if self.closed:
             raise PlaybackError("this AudioPlayer is closed")
 
@@ -372,21 +382,30 @@ class FeedQueue:
         self._done_seq = self._finish_seq
         return marks
 
-    def _take_block(self) -> bytes:
-        """Under the lock: pop up to one block of queued bytes (never past a mark)."""
-        want = block_frames(self.play_rate, self._block_ms) * SAMPLE_WIDTH
-        parts = []
-        size = 0
-        while self._queue and size < want and isinstance(self._queue[0], bytes):
-            data = self._queue[0]
-            take = want - size
-            if len(data) <= take:
-                self._queue.popleft()
-                parts.append(data)
-                size += len(data)
-            else:
-                parts.append(data[:take])
-                self._queue[0] = data[take:]
-                size += take
-        self._queued_bytes -= size
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+    def _fade_frames(self) -> int:
+        return int(round(self.play_rate * self._fade_ms / 1000.0))
+
+    def _take_audio(self, frames: int) -> bytes:
+        """Under the lock: pop up to ``frames`` of queued audio (never past a mark)."""
+        data = _pop_audio(self._queue, frames * SAMPLE_WIDTH)
+        self._queued_bytes -= len(data)
+        return data
+
+
+
+def _pop_audio(queue: Deque[Any], want: int) -> bytes:
+    """Pop up to ``want`` bytes of audio from the head of ``queue`` (never past a mark)."""
+    parts = []
+    size = 0
+    while queue and size < want and isinstance(queue[0], bytes):
+        data = queue[0]
+        take = want - size
+        if len(data) <= take:
+            queue.popleft()
+            parts.append(data)
+            size += len(data)
+        else:
+            parts.append(data[:take])
+            queue[0] = data[take:]
+            size += take
+    return parts[0] if len(parts) == 1 else b"".join(parts)  # b"" for no parts

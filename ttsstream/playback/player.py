@@ -6,10 +6,13 @@ thing it is handed, and ending it. It imports ``ttsstream.errors``, ``ttsstream.
 Never the client, the connection or websocket.
 
 How it works. ``feed()`` appends bytes to a deque guarded by a condition variable (the
-``feed.FeedQueue``) and returns at once. The player thread (``ttsstream-player``) owns
-every PortAudio call (through ``stream.OutputStream``): it opens a blocking-mode output
-stream and writes ``block_ms`` blocks, so that between two blocks (a few milliseconds)
-it notices ``stop()``, ``pause()``, a volume change or ``close()``. A jitter buffer
+``feed.FeedQueue``) and returns at once. The player thread (``ttsstream-player``, its
+body in ``worker.PlayerThread``) owns every PortAudio call (through
+``stream.OutputStream``): it opens the device at the audio's rate, or at the device's
+own rate and resamples, and writes ``block_ms`` blocks, so that between two blocks (a
+few milliseconds) it notices ``stop()``, ``pause()``, a volume change or ``close()``;
+stops and pauses fade out over ``fade_ms``. A device that fails or stops taking audio
+ends the segment with ``PlaybackError``; the next segment opens the device afresh. A jitter buffer
 (``jitter.JitterBuffer``) holds back the start of each segment, and the restart after
 an underrun, until ``prebuffer_ms`` of audio is queued or the segment is finished. At
 a segment's end the stream drains (see ``stream``); the jitter buffer counts underruns
@@ -20,15 +23,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from typing import Any, List, Optional, Union
+from typing import Any, Callable, List, Optional, Union
 
 from ..audio import SAMPLE_WIDTH
 from ..checks import is_int, require_number
 from ..errors import PlaybackError
 from .devices import NO_DEVICE_HINT, _import_pyaudio
-from .feed import CLOSE, DoneCallback, FeedQueue, Mark, RateChange, StopRequest
+from .feed import FeedQueue
+from .items import Cue, DoneCallback
 from .stream import OutputStream
+from .worker import PlayerThread, report_done
 
 __all__ = ["AudioPlayer"]
 
@@ -37,16 +41,6 @@ logger = logging.getLogger("ttsstream.playback")
 THREAD_NAME = "ttsstream-player"
 START_TIMEOUT = 10.0   # seconds for the player thread to open the device
 JOIN_TIMEOUT = 5.0     # seconds close() waits for the player thread
-
-
-def _report_done(marks: List[Mark], played: bool) -> None:
-    """Call the marks' ``on_done`` callbacks, outside the player's lock."""
-    for mark in marks:
-        if mark.on_done is not None:
-            try:
-                mark.on_done(played)
-            except Exception:
-                logger.exception("a finish() on_done callback raised")
 
 
 def _check_rate(rate: Any) -> int:
@@ -73,6 +67,8 @@ class AudioPlayer:
         volume: 0.0 to 1.0; at exactly 1.0 the bytes reach the device unchanged.
         block_ms: the size of each device write, and so how quickly ``stop()``,
             ``pause()`` and volume changes take effect.
+        fade_ms: how long ``stop()`` and ``pause()`` take to ramp the sound down, and
+            ``resume()`` to ramp it back up, so that they do not click; 0 cuts at once.
 
     Raises:
         ValueError: a bad argument.
@@ -89,28 +85,28 @@ class AudioPlayer:
     """
 
     def __init__(self, sample_rate: int = 24000, device: Union[None, int, str] = None,
-                 prebuffer_ms: float = 100, volume: float = 1.0, block_ms: float = 10) -> None:
+                 prebuffer_ms: float = 100, volume: float = 1.0, block_ms: float = 10,
+                 fade_ms: float = 10) -> None:
         sample_rate = _check_rate(sample_rate)
         if device is not None and not (is_int(device) or isinstance(device, str)):
             raise TypeError(f"device must be None, an int index or a str name, got {device!r}")
         require_number("prebuffer_ms", prebuffer_ms, 0)
         require_number("block_ms", block_ms, 1, 1000)
+        require_number("fade_ms", fade_ms, 0, 1000)
         self._device = device
         self._block_ms = float(block_ms)
+        self._fade_ms = float(fade_ms)
         self._volume = _check_volume(volume)  # read by the player thread at each block
 
         # What the callers and the player thread share: its own lock guards it.
-        self._queue = FeedQueue(sample_rate, float(prebuffer_ms), self._block_ms)
+        self._queue = FeedQueue(sample_rate, float(prebuffer_ms), self._block_ms, self._fade_ms)
 
-        # The thread: set under _start_lock (read without it: it is set once).
+        # The thread serving the queue now: set under _start_lock (read without it).
+        # After a device failure start() replaces it; the old one has ended, or is
+        # abandoned inside a PortAudio call (see guard) and ends once that returns.
         self._start_lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
-        # Set by the player thread before _ready, read by start() after it.
-        self._ready = threading.Event()          # the thread opened the device, or failed to
-        self._start_error: Optional[PlaybackError] = None
-
-        # Only the player thread touches this (its OutputStream is a local of _run).
-        self._draining: Optional[Mark] = None  # the segment end being drained now
+        self._failure_callbacks: List[Callable[[PlaybackError], Any]] = []  # appended once each
 
     # ----------------------------------------------------------------- properties
 
@@ -164,7 +160,9 @@ class AudioPlayer:
     def start(self) -> None:
         """Open the device and start the player thread now, rather than at the first feed.
 
-        Does nothing if already started.
+        Does nothing if already started. After a device failure it opens the device
+        afresh, with a new PortAudio instance and a new player thread, so a restarted
+        sound server or a re-plugged device plays again.
 
         Raises:
             PlaybackError: no PyAudio, no output device, the device would not open, or
@@ -175,24 +173,26 @@ class AudioPlayer:
         with self._start_lock:
             if self.closed:
                 raise PlaybackError("this AudioPlayer is closed")
-            if self.error is not None:
-                raise self.error
-            if self._thread is not None:
-                return
-            output = OutputStream(_import_pyaudio(), self._device, self._block_ms)
-            self._start_error = None
-            thread = threading.Thread(target=self._run, args=(output,), name=THREAD_NAME, daemon=True)
+            old = self._thread
+            if old is not None:
+                if not self._queue.recover():
+                    return  # started meanwhile, or recovered by another caller
+                if old is not threading.current_thread():
+                    old.join(JOIN_TIMEOUT)  # it released PortAudio (bounded), or is abandoned
+                self._thread = None
+            worker = PlayerThread(self._queue, OutputStream(_import_pyaudio(), self._device, self._block_ms),
+                                  self._fade_ms, lambda: self._volume, self._report_failure)
+            thread = threading.Thread(target=worker.run, name=THREAD_NAME, daemon=True)
             thread.start()
-            if not self._ready.wait(START_TIMEOUT):
+            if not worker.ready.wait(START_TIMEOUT):
                 error = PlaybackError(
                     f"the audio output device did not open within {START_TIMEOUT:g} s; {NO_DEVICE_HINT}")
                 self._queue.abandon(error)
                 self._thread = thread  # close() joins it once the device call returns
                 raise error
-            self._ready.clear()
-            if self._start_error is not None:
+            if worker.start_error is not None:
                 thread.join(JOIN_TIMEOUT)
-                raise self._start_error
+                raise worker.start_error
             self._thread = thread
 
     def feed(self, pcm: Union[bytes, bytearray, memoryview]) -> None:
@@ -212,9 +212,24 @@ class AudioPlayer:
         data = bytes(pcm)
         if len(data) % SAMPLE_WIDTH:
             raise ValueError(f"PCM must be whole 16-bit samples, got {len(data)} bytes")
+        if self._queue.segment_error is not None:  # before start(): no reopen for a lost segment
+            raise self._queue.segment_error
         self.start()
         if data:
             self._queue.put_audio(data)
+
+    def cue(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` when the audio fed after this call begins to reach the
+        device (after the prebuffer, as its first block is written), or when the
+        segment ends if no audio follows. A stop or close drops it uncalled.
+
+        Thread: the callback runs on the player thread: it must return at once (hand
+        the news to another thread) and must not call the player.
+
+        Raises:
+            PlaybackError: the device has failed or the player is closed.
+        """
+        self._queue.put_audio(Cue(callback))
 
     def finish(self, on_done: Optional[DoneCallback] = None) -> None:
         """Mark the end of what was fed so far.
@@ -233,7 +248,7 @@ class AudioPlayer:
         Raises:
             PlaybackError: the device has failed or the player is closed.
         """
-        _report_done(self._queue.put_mark(on_done, started=self._thread is not None), True)
+        report_done(self._queue.put_mark(on_done, started=self._thread is not None), True)
 
     def wait(self, timeout: Optional[float] = None) -> None:
         """Block until everything fed before the last ``finish()`` has been played out.
@@ -259,7 +274,7 @@ class AudioPlayer:
         until the player thread has silenced the device (a block's time at most,
         bounded by a timeout), except on the player thread.
         """
-        _report_done(self._queue.stop(self._thread), False)
+        report_done(self._queue.stop(self._thread), False)
 
     def pause(self) -> None:
         """Hold output without dropping audio; what the device already holds (a few
@@ -269,6 +284,21 @@ class AudioPlayer:
     def resume(self) -> None:
         """Continue after ``pause()``."""
         self._queue.resume()
+
+    def on_failure(self, callback: Callable[[PlaybackError], Any]) -> None:
+        """Have ``callback(error)`` called each time the device fails under a segment.
+
+        Thread: the player thread, as it ends (it runs no PortAudio call any more); the
+        callback must return quickly. What it raises is logged.
+        """
+        self._failure_callbacks.append(callback)
+
+    def _report_failure(self, error: PlaybackError) -> None:
+        for callback in list(self._failure_callbacks):
+            try:
+                callback(error)
+            except Exception:
+                logger.exception("an on_failure callback raised")
 
     def set_sample_rate(self, rate: int) -> None:
         """Play what is fed from now on at ``rate``.
@@ -292,7 +322,7 @@ class AudioPlayer:
         dropped = self._queue.close()
         if dropped is None:  # closed already
             return
-        _report_done(dropped, False)
+        report_done(dropped, False)
         with self._start_lock:
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -310,58 +340,3 @@ class AudioPlayer:
         state = "closed" if self.closed else ("running" if self._thread is not None else "not started")
         return (f"AudioPlayer(sample_rate={self.sample_rate}, device={self._device!r}, "
                 f"volume={self._volume:g}, {state})")
-
-    # ------------------------------------------------------------- player thread
-
-    def _run(self, output: OutputStream) -> None:
-        """The player thread: open the device, signal ready, then serve the queue."""
-        try:
-            output.open_device()
-            output.open(self._queue.play_rate)
-        except PlaybackError as exc:
-            self._start_error = exc
-        except Exception as exc:  # PortAudio can fail in ways PyAudio does not wrap
-            self._start_error = PlaybackError(f"could not open the audio output: {exc}; {NO_DEVICE_HINT}")
-            self._start_error.__cause__ = exc
-        if self._start_error is not None:
-            output.release()
-            self._ready.set()
-            return
-        self._ready.set()
-        try:
-            self._serve(output)
-        except Exception as exc:
-            error = exc if isinstance(exc, PlaybackError) else PlaybackError(f"the audio output failed: {exc}")
-            if error is not exc:
-                error.__cause__ = exc
-            logger.error("playback stopped: %s", error, exc_info=exc)
-            dropped = self._queue.fail(error, self._draining)
-            self._draining = None
-            _report_done(dropped, False)
-        finally:
-            output.release()
-
-    def _serve(self, output: OutputStream) -> None:
-        """Thread: the player thread. Carry out what the queue hands out until CLOSE."""
-        while True:
-            item = self._queue.next_item()
-            if item is CLOSE:
-                return
-            if isinstance(item, StopRequest):
-                output.close()
-                self._queue.stopped(item.seq)
-            elif isinstance(item, bytes):
-                if not output.is_open:
-                    output.open(self._queue.play_rate)
-                held = output.write(item, self._volume)
-                self._queue.wrote(len(item), time.monotonic(), held)
-            elif isinstance(item, Mark):
-                self._draining = item  # reported as dropped if the device fails during the drain
-                self._queue.end_segment()
-                output.drain(self._queue.drain_pause)
-                self._draining = None
-                _report_done([item], self._queue.segment_played(item))
-            elif isinstance(item, RateChange):
-                self._queue.end_segment()
-                output.drain(self._queue.drain_pause)
-                output.close()  # reopened lazily at the new rate
