@@ -152,3 +152,40 @@ class Recorder:
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
+
+
+# -- figures for the CI log ----------------------------------------------------------------
+
+_FIGURES = pytest.StashKey[List[str]]()
+
+
+class Figures:
+    """Lines a test reports for the log (load, soak and fuzz figures): printed in the
+    terminal summary under "reliability figures", whatever ``-q`` or ``-s`` say."""
+
+    def __init__(self, lines: List[str], prefix: str) -> None:
+        self._lines = lines
+        self._prefix = prefix
+
+    def add(self, line: str) -> None:
+        self._lines.append(f"{self._prefix}: {line}")
+
+
+@pytest.fixture
+def figures(request: Any) -> Figures:
+    lines = request.config.stash.setdefault(_FIGURES, [])
+    return Figures(lines, request.node.name)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    lines = config.stash.get(_FIGURES, [])
+    if lines:
+        terminalreporter.write_sep("=", "reliability figures")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
+    """Run the soak first, so that its memory figures describe the client alone rather than
+    what the load test's 600 threads left in the process's allocator."""
+    items.sort(key=lambda item: item.path.name != "test_soak.py")
