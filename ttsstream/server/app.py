@@ -249,6 +249,9 @@ class LocalServer:
             # Binding here, on the caller's thread, makes a busy port raise right here
             # and gives the thread its name with the real port.
             sock = socket.create_server((self.host, self._requested_port), family=family, backlog=128)
+            # asyncio turns Nagle off only on sockets it made itself (proto IPPROTO_TCP): set
+            # here, the accepted ones inherit it, and an end message never waits 40 ms for an ACK.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self._port = sock.getsockname()[1]
             self._start_error = None
             ready = threading.Event()
