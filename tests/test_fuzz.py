@@ -157,12 +157,18 @@ class Expected(NamedTuple):
     audio: bytes  # the binary payloads before the stream's end
     sample_rate: int
 
+    reset: bool = False  # the stream ends with a TCP reset, which may destroy unread audio
+
     def connections(self, retries: int) -> Optional[int]:
         """How many connections the client opens (None: not predicted). A connection that
-        drops before any audio is tried again on a new one, ``retries`` times (retry.py)."""
+        drops before any audio is tried again on a new one, ``retries`` times (retry.py);
+        after a reset, audio the server sent may never have reached the client, which
+        then rightly takes the connection for one that died before any audio."""
         if self.complete is None or (self.complete is False and self.error is None):
             return None
-        return 1 + retries if self.error is ConnectionFailed and not self.audio else 1
+        if self.error is ConnectionFailed and not self.audio:
+            return 1 + retries
+        return None if self.reset else 1
 
 
 def expect(dialect_name: str, script: Script) -> Expected:
@@ -200,7 +206,7 @@ def expect(dialect_name: str, script: Script) -> Expected:
         error = type(dialect.close_error(ending.code, ending.reason, seen))
     else:
         error = ConnectionFailed
-    return Expected(False, error, bytes(audio), rate)
+    return Expected(False, error, bytes(audio), rate, reset=reset)
 
 
 # -- the server ---------------------------------------------------------------------------

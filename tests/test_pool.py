@@ -165,3 +165,15 @@ def test_cancel_is_not_resent(make_server):
         with pytest.raises(Cancelled):
             speech.wait(5)
     assert [u.text for u in server.transcript].count(speech.text) <= 1
+
+
+def test_speeches_take_the_open_prewarmed_connections_before_the_refills(server):
+    with TTSClient(provider="eigenai", url=server.url) as client:
+        client.prewarm(3, wait=True)
+        prewarmed = {c for idle in client._pool._idle.values() for c in idle}
+        # Each take starts a refill, still opening when the next speech comes: the open
+        # prewarmed ones go first.
+        speeches = [client.speak(f"Warm number {n}.", block=False) for n in range(3)]
+        for speech in speeches:
+            speech.wait(10)
+    assert {speech._connection for speech in speeches} == prewarmed

@@ -203,9 +203,10 @@ class TTSClient(MainLoopIntegration):
             speech = Speech(request.text, self._dialect.sample_rate, **self._speech_args(started), **callbacks)
             with self._lock:
                 self._admit(speech, line)
-                connection = self._pool.take(request)
+                connection, refill = self._pool.take(request)
             speech._attach(connection)
             connection.begin(speech, request)
+            refill()
         if block:
             try:
                 speech.wait()
@@ -301,9 +302,10 @@ class TTSClient(MainLoopIntegration):
 
     def _send_unit(self, unit: Sink, request: Request) -> None:
         """Send one unit of a text stream. Thread: whoever cut the unit (under its stream's lock)."""
-        connection = self._pool.take(request, from_own_reader=True)  # begin() does not block
+        connection, refill = self._pool.take(request, from_own_reader=True)  # begin() does not block
         unit._attach(connection)
         connection.begin(unit, request)
+        refill()
         if not self._dialect.reusable:
             self._pool.open_ahead(request)  # the next unit's connection, opening meanwhile
 

@@ -24,10 +24,11 @@ This is where reuse is decided. Imports: connection, protocols, retry, errors.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from .connection import Connection, Settings, Sink
 from .errors import SynthesisTimeout, TTSError
@@ -66,13 +67,21 @@ class ConnectionPool:
         self._warm: Dict[Session, Tuple[Request, int]] = {}  # prewarmed sessions: a request of it, how many
         self._closed = False
 
-    def take(self, request: Request, from_own_reader: bool = False) -> Connection:
+    def take(self, request: Request, from_own_reader: bool = False) -> Tuple[Connection, Callable[[], None]]:
         """An idle connection for ``request``'s session, or a new one (not yet connected).
+
+        An open one first (the most recently used), else one still opening (the first
+        to start); never the replacement a take has just started.
 
         Args:
             request: the request it is for.
             from_own_reader: a connection whose reader thread is the caller's may be
                 taken (the caller will not block waiting for its answer).
+
+        Returns:
+            The connection, and ``refill``: call it once the request has gone out, to
+            open the prewarmed session's replacement (starting a thread takes time the
+            request should not wait for).
 
         Raises:
             TTSError: the pool is closed.
@@ -80,18 +89,16 @@ class ConnectionPool:
         me = None if from_own_reader else threading.current_thread()
         with self._lock:
             self._check_open()
-            idle = self._idle.get(request.session, [])
-            for connection in reversed(idle):
-                # Not one whose reader is running this very call (speak() inside a
-                # callback): that reader could not read its own answer.
-                if connection.alive and connection.thread is not me:
-                    idle.remove(connection)
-                    refills = self._top_up(request.session)
-                    break
+            # Not one whose reader is running this very call (speak() inside a callback):
+            # that reader could not read its own answer.
+            usable = [c for c in self._idle.get(request.session, []) if c.alive and c.thread is not me]
+            if usable:
+                connection = next((c for c in reversed(usable) if c.was_open), usable[0])
+                self._idle[request.session].remove(connection)
+                refills = self._top_up(request.session)
             else:
                 connection, refills = self._new(), []
-        self._open_all(refills)
-        return connection
+        return connection, functools.partial(self._open_all, refills)
 
     def prewarm(self, template: Request, count: int) -> List[Connection]:
         """Keep ``count`` connections of ``template``'s session open and idle, opening
