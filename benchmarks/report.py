@@ -1,0 +1,152 @@
+"""The suite's numbers turned into a table: medians, ranges, ratios, targets.
+
+A ``Row`` is one measured quantity (its unit, which way is better, how finely the
+instrument resolves it, and how to read it from a trial's result). ``summarise`` turns
+the per-run values into median, min and max per implementation, and the ratio of each
+median to the websocket-client loop's. ``targets`` judges the issue's targets against
+those ratios (within one run of the suite, never across runs). ``print_table`` prints.
+
+Imports: the standard library only (and ``impls`` for the labels).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any, Callable, Dict, List, Optional
+
+from impls import BASELINE, LABELS
+
+
+class Row:
+    """One line group of the table: a quantity measured for every implementation.
+
+    Args:
+        key: its name in the JSON.
+        label: what the table calls it.
+        unit: shown after the label.
+        better: "higher" or "lower".
+        resolution: the finest step worth printing (the instrument's), in ``unit``.
+        read: the value from one trial's result.
+    """
+
+    def __init__(self, key: str, label: str, unit: str, better: str, resolution: float,
+                 read: Callable[[Dict[str, Any]], float]) -> None:
+        self.key, self.label, self.unit, self.better = key, label, unit, better
+        self.resolution, self.read = resolution, read
+
+
+def rounded(value: Optional[float], resolution: float) -> Optional[float]:
+    """Three significant figures, never finer than ``resolution``."""
+    if value is None or not math.isfinite(value):
+        return None
+    if value == 0:
+        return 0.0
+    step = max(resolution, 10 ** (math.floor(math.log10(abs(value))) - 2))
+    digits = max(0, -int(math.floor(math.log10(step) + 1e-9)))
+    return round(round(value / step) * step, digits)
+
+
+def text(value: Optional[float], resolution: float) -> str:
+    value = rounded(value, resolution)
+    if value is None:
+        return "-"
+    return f"{value:,.{max(0, -int(math.floor(math.log10(resolution) + 1e-9)))}f}" if value < 100 else f"{value:,.0f}"
+
+
+def summarise(rows: List[Row], values: Dict[str, Dict[str, List[float]]]) -> Dict[str, Any]:
+    """``values[row key][impl]`` = per-run values -> the JSON's "metrics" section."""
+    out: Dict[str, Any] = {}
+    for row in rows:
+        per_impl = values.get(row.key, {})
+        if not per_impl:
+            continue
+        impls: Dict[str, Any] = {}
+        base = per_impl.get(BASELINE) or []
+        base_median = statistics.median(base) if base else None
+        for impl, runs in per_impl.items():
+            if not runs:
+                impls[impl] = {"runs": [], "median": None, "min": None, "max": None, "ratio": None}
+                continue
+            median = statistics.median(runs)
+            ratio = median / base_median if base_median else None
+            impls[impl] = {"runs": [rounded(v, row.resolution) for v in runs],
+                           "median": rounded(median, row.resolution), "min": rounded(min(runs), row.resolution),
+                           "max": rounded(max(runs), row.resolution),
+                           "ratio": None if ratio is None else round(ratio, 2)}
+        out[row.key] = {"label": row.label, "unit": row.unit, "better": row.better, "impls": impls}
+    return out
+
+
+def print_table(rows: List[Row], metrics: Dict[str, Any]) -> None:
+    width = max([len(f"{row.label}, {row.unit} ({row.better} better)") for row in rows if row.key in metrics] + [6])
+    header = f"{'metric':{width}}  {'implementation':32} {'median':>9} {'min–max':>17} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        if row.key not in metrics:
+            continue
+        label = f"{row.label}, {row.unit} ({row.better} better)"
+        for impl, entry in metrics[row.key]["impls"].items():
+            span = (f"{text(entry['min'], row.resolution)}–{text(entry['max'], row.resolution)}"
+                    if entry["median"] is not None else "-")
+            ratio = "-" if entry["ratio"] is None else f"{entry['ratio']:.2f}"
+            print(f"{label:{width}}  {LABELS[impl]:32} {text(entry['median'], row.resolution):>9} {span:>17} {ratio:>6}")
+            label = ""
+    print(f"ratio = median / the {LABELS[BASELINE]}'s median, within this run of the suite.")
+
+
+def _median(metrics: Dict[str, Any], key: str, impl: str) -> Optional[float]:
+    entry = metrics.get(key, {}).get("impls", {}).get(impl)
+    return None if not entry else entry["median"]
+
+
+def _worst(metrics: Dict[str, Any], key: str, impl: str) -> Optional[float]:
+    entry = metrics.get(key, {}).get("impls", {}).get(impl)
+    return None if not entry or not entry["runs"] else max(v for v in entry["runs"] if v is not None)
+
+
+def targets(metrics: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The issue's targets, each judged from this run's figures (None: not measured)."""
+    found: List[Dict[str, Any]] = []
+
+    def ratio(key: str) -> Optional[float]:
+        entry = metrics.get(key, {}).get("impls", {}).get("ttsstream")
+        return None if not entry else entry["ratio"]
+
+    def add(name: str, value: Optional[float], limit: float, sense: str, what: str) -> None:
+        """``sense``: ">=" (at least), "<=" (at most) or "<" (below)."""
+        if value is None:
+            met = None
+        else:
+            met = {">=": value >= limit, "<=": value <= limit, "<": value < limit}[sense]
+        found.append({"target": name, "value": None if value is None else round(value, 2),
+                      "limit": limit, "sense": sense, "what": what, "met": met})
+
+    for size in ("4800", "48000"):
+        add(f"throughput, {int(size):,}-byte frames", ratio(f"throughput_{size}_mb_s"), 1.5, ">=", "× the loop's")
+    add("first audio, cold", ratio("first_audio_cold_ms"), 1.1, "<=", "× the loop's")
+    add("first audio, prewarmed", ratio("first_audio_warm_ms"), 1.1, "<=", "× the loop's (open connection)")
+    warm, example = _median(metrics, "proxy_warm_ms", "ttsstream"), _median(metrics, "proxy_cold_ms", "asyncio")
+    add("20 ms proxy: prewarmed speak() vs the example's connect-then-request",
+        None if not warm or example is None else example / warm, 2.0, ">=", "× sooner")
+    add("per-chunk latency p99", ratio("latency_p99_ms"), 1.1, "<=", "× the loop's")
+    add("800 streams: p99 latency, worst run", _worst(metrics, "concurrency_800_p99_ms", "ttsstream"), 50.0, "<",
+        "ms")
+    add("800 streams: CPU", ratio("concurrency_800_cpu_pct"), 0.6, "<=", "× the loop's")
+    add("10-minute speech, keep_audio=False: RSS growth, worst run",
+        _worst(metrics, "long_speech_growth_mb", "ttsstream"), 5.0, "<", "MB")
+    return found
+
+
+def print_targets(found: List[Dict[str, Any]], judged: bool) -> None:
+    print("targets (ttsstream; ratios within this run):" + ("" if judged else
+          "  [quick mode: sizes too small to judge; shown only to prove the wiring]"))
+    for item in found:
+        sign = {">=": "≥", "<=": "≤", "<": "<"}[item["sense"]]
+        if item["met"] is None:
+            verdict = "not measured"
+        else:
+            verdict = "met" if item["met"] else "MISSED"
+        value = "-" if item["value"] is None else f"{item['value']:g}"
+        print(f"  {item['target']:68} {value:>7} {item['what']:34} target {sign} {item['limit']:g}: {verdict}")
