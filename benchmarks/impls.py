@@ -10,7 +10,8 @@
   ``prewarm(1, wait=True)`` then ``speak()``;
 - ``many(n, text, period, recs, window)``: n speeches at once in this process, started
   ``period / n`` seconds apart (so that n real-time streams spread over one frame
-  period, as independent users do), after every connection is open; ``window.begin()``
+  period, as independent users do), after every connection is open, each calling
+  ``rec.start()`` when its speech is asked for; ``window.begin()``
   and ``window.end()`` bracket the streaming, for its CPU and wall time. ttsstream: n
   threads calling ``speak()`` on one shared client after ``prewarm(n)``; the threaded
   baselines: n threads, each with its own connection; asyncio: n tasks on one loop;
@@ -155,8 +156,10 @@ class Ttsstream:
         client = self._make()
         try:
             client.prewarm(n, wait=True, timeout=limit)
-            return run_threads(n, None, lambda k: client.speak(text, on_audio=recs[k].chunk, keep_audio=False),
-                               period, window, limit)
+            def act(k: int) -> None:
+                recs[k].start()
+                client.speak(text, on_audio=recs[k].chunk, keep_audio=False)
+            return run_threads(n, None, act, period, window, limit)
         finally:
             client.close()
 
@@ -185,8 +188,11 @@ class Threaded:
 
     def many(self, n: int, text: str, period: float, recs: List[Recorder], window: Window, limit: float) -> List[str]:
         sessions = [self.kind(self.url) for _ in range(n)]
-        return run_threads(n, lambda k: sessions[k].open(), lambda k: sessions[k].speak(text, recs[k].audio),
-                           period, window, limit)
+
+        def act(k: int) -> None:
+            recs[k].start()
+            sessions[k].speak(text, recs[k].audio)
+        return run_threads(n, lambda k: sessions[k].open(), act, period, window, limit)
 
     def close(self) -> None:
         pass
@@ -228,6 +234,7 @@ class AsyncioBaseline:
 
             async def one(k: int) -> None:
                 await asyncio.sleep(max(0.0, start + k * period / n - loop.time()))
+                recs[k].start()
                 await sessions[k].speak(text, recs[k].audio)
 
             results = await asyncio.gather(*(one(k) for k in range(n)), return_exceptions=True)

@@ -110,6 +110,8 @@ def plans(size: Dict[str, Any]) -> List[Plan]:
         specs.append({"metric": "concurrency", "n": n, "frames": size["stream_frames"]})
         rows.append([
             Row(f"concurrency_{n}_p99_ms", f"{n:,} streams: p99 latency", "ms", "lower", 0.01, lambda r: r["p99_ms"]),
+            Row(f"concurrency_{n}_first_audio_p99_ms", f"{n:,} streams: first audio p99", "ms", "lower", 0.01,
+                lambda r: r["first_audio_p99_ms"]),
             Row(f"concurrency_{n}_cpu_pct", f"{n:,} streams: CPU", "% of a core", "lower", 0.1,
                 lambda r: r["cpu_pct"]),
             Row(f"concurrency_{n}_rss_peak_mb", f"{n:,} streams: peak RSS", "MB", "lower", 0.1,
@@ -249,7 +251,8 @@ def print_notes(trials: List[Dict[str, Any]], others: Dict[str, Any], size: Dict
         if mine:
             cpu = max(t["server"]["cpu_busiest_pct"] for t in mine)
             late = max(t["server"]["late_ms_p99"] for t in mine)
-            print(f"server at {n:,} streams: {mine[0]['server']['processes']} process(es), busiest at "
+            print(f"server at {n:,} streams: {mine[0]['server']['processes']} process(es) "
+                  f"({mine[0]['server']['scheduling']}), busiest at "
                   f"{cpu:.0f}% of a core, paced frames sent late by p99 {late:.1f} ms at worst")
     if size["long_seconds"] >= 60:
         print(f"long speech: {size['long_seconds'] / 60:g} minutes of audio, sent at {size['long_speedup']:g} x "
