@@ -10,7 +10,7 @@ document's example.
 
 Metrics (``--only`` takes these names):
 
-- throughput: unpaced, 4,800- and 48,000-byte frames (96 MB each): MB/s from the first
+- throughput: unpaced, 4,800- and 48,000-byte frames (192 MB each): MB/s from the first
   frame's arrival to the last's.
 - latency: one real-time stream (4,800 bytes every 100 ms), per chunk, from the
   server's send (its time stamped in the frame) to ``on_audio``: p50 and p99.
@@ -74,7 +74,7 @@ def sizes(quick: bool, streams: Optional[List[int]]) -> Dict[str, Any]:
         return {"throughput_frames": {4800: 200, 48000: 200}, "latency_frames": 10, "first_audio_reps": 3,
                 "proxy_reps": 2, "streams": streams or [10], "stream_frames": 10, "long_seconds": 5,
                 "long_speedup": 20, "proxy_delay_ms": 20}
-    return {"throughput_frames": {4800: 20000, 48000: 2000}, "latency_frames": 100, "first_audio_reps": 20,
+    return {"throughput_frames": {4800: 40000, 48000: 4000}, "latency_frames": 100, "first_audio_reps": 20,
             "proxy_reps": 10, "streams": streams or [100, 400, 800, 1200], "stream_frames": 50,
             "long_seconds": 600, "long_speedup": 20, "proxy_delay_ms": 20}
 
