@@ -6,7 +6,7 @@
   where /proc's ticks resolve only 10 ms);
 - the open-files limit, raised for a thousand sockets;
 - the machine: CPUs, Python, library versions, clocks, load; and which other processes
-  used the CPU while the suite ran (``busy_processes``).
+  used the CPU while the suite ran, in all and during each trial (``MachineWatch``).
 
 Imports: the standard library only.
 """
@@ -17,7 +17,7 @@ import os
 import platform
 import resource
 import time
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Set, Tuple
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -81,38 +81,72 @@ def _command(pid: int, name: str) -> str:
     return (words or name)[:80]
 
 
-class MachineWatch:
-    """Which other processes used the CPU between ``start`` (construction) and ``report``.
+def _machine_busy_s() -> float:
+    """CPU seconds all CPUs have spent busy since boot (/proc/stat, 10 ms ticks)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
 
-    Processes of the suite's own tree are left out; so are processes that started and
-    ended in between (their CPU is not visible any more), which is said in the report.
+
+class MachineWatch:
+    """Who else used the CPU while the suite ran.
+
+    ``sample()`` (between trials) adds up, per process outside the suite's own tree, the
+    CPU it used since the previous sample (all of it for one that is new), so that a
+    test run that starts and ends during the suite is seen too. ``mark()`` before and
+    after a trial gives ``others_pct``: the CPU the whole machine spent beyond the suite
+    and its children during that trial, in % of one core (/proc/stat; 10 ms ticks).
     """
 
     def __init__(self) -> None:
-        self.before = _cpu_ticks()
         self.load_before = os.getloadavg()
         self.since = time.monotonic()
+        self.last = _cpu_ticks()
+        self.used: Dict[int, float] = {}
+        self.names: Dict[int, str] = {}
 
-    def report(self, ours: Optional[Set[int]] = None) -> Dict[str, Any]:
-        after = _cpu_ticks()
-        me = os.getpid()
-        mine = {me} | (ours or set())
+    def _ours(self, snapshot: Dict[int, List[Any]]) -> Set[int]:
+        mine = {os.getpid()}
         changed = True
-        while changed:  # the suite's descendants still alive
+        while changed:
             changed = False
-            for pid, (ppid, _, _) in after.items():
+            for pid, (ppid, _, _) in snapshot.items():
                 if ppid in mine and pid not in mine:
                     mine.add(pid)
                     changed = True
-        wall = time.monotonic() - self.since
-        busy = []
-        for pid, (_, ticks, name) in after.items():
+        return mine
+
+    def sample(self) -> None:
+        now = _cpu_ticks()
+        mine = self._ours(now)
+        for pid, (_, ticks, name) in now.items():
             if pid in mine:
                 continue
-            used = (ticks - (self.before[pid][1] if pid in self.before else 0)) / CLK_TCK
-            if used >= 0.5:
-                busy.append({"pid": pid, "name": name, "command": _command(pid, name), "cpu_s": round(used, 1),
-                             "cpu_pct": round(100 * used / wall, 1), "new": pid not in self.before})
+            before = self.last[pid][1] if pid in self.last else 0
+            self.used[pid] = self.used.get(pid, 0.0) + (ticks - before) / CLK_TCK
+            if pid not in self.names:
+                self.names[pid] = _command(pid, name)
+        self.last = now
+
+    def mark(self) -> Tuple[float, float, float]:
+        """(machine busy s, the suite's own CPU s including its children, wall s)."""
+        snapshot = _cpu_ticks()
+        children = [pid for pid in self._ours(snapshot) if pid != os.getpid()]
+        live = sum(snapshot[pid][1] for pid in children) / CLK_TCK
+        usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+        return _machine_busy_s(), live + sum(u.ru_utime + u.ru_stime for u in usage), time.monotonic()
+
+    @staticmethod
+    def others_pct(before: Tuple[float, float, float], after: Tuple[float, float, float]) -> float:
+        wall = max(after[2] - before[2], 1e-9)
+        return max(0.0, 100 * ((after[0] - before[0]) - (after[1] - before[1])) / wall)
+
+    def report(self) -> Dict[str, Any]:
+        self.sample()
+        wall = time.monotonic() - self.since
+        busy = [{"pid": pid, "command": self.names.get(pid, "?"), "cpu_s": round(used, 1),
+                 "cpu_pct": round(100 * used / wall, 1)} for pid, used in self.used.items() if used >= 0.01 * wall]
         busy.sort(key=lambda item: -item["cpu_s"])
         return {"wall_s": round(wall, 1), "loadavg_before": [round(x, 2) for x in self.load_before],
                 "loadavg_after": [round(x, 2) for x in os.getloadavg()], "other_busy_processes": busy[:10]}

@@ -25,8 +25,8 @@ TIMEOUT = 300  # a hang guard, not a performance bound
 # Every metric of the table, by its JSON key (quick mode: N = 10 streams, a 5-second speech).
 METRICS = (["throughput_4800_mb_s", "throughput_48000_mb_s", "latency_p50_ms", "latency_p99_ms",
             "first_audio_cold_ms", "first_audio_warm_ms", "proxy_cold_ms", "proxy_warm_ms"]
-           + [f"concurrency_10_{name}" for name in ("p99_ms", "first_audio_p99_ms", "cpu_pct", "rss_peak_mb",
-                                                     "rss_per_stream_kb")]
+           + [f"concurrency_10_{name}" for name in ("p99_ms", "first_audio_p99_ms", "cpu_pct", "cpu_s",
+                                                     "finish_s", "rss_peak_mb", "rss_per_stream_kb")]
            + ["long_speech_growth_mb", "long_speech_peak_mb"])
 MAY_BE_ZERO = {"long_speech_growth_mb"}  # an RSS that did not grow at all reads 0.00 MB
 
@@ -66,7 +66,8 @@ def test_every_trial_received_every_byte_the_server_sent(report: Dict[str, Any])
         assert "error" not in result, (trial["group"], trial["impl"], result.get("error"))
         assert result["bytes_received"] == result["bytes_sent"] == result["bytes_expected"] > 0, trial
         assert result["frames_received"] == result["server"]["frames"], trial
-        assert result["bytes_ok"]
+        assert result["bytes_ok"] and result["instrument_ok"]
+        assert result["others_cpu_pct"] >= 0
 
 
 def test_each_trial_measured_what_was_asked(report: Dict[str, Any]) -> None:
