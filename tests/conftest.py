@@ -1,11 +1,13 @@
-"""Shared fixtures: a bundled server on a real loopback port, a callback recorder, and
-a guard that fails any test leaving a thread behind."""
+"""Shared fixtures: a bundled server on a real loopback port, a callback recorder, a
+throwaway certificate authority for ``wss://``, and a guard that fails any test leaving a
+thread behind."""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Iterator, List, Optional, Tuple
+from pathlib import Path
+from typing import Any, Iterator, List, NamedTuple, Optional, Tuple
 
 import pytest
 
@@ -57,6 +59,38 @@ def make_server() -> Iterator[Any]:
     finally:
         for srv in made:
             srv.stop()
+
+
+class TLSFiles(NamedTuple):
+    """PEM files of a throwaway CA and of a server certificate it issued for 127.0.0.1,
+    ::1 and localhost."""
+
+    ca_file: Path    # the CA's certificate: what a client trusts
+    certfile: Path   # the server's certificate and its chain
+    keyfile: Path    # the server's private key
+    combined: Path   # certificate, chain and key in one file
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: Any) -> TLSFiles:
+    """A CA made for this test run (``trustme``), and a server certificate from it.
+
+    ``LocalServer(certfile=tls_files.certfile, keyfile=tls_files.keyfile)`` serves
+    ``wss://``; a client trusts ``tls_files.ca_file``.
+    """
+    import trustme  # in the [test] extra: missing, it fails the test rather than skipping it
+
+    folder = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "::1", "localhost")
+    files = TLSFiles(folder / "ca.pem", folder / "server.pem", folder / "server.key", folder / "combined.pem")
+    ca.cert_pem.write_to_path(str(files.ca_file))
+    cert.private_key_pem.write_to_path(str(files.keyfile))
+    for blob in cert.cert_chain_pems:
+        blob.write_to_path(str(files.certfile), append=True)
+        blob.write_to_path(str(files.combined), append=True)
+    cert.private_key_pem.write_to_path(str(files.combined), append=True)
+    return files
 
 
 class Recorder:

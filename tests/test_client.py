@@ -271,8 +271,9 @@ def test_handshake_that_never_answers_times_out():
         listener.listen()
         url = f"ws://127.0.0.1:{listener.getsockname()[1]}"
         with TTSClient(provider="eigenai", url=url, timeout=0.3) as client:
-            with pytest.raises(ConnectionFailed, match="timed out"):
+            with pytest.raises(SynthesisTimeout, match="connect timeout") as caught:
                 client.speak("Hello?")
+    assert caught.value.limit == "connect"
 
 
 def test_unknown_path_is_a_connection_failure_with_status(server):

@@ -165,7 +165,8 @@ def test_every_module_says_what_it_owns_and_may_import(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_no_module_or_class_is_too_big(name: str) -> None:
     source = PATHS[name].read_text(encoding="utf-8")
-    assert source.count("\n") <= 420, f"{name} has {source.count(chr(10))} lines"
+    # A module past ~450 lines or a class past ~350 has usually grown a second concern.
+    assert source.count("\n") <= 450, f"{name} has {source.count(chr(10))} lines"
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ClassDef):
             size = node.end_lineno - node.lineno + 1

@@ -29,6 +29,7 @@ from .errors import (
     TTSError,
 )
 from .playback import AudioPlayer  # PyAudio itself is imported only when playback starts
+from .retry import Timeouts
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,7 @@ __all__ = [
     "Speech",
     "AudioChunk",
     "AudioPlayer",
+    "Timeouts",
     "TTSError",
     "AuthenticationError",
     "ConnectionFailed",

@@ -12,7 +12,7 @@ import math
 import numbers
 from typing import Callable, TypeVar
 
-__all__ = ["is_int", "is_number", "require_number"]
+__all__ = ["is_int", "is_number", "require_number", "span"]
 
 N = TypeVar("N", int, float)
 
@@ -29,7 +29,8 @@ def is_number(value: object) -> bool:
     return isinstance(value, numbers.Integral) or math.isfinite(value)  # a huge int would overflow isfinite
 
 
-def _span(low: float, high: float, low_open: bool) -> str:
+def span(low: float, high: float, low_open: bool = False) -> str:
+    """The bounds in words, with a leading space: `` from 0 to 10``, `` in (0, 4]``, `` >= 1``; "" for none."""
     if low == -math.inf and high == math.inf:
         return ""
     if high == math.inf:
@@ -60,5 +61,5 @@ def require_number(name: str, value: N, low: float = -math.inf, high: float = ma
     kind = "an int" if integer else "a number"
     if not (is_int(value) if integer else is_number(value)) or not (
             (value > low if low_open else value >= low) and value <= high):
-        raise error(f"{name} must be {kind}{_span(low, high, low_open)}, got {value!r}")
+        raise error(f"{name} must be {kind}{span(low, high, low_open)}, got {value!r}")
     return value

@@ -12,7 +12,8 @@ rooms of its own:
 - ``local.py``: where provider="local" finds its server;
 - ``tk.py``: polling from a Tk main loop.
 
-Imports: speech, pool, playline, local, tk, urls, protocols, checks, errors. Playback is imported only when first used.
+Imports: speech, pool, connection (its settings), retry, playline, local, tk, urls,
+protocols, checks, errors. Playback is imported only when first used.
 """
 
 from __future__ import annotations
@@ -21,19 +22,21 @@ import os
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Set
+from typing import TYPE_CHECKING, Any, Callable, Dict, Mapping, Optional, Set, Union
 from urllib.parse import urlsplit
 
 from .checks import require_number
 from .errors import AuthenticationError, Cancelled, InvalidParameterError, TTSError
 from .local import local_dialect_name, local_url
 from .playline import PlayLine
+from .connection import Settings
 from .pool import DEFAULT_MAX_IDLE, ConnectionPool
+from .retry import DEFAULT_RETRIES, RetryPolicy, Timeouts
 from .protocols import LOCAL, PROVIDERS, Dialect, Request, get_dialect
 from .protocols.base import check_model
 from .speech import AudioCallback, CompleteCallback, ErrorCallback, Speech
 from .tk import TkPump
-from .urls import check_url, display_url, is_loopback
+from .urls import check_ca_bundle, check_url, display_url, is_loopback, with_default_path
 
 if TYPE_CHECKING:
     from .playback import AudioPlayer
@@ -55,12 +58,21 @@ class TTSClient:
         voice: the default voice; None takes the model's default.
         url: the endpoint, e.g. ``"ws://127.0.0.1:8765/api/v1/generate/ws"``; a URL with
             no path gets the provider's usual one.
-        timeout: seconds allowed to connect, and the longest silence between two frames.
+        timeout: seconds allowed to connect (retries included), to wait for the first
+            audio, and between two frames once audio flows; a ``ttsstream.Timeouts`` sets
+            the three apart. Each raises ``SynthesisTimeout`` naming its ``limit``.
         dispatch: ``"thread"`` runs callbacks on the connection's reader thread;
             ``"poll"`` keeps them until the application calls ``poll()``.
         allow_insecure: allow ``ws://`` to a host that is not this machine.
         max_idle: seconds an open connection (prewarmed, or kept for reuse) may wait
             for a speech before it closes; see ``prewarm``.
+        ca_bundle: a PEM file of certificate authorities to trust for ``wss://`` (a
+            private CA); None trusts the system's store. Certificates and host names
+            are always verified.
+        retries: how many times a speech that failed before any audio (a connection
+            refused or dropped, an HTTP 5xx) is tried again, with exponential backoff
+            and jitter, within the connect timeout. A refused key, a server's error and
+            anything after audio began are never retried.
         player: the ``AudioPlayer`` that ``play=True`` uses (to pick a device, a
             prebuffer or a volume); None makes a default one when first needed. The
             client stops a player it was given but leaves closing it to its owner.
@@ -71,9 +83,10 @@ class TTSClient:
     """
 
     def __init__(self, provider: str = "eigenai", api_key: Optional[str] = None, model: Optional[str] = None,
-                 voice: Optional[str] = None, url: Optional[str] = None, timeout: float = 30.0,
+                 voice: Optional[str] = None, url: Optional[str] = None, timeout: Union[float, Timeouts] = 30.0,
                  dispatch: str = "thread", *, allow_insecure: bool = False,
-                 player: Optional["AudioPlayer"] = None, max_idle: float = DEFAULT_MAX_IDLE) -> None:
+                 player: Optional["AudioPlayer"] = None, max_idle: float = DEFAULT_MAX_IDLE,
+                 retries: int = DEFAULT_RETRIES, ca_bundle: Optional["str | os.PathLike[str]"] = None) -> None:
         if provider not in PROVIDERS:
             raise InvalidParameterError(
                 f"unknown provider {provider!r}: choose one of {', '.join(PROVIDERS)}", parameter="provider"
@@ -82,18 +95,17 @@ class TTSClient:
             raise InvalidParameterError(
                 f"dispatch must be 'thread' or 'poll', got {dispatch!r}", parameter="dispatch"
             )
-        require_number("timeout (seconds)", timeout, 0, 3600, low_open=True,
-                       error=lambda message: InvalidParameterError(message, parameter="timeout"))
+        timeouts = Timeouts.of(timeout)
         self.provider = provider
         self._dialect: Dialect = get_dialect(local_dialect_name(model) if provider == LOCAL else provider)
         # Validate the model now; build_request validates it again per call.
         self.model = check_model(type(self._dialect), model)
         self.voice = voice
-        self.timeout = float(timeout)
+        self.timeout = timeout if isinstance(timeout, Timeouts) else float(timeout)
         self.dispatch = dispatch
         self._url: Optional[str] = None
         if url is not None:
-            self._url = self._with_path(check_url(url, allow_insecure=allow_insecure))
+            self._url = with_default_path(check_url(url, allow_insecure=allow_insecure), self._dialect.default_path())
         elif provider != LOCAL:
             self._url = self._dialect.default_url
         self._api_key = self._resolve_key(api_key)
@@ -101,7 +113,9 @@ class TTSClient:
                        error=lambda message: InvalidParameterError(message, parameter="max_idle"))
         # The local server starts on a reader thread, when the first speech connects.
         endpoint = self._url if self._url is not None else self._endpoint
-        self._pool = ConnectionPool(self._dialect, endpoint, self._api_key, self.timeout, float(max_idle))
+        self._pool = ConnectionPool(Settings(self._dialect, endpoint, self._api_key, timeouts, float(max_idle),
+                                             RetryPolicy(retries), check_ca_bundle(ca_bundle)))
+        self._timeouts = timeouts
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
         self._owns_player = player is None
 
@@ -215,7 +229,7 @@ class TTSClient:
         Args:
             n: how many connections to keep open.
             wait: block until all ``n`` are open (else return at once).
-            timeout: with ``wait``, seconds to wait at most (the client's ``timeout``
+            timeout: with ``wait``, seconds to wait at most (the client's connect timeout
                 when None).
             voice, extra, **params: the speeches they are for, as ``speak()`` takes them
                 (Shunyalabs' connections are per voice and settings).
@@ -236,7 +250,7 @@ class TTSClient:
             raise TTSError("this TTSClient is closed; make a new one")
         connections = self._pool.prewarm(template, n)
         if wait:
-            self._pool.wait_open(connections, self.timeout if timeout is None else timeout)
+            self._pool.wait_open(connections, self._timeouts.connect if timeout is None else timeout)
 
     def _line_for_play(self) -> PlayLine:
         """The playback line, its player started (the device open). Raises PlaybackError."""
@@ -367,13 +381,6 @@ class TTSClient:
             self._running.discard(speech)
 
     # -- configuration ---------------------------------------------------------------
-
-    def _with_path(self, url: str) -> str:
-        """Give a bare ``ws://host:port`` URL the dialect's usual path."""
-        parts = urlsplit(url)
-        if parts.path in ("", "/"):
-            return parts._replace(path=self._dialect.default_path()).geturl()
-        return url
 
     def _resolve_key(self, api_key: Optional[str]) -> Optional[str]:
         if self.provider == LOCAL:

@@ -3,10 +3,10 @@
 A ``Connection`` opens its ``Wire`` (the WebSocket), sends the dialect's opening frames,
 and then reads frames on its own thread (``ttsstream-reader-N``), turning them through
 the dialect into calls on the speech it currently serves (its *sink*). It decides when
-a speech has timed out, when an idle connection retires, and which failures may be
-handed back to the pool to send again (``on_stale``).
+a speech has timed out and when an idle connection retires (with ``retry.Watch``), and
+which failures may be handed back to the pool to send again (``on_retry``).
 
-Imports: wire, errors, protocols, redaction, urls. Never playback, never websocket-client
+Imports: wire, retry, errors, protocols, redaction, urls. Never playback, never websocket-client
 itself (that is ``wire``'s)."""
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, NamedTuple, Optional, Union
 
-from .errors import ConnectionFailed, ProtocolError, SynthesisTimeout, TTSError
+from .errors import ConnectionFailed, ProtocolError, TTSError
 from .protocols import Audio, Dialect, Done, Failed, Metadata, Request
 from .redaction import redact, remember_secret, scrub_exception
+from .retry import RetryPolicy, Timeouts, Watch, open_with_retries
 from .urls import display_url
-from .wire import CLOSE, TEXT, Silence, Wire, close_status
+from .wire import BINARY, CLOSE, Silence, Wire, parse_close
 
-__all__ = ["Connection", "Sink"]
+__all__ = ["Connection", "Settings", "Sink"]
 
 logger = logging.getLogger("ttsstream.connection")
 
@@ -51,6 +52,30 @@ class Sink:
         """The utterance ended: normally (None) or with ``error``."""
 
 
+class Settings(NamedTuple):
+    """What every connection of one client shares.
+
+    Attributes:
+        dialect: the server dialect.
+        endpoint: the URL (without the key; the dialect adds it), or a function the
+            reader thread calls for it before connecting (the local server starts there,
+            so that speak(block=False) returns at once); it may raise a TTSError.
+        api_key: the key, or None.
+        timeouts: the connect, first-audio and between-chunks limits.
+        max_idle: seconds an open connection may wait for a speech before it closes.
+        retry: which failures before any audio are tried again, and how often.
+        ca_bundle: the certificate authorities to trust for ``wss://`` (None: the system's).
+    """
+
+    dialect: Dialect
+    endpoint: Union[str, Callable[[], str]]
+    api_key: Optional[str]
+    timeouts: Timeouts
+    max_idle: float
+    retry: RetryPolicy
+    ca_bundle: Optional[str] = None
+
+
 class Connection:
     """One WebSocket and its reader thread, serving one speech at a time.
 
@@ -60,50 +85,44 @@ class Connection:
     ``max_idle`` seconds, before a server, a load balancer or a NAT drops it unseen.
 
     Args:
-        dialect: the server dialect.
-        url: the endpoint (without the key; the dialect adds it), or a function the
-            reader thread calls for it before connecting (the local server starts there,
-            so that speak(block=False) returns at once); it may raise a TTSError.
-        api_key: the key, or None.
-        timeout: seconds for connecting, and the longest silence allowed between two
-            frames while a speech is running.
-        max_idle: seconds an open connection may wait for a speech before it closes.
+        settings: what the client's connections share (see ``Settings``).
         on_idle: called with this connection when a speech ends normally and the
             dialect allows another on the same socket. Thread: the reader thread.
         on_exit: called with this connection when its reader is about to exit.
             Thread: the reader thread.
-        on_stale: ``on_stale(sink, request, error)`` for a speech sent on a connection that
-            was already open, when the connection fails before any of its audio arrived
-            (it had died while idle): return True to take the speech over (send it
-            again elsewhere), False to let it end with ``error``. Thread: the reader
-            thread, or the caller of ``begin``.
+        on_retry: ``on_retry(sink, request, error, attempt, deadline)`` for a speech
+            that failed before its audio in a way worth trying again (see
+            ``_hand_back``): True takes the speech over, False lets it end with
+            ``error``. Thread: the reader thread, or the caller of ``begin``.
+        attempt, deadline: this speech's tries so far, and the end of its connect
+            budget (``time.monotonic()``; None: from when this one connects).
     """
 
-    def __init__(self, dialect: Dialect, url: Union[str, Callable[[], str]], api_key: Optional[str],
-                 timeout: float, *, max_idle: float, on_idle: Callable[["Connection"], None],
+    def __init__(self, settings: Settings, *, on_idle: Callable[["Connection"], None],
                  on_exit: Callable[["Connection"], None],
-                 on_stale: Callable[[Sink, Request, TTSError], bool]) -> None:
+                 on_retry: Callable[[Sink, Request, TTSError, int, Optional[float]], bool],
+                 attempt: int = 0, deadline: Optional[float] = None) -> None:
         # Fixed at construction.
-        self.dialect = dialect
+        self.dialect = settings.dialect
         self.id = next(_ids)
-        self._find_url = None if isinstance(url, str) else url
-        self._api_key = api_key
-        self._timeout = timeout
-        self._max_idle = max_idle
+        self._settings = settings
         self._on_idle = on_idle
         self._on_exit = on_exit
-        self._on_stale = on_stale
-        remember_secret(api_key)
+        self._on_retry = on_retry
+        remember_secret(settings.api_key)
         self._thread = threading.Thread(target=self._run, name=f"ttsstream-reader-{self.id}", daemon=True)
 
         # The socket: only the reader thread receives; sends come from speak() and
         # cancel() threads too.
-        self._wire = Wire(dialect.title, dialect.env_key)
+        self._wire = Wire(self.dialect.title, self.dialect.env_key)
 
         # The reader thread's own.
-        self._url = url if isinstance(url, str) else "(local server, starting)"  # read by messages too
+        endpoint = settings.endpoint
+        self._url = endpoint if isinstance(endpoint, str) else "(local server, starting)"  # read by messages too
+        self._attempt = attempt       # tries of this speech before this connection's
+        self._deadline = deadline     # the end of the connect budget, once connecting
         self._audio_seen = False      # audio arrived for the current speech
-        self._last_heard = 0.0        # monotonic time of the last frame, or of begin()
+        self._watch = Watch(settings.timeouts, settings.max_idle)  # its times: see begin() and _connect()
         self.error: Optional[TTSError] = None  # what ended the reader, once it has exited
 
         # Guarded by _lock. begin() and open() set them; the reader reads them without
@@ -114,7 +133,6 @@ class Connection:
         self._sink: Optional[Sink] = None
         self._request: Optional[Request] = None  # the current or last request (its session)
         self._resent = False          # the current request went on an already open socket
-        self._idle_since = 0.0        # monotonic time the connection last became idle
         self._aborted = False         # abort() was called: our own doing, never retried
 
         # Events, safe from any thread.
@@ -174,7 +192,7 @@ class Connection:
         """Serve ``request`` to ``sink``: connect first if needed. Returns without waiting.
 
         Failures reach ``sink._end`` (on the reader thread, or here for a send that fails
-        on an open connection), or ``on_stale`` for a connection that died while idle.
+        on an open connection), or ``on_retry`` for one worth trying again.
 
         Thread: any; the caller's.
         """
@@ -187,7 +205,7 @@ class Connection:
             # Sent here on an open socket; otherwise the reader sends it once open.
             self._resent = send_now = self._open
             self._audio_seen = False
-            self._last_heard = time.monotonic()
+            self._watch.sent = time.monotonic()
         if launch:
             self._thread.start()
             return
@@ -227,7 +245,7 @@ class Connection:
     def join(self) -> None:
         """Wait for the reader thread to exit (skipped on the reader thread itself)."""
         if self._thread.ident is not None and threading.current_thread() is not self._thread:
-            self._thread.join(self._timeout + _JOIN_GRACE)
+            self._thread.join(self._watch.timeouts.longest + _JOIN_GRACE)
             if self._thread.is_alive():
                 logger.warning("%s: reader thread did not exit in time", self)
 
@@ -241,8 +259,7 @@ class Connection:
         except TTSError as exc:
             # Servers echo what they refused (a token, a URL with ?api_key=): the
             # error a user sees is built from the server's text, so it is scrubbed here.
-            error = exc
-            scrub_exception(error)
+            error = scrub_exception(exc)  # type: ignore[assignment]
         except Exception as exc:  # a bug of ours must still end the speech, not hang it
             logger.exception("%s: reader failed", self)
             error = ConnectionFailed(f"internal error in the reader: {exc!r}")
@@ -262,35 +279,51 @@ class Connection:
             self._on_exit(self)
 
     def _hand_back(self, sink: Sink, request: Request, error: TTSError) -> None:
-        """End ``sink``'s speech with ``error``, unless it went on a socket that had died
-        while idle: then ``on_stale`` may send it again elsewhere, unseen by the user."""
+        """End ``sink``'s speech with ``error``, unless it failed before any of its audio
+        in a way worth trying again: then ``on_retry`` may send it on a new connection,
+        unseen by the user. A socket that had died while idle is always worth it (the
+        new one is fresh); a fresh one that failed, within the retry policy."""
         with self._lock:
-            stale = self._resent and not self._audio_seen and not self._aborted
-        if stale and type(error) is ConnectionFailed and self._on_stale(sink, request, error):
-            logger.debug("%s: died while idle; its speech goes on another connection", self)
+            untouched = not self._audio_seen and not self._aborted
+            stale = untouched and self._resent and type(error) is ConnectionFailed
+        retry = self._settings.retry
+        if stale:
+            attempt, deadline = 0, None  # the user's attempt has not begun: a budget of its own
+        elif untouched and self._open and retry.retriable(error) and self._attempt < retry.retries:
+            # Opened, then dropped before any audio (a failure to open was retried already).
+            attempt, deadline = self._attempt + 1, self._deadline
+        else:
+            sink._end(error)
             return
-        sink._end(error)
+        if not self._on_retry(sink, request, error, attempt, deadline):
+            sink._end(error)
 
     def _connect(self) -> None:
+        """Open the socket (retrying within the connect budget) and send the opening
+        frames, then the waiting speech's request if there is one."""
         request = self._request
         assert request is not None
-        if self._find_url is not None:
-            self._url = self._find_url()
+        settings, limit = self._settings, self._watch.timeouts.connect
+        if not isinstance(settings.endpoint, str):
+            self._url = settings.endpoint()
         where = display_url(self._url)
-        try:
-            self._wire.open(self.dialect.connect_url(self._url, self._api_key),
-                            self.dialect.connect_headers(self._api_key), self._timeout, where)
-        except ConnectionFailed:
-            if self._closing.is_set():
-                raise ConnectionFailed(f"the connection to {where} was closed while opening") from None
-            raise
+        if self._deadline is None:
+            self._deadline = time.monotonic() + limit
+
+        def open_once(seconds: float) -> None:
+            self._wire = wire = Wire(self.dialect.title, self.dialect.env_key, settings.ca_bundle)  # fresh each try
+            wire.open(self.dialect.connect_url(self._url, settings.api_key),
+                      self.dialect.connect_headers(settings.api_key), seconds, where)
+
+        self._attempt = open_with_retries(open_once, settings.retry, self._attempt, self._deadline,
+                                          self._closing, where, limit)
         if self._closing.is_set():  # aborted while the handshake ran: leave now
             raise ConnectionFailed(f"the connection to {where} was closed while opening")
         logger.debug("%s: connected", self)
-        self._send_all(self.dialect.open_frames(request, self._api_key))
+        self._send_all(self.dialect.open_frames(request, settings.api_key))
         with self._lock:
             self._open = True
-            self._idle_since = self._last_heard = time.monotonic()
+            self._watch.idle_since = self._watch.sent = time.monotonic()
             waiting = self._request if self._sink is not None else None
         self._ready.set()
         if waiting is not None:  # a speech began while the socket was opening
@@ -301,29 +334,27 @@ class Connection:
 
     def _quiet_too_long(self) -> bool:
         """After a socket timeout: True if it is time to end (an idle connection past its
-        age, which closes itself); raise SynthesisTimeout for a speech the server left
-        silent for ``timeout``; False to keep reading. The socket timeout is then set to
-        wake exactly at the next deadline."""
-        now = time.monotonic()
-        if self._sink is None:
-            left = self._idle_since + self._max_idle - now
-            if left <= 0:
-                logger.debug("%s: idle for %g s: retiring", self, self._max_idle)
-                self._goodbye()
-                return True
-        else:
-            left = self._last_heard + self._timeout - now
-            if left <= 0:
-                raise SynthesisTimeout(
-                    f"{self.dialect.title} sent nothing for {self._timeout:g} s; the server may be overloaded "
-                    "(raise timeout= to wait longer)")
-        self._wire.settimeout(max(0.001, min(left, self._timeout, self._max_idle)))
+        age, which closes itself); raise SynthesisTimeout for a speech whose first audio,
+        or next frame, is later than its limit; False to keep reading, the socket's
+        timeout set to wake at the next deadline."""
+        kind, left = self._watch.overdue(time.monotonic(), self._sink is not None, self._audio_seen)
+        if kind == "idle":
+            logger.debug("%s: idle for %g s: retiring", self, self._watch.max_idle)
+            self._goodbye()
+            return True
+        if kind is not None:
+            raise self._watch.error(kind, self.dialect.title)
+        self._wire.settimeout(max(0.001, min(left, self._watch.tick)))
         return False
 
     def _read_loop(self) -> None:
+        # A dialect that keeps the base parse_binary sends raw PCM in binary frames:
+        # those skip the event object.
+        raw_audio = type(self.dialect).parse_binary is Dialect.parse_binary
         wire = self._wire
         where = display_url(self._url)
-        wire.settimeout(min(self._timeout, self._max_idle))
+        watch = self._watch
+        wire.settimeout(watch.tick)
         while True:
             try:
                 opcode, data = wire.receive(where)
@@ -335,9 +366,21 @@ class Connection:
                 if self._closing.is_set():
                     return
                 raise
-            self._last_heard = time.monotonic()
+            watch.heard = time.monotonic()
+            if opcode == BINARY:
+                if raw_audio:  # the hot path: audio, copied out of the reader's buffer
+                    if self._sink is not None and data:
+                        self._audio_seen = True
+                        self._sink._on_audio(bytes(data))
+                    elif data:
+                        logger.warning("%s: dropped %d bytes of audio that no speech asked for", self, len(data))
+                    continue
+                event = self.dialect.parse_binary(bytes(data))
+                if event is not None and not self._handle(event):
+                    return
+                continue
             if opcode == CLOSE:
-                code, reason = close_status(data)
+                code, reason = parse_close(data)
                 reason = redact(reason)  # servers quote the key they refused
                 logger.debug("%s: server closed (%s %s)", self, code, reason)
                 if self._closing.is_set():
@@ -346,14 +389,11 @@ class Connection:
                     self.error = self.dialect.close_error(code, reason, False) if code != 1000 else None
                     return
                 raise self.dialect.close_error(code, reason, self._audio_seen)
-            if opcode == TEXT:
-                try:
-                    text = data.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise ProtocolError(f"{self.dialect.title} sent a text frame that is not UTF-8") from None
-                event = self.dialect.parse_text(text, self._audio_seen)
-            else:
-                event = self.dialect.parse_binary(data)
+            try:
+                text = str(data, "utf-8")
+            except UnicodeDecodeError:
+                raise ProtocolError(f"{self.dialect.title} sent a text frame that is not UTF-8") from None
+            event = self.dialect.parse_text(text, self._audio_seen)
             if event is not None and not self._handle(event):
                 return
 
@@ -377,7 +417,7 @@ class Connection:
                 return True
             with self._lock:
                 self._sink = None
-                self._idle_since = time.monotonic()
+                self._watch.idle_since = time.monotonic()
             reuse = self.dialect.reusable and not self._closing.is_set()
             if reuse:
                 self._on_idle(self)  # before _end, so a speak() right after it finds this socket
@@ -391,4 +431,4 @@ class Connection:
     def _goodbye(self) -> None:
         """Close the socket politely after the last speech (reader thread)."""
         self._closing.set()
-        self._wire.close(timeout=min(1.0, self._timeout))
+        self._wire.close(timeout=min(1.0, self._watch.timeouts.between_chunks))

@@ -83,7 +83,16 @@ class ServerError(TTSError):
 
 
 class SynthesisTimeout(TTSError, TimeoutError):
-    """No frame arrived within the timeout, or ``wait(timeout)`` ran out."""
+    """A limit ran out: no connection, no audio or no frame in time, or ``wait(timeout)``.
+
+    Attributes:
+        limit: which limit: ``"connect"``, ``"first_audio"`` or ``"between_chunks"``
+            (see ``ttsstream.Timeouts``), or None for a ``wait(timeout)``.
+    """
+
+    def __init__(self, message: str, limit: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class InvalidParameterError(TTSError, ValueError):

@@ -16,9 +16,10 @@ taken, or retires, another is opened in the background.
 An idle connection retires itself after ``max_idle`` seconds (``Connection``), before
 a server, load balancer or NAT drops it unseen; one that died unseen anyway is caught
 when a speech sent on it fails before any audio, and the speech is sent again on a
-fresh connection (``Connection``'s ``on_stale``), invisibly.
+fresh connection (``Connection``'s ``on_retry``), invisibly. So is one whose fresh
+connection failed before any audio, within the retry policy (``retry.py``).
 
-This is where reuse is decided. Imports: connection, protocols, errors.
+This is where reuse is decided. Imports: connection, protocols, retry, errors.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Set, Tuple
 
-from .connection import Connection, Sink
+from .connection import Connection, Settings, Sink
 from .errors import SynthesisTimeout, TTSError
-from .protocols import Dialect, Request
+from .protocols import Request
 
 __all__ = ["ConnectionPool", "DEFAULT_MAX_IDLE"]
 
@@ -42,7 +43,6 @@ logger = logging.getLogger("ttsstream.pool")
 # handshake per half minute for each prewarmed connection.
 DEFAULT_MAX_IDLE = 30.0
 
-Endpoint = Union[str, Callable[[], str]]
 Session = Tuple[Any, ...]
 
 
@@ -50,23 +50,15 @@ class ConnectionPool:
     """The connections of one client: the idle ones by session, and all of them, to close.
 
     Args:
-        dialect: the server dialect (``dialect.reusable`` says whether to reuse).
-        endpoint: the URL, or a function a new connection's reader thread calls for it.
-        api_key: the key, or None.
-        timeout: seconds for connecting, and the longest silence between two frames.
-        max_idle: seconds an open connection may wait unused before it closes.
+        settings: what its connections share: the dialect (``dialect.reusable`` says
+            whether to reuse), endpoint, key, timeouts, idle age and retry policy.
 
     Thread: any. The pool's lock guards everything below it; connections call back
     into the pool from their reader threads, never while holding a lock of their own.
     """
 
-    def __init__(self, dialect: Dialect, endpoint: Endpoint, api_key: Optional[str], timeout: float,
-                 max_idle: float = DEFAULT_MAX_IDLE) -> None:
-        self._dialect = dialect
-        self._endpoint = endpoint
-        self._api_key = api_key
-        self._timeout = timeout
-        self._max_idle = max_idle
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._lock = threading.Lock()
         # Guarded by _lock.
         self._all: Set[Connection] = set()
@@ -117,19 +109,17 @@ class ConnectionPool:
         self._open_all(fresh)
         return ready
 
-    def wait_open(self, connections: List[Connection], timeout: Optional[float]) -> None:
+    def wait_open(self, connections: List[Connection], timeout: float) -> None:
         """Block until every one of ``connections`` is open.
 
         Raises:
-            SynthesisTimeout: ``timeout`` seconds passed first.
+            SynthesisTimeout: ``timeout`` seconds passed first (``limit="connect"``).
             TTSError: a connection failed to open (its error: refused, bad key, ...).
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = time.monotonic() + timeout
         for connection in connections:
-            left = self._timeout * 2 if deadline is None else max(0.0, deadline - time.monotonic())
-            if not connection.wait_open(left):
-                waited = f"{timeout:g} s" if timeout is not None else f"{left:g} s"
-                raise SynthesisTimeout(f"the connections were not open within {waited}")
+            if not connection.wait_open(max(0.0, deadline - time.monotonic())):
+                raise SynthesisTimeout(f"the connections were not open within {timeout:g} s", limit="connect")
 
     def close(self) -> None:
         """Close every connection and join its reader (except the calling thread's).
@@ -153,12 +143,11 @@ class ConnectionPool:
         if self._closed:
             raise TTSError("this TTSClient is closed; make a new one")
 
-    def _new(self) -> Connection:
+    def _new(self, attempt: int = 0, deadline: Optional[float] = None) -> Connection:
         """A new connection, remembered (not started)."""
         self._forget_dead()
-        connection = Connection(self._dialect, self._endpoint, self._api_key, self._timeout,
-                                max_idle=self._max_idle, on_idle=self._park, on_exit=self._drop,
-                                on_stale=self._resend)
+        connection = Connection(self._settings, on_idle=self._park, on_exit=self._drop, on_retry=self._resend,
+                                attempt=attempt, deadline=deadline)
         self._all.add(connection)
         return connection
 
@@ -208,13 +197,20 @@ class ConnectionPool:
             fresh = self._top_up(request.session) if request is not None and clean else []
         self._open_all(fresh)
 
-    def _resend(self, sink: Sink, request: Request, error: TTSError) -> bool:
-        """A speech went on a connection that had died while idle: send it on a new one."""
+    def _resend(self, sink: Sink, request: Request, error: TTSError, attempt: int,
+                deadline: Optional[float]) -> bool:
+        """A speech failed before any of its audio, in a way worth trying again: send it
+        on a new connection (which waits out the backoff for ``attempt`` first)."""
         with self._lock:
             if self._closed:
                 return False
-            connection = self._new()
-        logger.info("a reused connection had closed (%s); sending the speech again on a new one", error)
+            connection = self._new(attempt, deadline)
+        if attempt:
+            logger.info("the connection failed before any audio (%s); attempt %d of %d follows", error,
+                        attempt + 1, self._settings.retry.retries + 1)
+        else:
+            logger.info("a reused connection had closed while idle (%s); sending the speech again on a new one",
+                        error)
         sink._attach(connection)
         connection.begin(sink, request)
         return True

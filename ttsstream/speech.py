@@ -305,6 +305,8 @@ class Speech(Sink):
         self._sample_rate = sample_rate
 
     def _on_audio(self, data: bytes) -> None:
+        # The reader thread's hot path: once per frame, so one lock and no more calls
+        # than the work needs.
         with self._delivery:
             if self._final or self._ending is not None:
                 return
@@ -312,8 +314,8 @@ class Speech(Sink):
                 self._first_audio = time.perf_counter()
             pcm = self._aligner.push(data)
             if pcm:
-                chunk = AudioChunk(pcm, self._sample_rate, self._next_index)
-                self._next_index += 1
+                index = self._next_index
+                self._next_index = index + 1
                 self._bytes += len(pcm)
                 if self._keep_audio:
                     self._pieces.append(pcm)
@@ -321,8 +323,13 @@ class Speech(Sink):
                     self._turn.line.audio(self._turn, pcm)
                 # A playback failure just now has ended the speech: no audio after on_error.
                 if self._on_audio_cb is not None and not self._final:
-                    self._deliver(self._on_audio_cb, chunk)
-        self._settle()
+                    chunk = AudioChunk(pcm, self._sample_rate, index)
+                    if self._post is None:
+                        _invoke(self, self._on_audio_cb, chunk)
+                    else:
+                        self._deliver(self._on_audio_cb, chunk)
+        if self._ending is not None:  # an end asked for while we delivered
+            self._settle()
 
     def _end(self, error: Optional[TTSError]) -> None:
         """Ask for the speech to end, normally (None) or with ``error``; the first ask wins.

@@ -1,4 +1,5 @@
-"""Endpoint URLs: which are acceptable, which are this machine, and how messages show them.
+"""Endpoints: which URLs are acceptable, which are this machine, how messages show them,
+and the certificate authorities a ``wss://`` endpoint is checked against.
 
 Imports: errors, redaction.
 """
@@ -6,12 +7,14 @@ Imports: errors, redaction.
 from __future__ import annotations
 
 import ipaddress
+import os
+from typing import Optional, Union
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import InvalidParameterError
 from .redaction import redact
 
-__all__ = ["check_url", "is_loopback", "display_url"]
+__all__ = ["check_url", "is_loopback", "display_url", "with_default_path", "check_ca_bundle"]
 
 
 def is_loopback(host: str) -> bool:
@@ -52,3 +55,26 @@ def display_url(url: str) -> str:
     """The URL without its query (where keys live), for messages."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(query="", fragment=""))
+
+
+def with_default_path(url: str, path: str) -> str:
+    """Give a bare ``ws://host:port`` URL ``path`` (a dialect's usual one)."""
+    parts = urlsplit(url)
+    if parts.path in ("", "/"):
+        return parts._replace(path=path).geturl()
+    return url
+
+
+def check_ca_bundle(path: Union[None, str, "os.PathLike[str]"]) -> Optional[str]:
+    """Return ``path`` as a str if it names a file (a PEM bundle), None for None.
+
+    Raises:
+        InvalidParameterError: it is not an existing file.
+    """
+    if path is None:
+        return None
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InvalidParameterError(f"ca_bundle {path!r} is not a file: give the path of a PEM file",
+                                    parameter="ca_bundle")
+    return path

@@ -1,11 +1,14 @@
-"""The dialect interface and what every dialect shares: events, requests, value checks.
+"""The dialect interface and what every dialect shares: events, requests, checks of models.
 
 A dialect (``eigenai.py``, ``shunyalabs.py``) subclasses ``Dialect``; this module holds
-the events it turns frames into, the ``Request`` it builds, the checks of text and
-parameter values, and the strict JSON it sends. No I/O, no threads.
+the events it turns frames into, the ``Request`` it builds, the checks of text, model
+and parameter names across dialects, and the strict JSON it sends. The parameter
+specs and the checks of single values live in ``params.py`` (re-exported here). No
+I/O, no threads.
 
-Imports: ``ttsstream.errors``, ``ttsstream.checks`` and the standard library. It never
-imports a dialect: ``reject_foreign`` finds the others as ``Dialect``'s subclasses.
+Imports: ``protocols.params``, ``ttsstream.errors``, ``ttsstream.checks`` and the
+standard library. It never imports a dialect: ``reject_foreign`` and ``setting_params``
+find the others as ``Dialect``'s subclasses.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ from abc import ABC, abstractmethod
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple, Type, Union
 from urllib.parse import urlsplit
 
-from ..checks import is_number, require_number
+from ..checks import is_number
 from ..errors import InvalidParameterError, ProtocolError, TTSError
+from .params import Param, check_encodable, check_json, check_mapping, check_number, check_string, find_setting
 
 __all__ = [
     "Audio",
@@ -34,6 +38,8 @@ __all__ = [
     "check_json",
     "check_model",
     "reject_foreign",
+    "setting_params",
+    "model_owners",
     "dumps",
     "loads_object",
     "sample_rate_of",
@@ -142,54 +148,6 @@ def check_text(text: object) -> str:
     return text
 
 
-def check_encodable(name: str, text: str) -> None:
-    """Raise InvalidParameterError if ``text`` cannot be sent as UTF-8 (a lone surrogate).
-
-    Such text comes from bytes that were not UTF-8 (standard input under a C locale
-    decodes them as surrogates); the socket would refuse it only after connecting.
-    """
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidParameterError(
-            f"{name} holds a character UTF-8 cannot encode ({text[exc.start]!r} at position {exc.start}, a lone "
-            "surrogate, which comes from input that was not decoded as UTF-8): decode the input as UTF-8, or "
-            "drop such characters with text.encode('utf-8', 'replace').decode()",
-            parameter=name,
-        ) from None
-
-
-def check_string(name: str, value: object) -> str:
-    """Return ``value`` if it is a non-empty str, else raise InvalidParameterError."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidParameterError(f"{name} must be a non-empty str, got {value!r}", parameter=name)
-    check_encodable(name, value)
-    return value
-
-
-def check_number(name: str, value: object, low: float, high: float, *, low_open: bool = False) -> float:
-    """Return ``value`` as a float if it is a real number in range, else raise InvalidParameterError."""
-    return float(require_number(name, value, low, high, low_open=low_open,  # type: ignore[type-var]
-                                error=lambda message: InvalidParameterError(message, parameter=name)))
-
-
-def check_mapping(name: str, value: object) -> Dict[str, Any]:
-    """Return ``value`` as a dict if it is a JSON-serialisable mapping with str keys."""
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise InvalidParameterError(f"{name} must be a dict with str keys, got {value!r}", parameter=name)
-    check_json(name, value)
-    return dict(value)
-
-
-def check_json(name: str, value: object) -> None:
-    """Raise InvalidParameterError unless ``value`` can be sent as strict JSON."""
-    try:
-        sent = json.dumps(value, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(f"{name} cannot be sent as JSON: {exc}", parameter=name) from None
-    check_encodable(name, sent)
-
-
 def dumps(message: Mapping[str, Any]) -> str:
     """Serialise an outgoing message: compact, strict JSON, non-ASCII kept as is."""
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -231,7 +189,10 @@ class Dialect(ABC):
         title: how messages name the service (``"EigenAI"``).
         env_key: the environment variable holding the API key.
         default_url: the production endpoint.
-        models: model name -> the parameter names it takes (besides the text).
+        parameters: model name -> its parameters' specs by name (``params.Param``), the
+            table that validation and listings both read.
+        models: model name -> the parameter names it takes (besides the text), from
+            ``parameters``.
         default_model: the model used when none is given.
         sample_rate: the rate of the audio unless the server says otherwise.
         reusable: whether one connection may carry several speeches in turn.
@@ -241,6 +202,7 @@ class Dialect(ABC):
     title = ""
     env_key = ""
     default_url = ""
+    parameters: Dict[str, Dict[str, Param]] = {}
     models: Dict[str, FrozenSet[str]] = {}
     default_model = ""
     sample_rate = 24000
@@ -301,25 +263,75 @@ class Dialect(ABC):
 def reject_foreign(dialect: Type[Dialect], model: str, params: Mapping[str, Any]) -> None:
     """Raise InvalidParameterError for a parameter ``model`` does not take.
 
-    The message names the models that do take it, across every dialect.
+    The message names the models that do take it, across every dialect, and where
+    ``model`` keeps the same setting under another name (``voice_settings['speed']``).
     """
     accepted = dialect.models[model]
     for name in params:
         if name in accepted:
             continue
-        owners = [
-            f"{other.name}/{other_model}"
-            for other in Dialect.__subclasses__()
-            for other_model, names in other.models.items()
-            if name in names
-        ]
+        owners = [f"{other.name}/{other_model}" for other in Dialect.__subclasses__()
+                  for other_model, names in other.models.items() if name in names]
         where = f"; it belongs to {', '.join(owners)}" if owners else ""
+        place = find_setting(dialect.parameters[model], name)
+        here = ""
+        if place is not None:
+            spelled = f"{place[0]}={{{place[1]!r}: ...}}" if place[1] else f"{place[0]}=..."
+            here = f" ({model} sets {name} with {spelled})"
         raise InvalidParameterError(
-            f"{dialect.name}/{model} does not take {name!r}{where}. "
+            f"{dialect.name}/{model} does not take {name!r}{where}{here}. "
             f"{model} takes: {', '.join(sorted(accepted))}; "
             f"send anything else with extra={{{name!r}: ...}}",
             parameter=name,
         )
+
+
+def model_owners(setting: str) -> List[str]:
+    """``"provider/model (where)"`` for every model, across dialects, that has ``setting``."""
+    found = []
+    for other in Dialect.__subclasses__():
+        for other_model, params in other.parameters.items():
+            place = find_setting(params, setting)
+            if place is not None:
+                found.append(f"{other.name}/{other_model} ({place[0]}{'.' + place[1] if place[1] else ''})")
+    return found
+
+
+def setting_params(dialect: Type[Dialect], model: str, settings: Mapping[str, Any],
+                   params: Mapping[str, Any]) -> Dict[str, Any]:
+    """``params`` with common settings (``speed``, ``language``) put where ``model`` keeps them.
+
+    ``speed=1.2`` becomes ``speed=1.2`` for zero-indic and ``voice_settings={"speed":
+    1.2}`` for higgs2p5. Values are not checked here; ``build_request`` checks them.
+
+    Raises:
+        InvalidParameterError: (``parameter`` is the setting) the model has no place for
+            a setting, or ``params`` sets it already.
+    """
+    merged = dict(params)
+    model_params = dialect.parameters[model]
+    for setting, value in settings.items():
+        if value is None:
+            continue
+        place = find_setting(model_params, setting)
+        if place is None:
+            owners = model_owners(setting)
+            raise InvalidParameterError(
+                f"{dialect.name}/{model} has no {setting} setting"
+                + (f"; these models have: {', '.join(owners)}" if owners else ""), parameter=setting)
+        name, field = place
+        inner = merged.get(name)
+        if field is None or (name in merged and not isinstance(inner, Mapping)):
+            if name in merged:
+                raise InvalidParameterError(f"{setting} is given twice (also as {name})", parameter=setting)
+            merged[name] = value
+            continue
+        inner = dict(inner or {})
+        if field in inner:
+            raise InvalidParameterError(f"{setting} is given twice (also in {name})", parameter=setting)
+        inner[field] = value
+        merged[name] = inner
+    return merged
 
 
 def check_model(dialect: Type[Dialect], model: Optional[str]) -> str:

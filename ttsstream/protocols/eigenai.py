@@ -11,6 +11,7 @@ Imports: protocols.base, errors, checks and the standard library.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..checks import is_int, is_number
@@ -21,25 +22,44 @@ from .base import (
     Event,
     Failed,
     Request,
-    check_json,
     check_mapping,
     check_model,
-    check_number,
-    check_string,
     check_text,
     dumps,
     loads_object,
     reject_foreign,
 )
+from .params import NUMBER, OBJECT, STRING, Param, check_params, names_of, table
 
-__all__ = ["EigenAI", "MODELS", "parse_auth", "parse_request", "complete_frame", "error_frame", "speed_of",
-           "language_of", "voice_of", "REFUSE_CLOSE_CODE"]
+__all__ = ["EigenAI", "PARAMETERS", "MODELS", "parse_auth", "parse_request", "complete_frame", "error_frame",
+           "speed_of", "language_of", "voice_of", "REFUSE_CLOSE_CODE"]
 
-MODELS = {
-    "higgs2p5": frozenset({"voice", "voice_id", "voice_url", "voice_settings", "sampling"}),
-    "chatterbox": frozenset({"language_id", "voice_id", "audio_prompt_file", "exaggeration", "temperature"}),
-    "qwen3-tts": frozenset({"voice", "voice_id", "voice_url", "language", "instructions", "voice_settings"}),
+# -- the models and their parameters: the one table that validation and listings read ----
+
+_VOICE = Param("voice", STRING, "a preset voice by name")
+_VOICE_ID = Param("voice_id", STRING, "the id of a cloned or custom voice", setting="voice_id")
+_VOICE_URL = Param("voice_url", STRING, "a reference recording to clone the voice from",
+                   pattern=re.compile(r"https?://.+", re.IGNORECASE | re.DOTALL), shape="an http(s) URL")
+_VOICE_SETTINGS = Param("voice_settings", OBJECT, "voice controls", fields=(
+    Param("speed", NUMBER, "speaking rate; 1.0 is normal", low=0.0, high=4.0, low_open=True, setting="speed"),
+))
+_SAMPLING = Param("sampling", OBJECT, 'sampling controls, e.g. {"temperature": 0.7, "top_p": 0.95}')
+_LANGUAGE_ID = Param("language_id", STRING, "the language, e.g. en or hi", setting="language")
+_AUDIO_PROMPT_FILE = Param("audio_prompt_file", STRING, "a reference recording of the voice to speak with")
+_EXAGGERATION = Param("exaggeration", NUMBER, "emotional intensity; 0 is flat", low=0.0, high=10.0,
+                      setting="exaggeration")
+_TEMPERATURE = Param("temperature", NUMBER, "sampling temperature; higher varies more", low=0.0, high=10.0,
+                     low_open=True, setting="temperature")
+_LANGUAGE = Param("language", STRING, "the language by name, e.g. English, Chinese or Auto", setting="language")
+_INSTRUCTIONS = Param("instructions", STRING, "how to speak, in words, e.g. 'Speak warmly.'",
+                      setting="instructions")
+
+PARAMETERS: Dict[str, Dict[str, Param]] = {
+    "higgs2p5": table(_VOICE, _VOICE_ID, _VOICE_URL, _VOICE_SETTINGS, _SAMPLING),
+    "chatterbox": table(_LANGUAGE_ID, _VOICE_ID, _AUDIO_PROMPT_FILE, _EXAGGERATION, _TEMPERATURE),
+    "qwen3-tts": table(_VOICE, _VOICE_ID, _VOICE_URL, _LANGUAGE, _INSTRUCTIONS, _VOICE_SETTINGS),
 }
+MODELS = names_of(PARAMETERS)
 
 DEFAULT_VOICES = {"higgs2p5": "Linda", "qwen3-tts": "Vivian", "chatterbox": None}
 
@@ -49,31 +69,6 @@ AUTH_ERROR_CODES = frozenset({401, 403, 4001, 1008, "401", "403", "unauthorized"
                               "invalid_token", "invalid_api_key", "authentication_error"})
 _AUTH_WORDS = ("auth", "token", "api key", "api_key", "unauthorized", "forbidden", "credential")
 
-_STRING_PARAMS = ("voice", "voice_id", "voice_url", "language_id", "audio_prompt_file", "language",
-                  "instructions")
-
-
-def _check_param(name: str, value: Any) -> Any:
-    """Validate one known parameter's value; return it as it will be sent."""
-    if name in _STRING_PARAMS:
-        value = check_string(name, value)
-        if name == "voice_url" and not value.lower().startswith(("http://", "https://")):
-            raise InvalidParameterError(f"voice_url must be an http(s) URL, got {value!r}", parameter=name)
-        return value
-    if name == "voice_settings":
-        settings = check_mapping(name, value)
-        if "speed" in settings:
-            check_number("voice_settings['speed']", settings["speed"], 0.0, 4.0, low_open=True)
-        return settings
-    if name == "sampling":
-        return check_mapping(name, value)
-    if name == "exaggeration":
-        return check_number(name, value, 0.0, 10.0)
-    if name == "temperature":
-        return check_number(name, value, 0.0, 10.0, low_open=True)
-    check_json(name, value)
-    return value
-
 
 class EigenAI(Dialect):
     """EigenAI's ``/api/v1/generate/ws``: auth message, request, PCM, ``complete``."""
@@ -82,6 +77,7 @@ class EigenAI(Dialect):
     title = "EigenAI"
     env_key = "EIGENAI_API_KEY"
     default_url = "wss://api-web.eigenai.com/api/v1/generate/ws"
+    parameters = PARAMETERS
     models = MODELS
     default_model = "higgs2p5"
     sample_rate = 24000
@@ -104,10 +100,8 @@ class EigenAI(Dialect):
                     f"eigenai/{model} takes no 'voice'; choose its voice with voice_id=",
                     parameter="voice",
                 )
-            fields["voice"] = _check_param("voice", voice)
-        for name, value in params.items():
-            if value is not None:
-                fields[name] = _check_param(name, value)
+            fields["voice"] = PARAMETERS[model]["voice"].check(voice)
+        fields.update(check_params(PARAMETERS[model], params))
         if extra:
             extra = check_mapping("extra", extra)
             clash = sorted(set(extra) & ({"text", "token", "model"}))

@@ -18,6 +18,7 @@ Imports: protocols.base, errors, checks and the standard library.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Mapping, Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -32,25 +33,22 @@ from .base import (
     Request,
     check_mapping,
     check_model,
-    check_number,
-    check_string,
     check_text,
     dumps,
     loads_object,
     reject_foreign,
     sample_rate_of,
 )
+from .params import NUMBER, STRING, Param, check_params, names_of, table
 
-__all__ = ["Shunyalabs", "MODELS", "VOICES", "LANGUAGES", "DEFAULT_VOICE", "ServerConfig", "parse_config",
+__all__ = ["Shunyalabs", "PARAMETERS", "MODELS", "VOICES", "LANGUAGES", "DEFAULT_VOICE", "ServerConfig", "parse_config",
            "is_gateway_request",
            "parse_input", "parse_gateway_request", "chunk_frame", "completion_frame", "error_frame",
            "GATEWAY_PATH", "query_key", "bearer_key", "is_input"]
 
-MODELS = {"zero-indic": frozenset({"voice", "language", "response_format", "speed"})}
 DEFAULT_VOICE = "Nisha"
 END_TYPES = frozenset({"completion", "complete", "done"})
 AUTH_CLOSE_CODE = 4001
-SPEED_RANGE = (0.25, 4.0)
 
 # Languages zero-indic speaks, by ISO 639-1 code.
 LANGUAGES = {
@@ -58,6 +56,20 @@ LANGUAGES = {
     "mr": "Marathi", "gu": "Gujarati", "kn": "Kannada", "ml": "Malayalam", "pa": "Punjabi",
 }
 VOICES = ("Nisha", "Varun", "Rajesh", "Priya", "Arjun", "Kavya")
+
+# -- the model and its parameters: the one table that validation, listings and the
+# server's side read -----------------------------------------------------------------
+
+_VOICE = Param("voice", STRING, f"a voice by name: {', '.join(VOICES)}")
+_LANGUAGE = Param("language", STRING, f"the language: {', '.join(LANGUAGES)}",
+                  pattern=re.compile(r"[A-Za-z]{2,3}"), shape="an ISO 639 code such as 'hi' or 'ta'",
+                  setting="language")
+_RESPONSE_FORMAT = Param("response_format", STRING, "ttsstream streams raw 16-bit PCM", choices=("pcm",))
+_SPEED = Param("speed", NUMBER, "speaking rate; 1.0 is normal", low=0.25, high=4.0, setting="speed")
+
+PARAMETERS: Dict[str, Dict[str, Param]] = {"zero-indic": table(_VOICE, _LANGUAGE, _RESPONSE_FORMAT, _SPEED)}
+MODELS = names_of(PARAMETERS)
+SPEED_RANGE = (_SPEED.low, _SPEED.high)
 
 
 class Shunyalabs(Dialect):
@@ -67,6 +79,7 @@ class Shunyalabs(Dialect):
     title = "Shunyalabs"
     env_key = "SHUNYALABS_API_KEY"
     default_url = "wss://tts.shunyalabs.ai/ws"
+    parameters = PARAMETERS
     models = MODELS
     default_model = "zero-indic"
     sample_rate = 24000
@@ -85,29 +98,11 @@ class Shunyalabs(Dialect):
         reject_foreign(type(self), model, params)
         config: Dict[str, Any] = {
             "model": model,
-            "voice": check_string("voice", voice if voice is not None else DEFAULT_VOICE),
+            "voice": _VOICE.check(voice if voice is not None else DEFAULT_VOICE),
             "response_format": "pcm",
             "speed": 1.0,
         }
-        for name, value in params.items():
-            if value is None:
-                continue
-            if name == "speed":
-                config["speed"] = check_number("speed", value, *SPEED_RANGE)
-            elif name == "response_format":
-                if value != "pcm":
-                    raise InvalidParameterError(
-                        f"response_format must be 'pcm' (ttsstream streams raw 16-bit PCM), got {value!r}",
-                        parameter=name,
-                    )
-            elif name == "language":
-                language = check_string("language", value)
-                if not (2 <= len(language) <= 3 and language.isascii() and language.isalpha()):
-                    raise InvalidParameterError(
-                        f"language must be an ISO 639 code such as 'hi' or 'ta', got {value!r}",
-                        parameter=name,
-                    )
-                config["language"] = language
+        config.update(check_params(PARAMETERS[model], params))
         if extra:
             extra = check_mapping("extra", extra)
             clash = sorted(set(extra) & {"input", "model", "api_key", "response_format", "voice", "speed",

@@ -9,7 +9,8 @@
 
 with audio from a speech engine: eSpeak NG (``espeak``, the default) or a
 deterministic tone per character (``tone``). It records every utterance it serves,
-can inject faults for tests, and can pace audio at a multiple of real time.
+can inject faults (``FAULTS``, ``parse_fault``) so that clients can be tested against
+a bad server, can pace audio at a multiple of real time, and can serve ``wss://``.
 ``provider="local"`` uses ``shared_server()``; ``ttsstream serve`` uses ``serve_forever()``.
 
 One module per concern; each imports only modules below it in this list:
@@ -18,7 +19,8 @@ One module per concern; each imports only modules below it in this list:
 - ``app``: ``LocalServer``: thread, loop, socket, start/stop, handshake;
 - ``handlers``: one handler per endpoint;
 - ``speaker``: one utterance on a connection: frames, metadata, end and error messages;
-- ``faults``: ``FAULTS`` and their injection;
+- ``faults``: ``FAULTS``, their table, their specs and their injection (a package);
+- ``security``: key checks, exposure beyond loopback, TLS and the size limits;
 - ``synthesis``: engine worker threads and real-time pacing;
 - ``transcript``: ``Utterance`` and the server's record;
 - ``engines`` (the registry), ``tone``, ``espeak`` and ``engine`` (the interface).
@@ -41,7 +43,7 @@ except ImportError as exc:  # websockets < 13 has no asyncio.server
 from .app import LocalServer
 from .engine import Engine, UnknownLanguage, UnknownVoice
 from .engines import ENGINES, get_engine
-from .faults import FAULTS
+from .faults import FAULTS, FaultSpec, describe_faults, parse_fault
 from .running import serve_forever, shared_server, stop_shared_server
 from .tone import ToneEngine, tone_pcm
 from .transcript import Utterance
@@ -50,6 +52,9 @@ __all__ = [
     "LocalServer",
     "Utterance",
     "FAULTS",
+    "FaultSpec",
+    "parse_fault",
+    "describe_faults",
     "shared_server",
     "stop_shared_server",
     "serve_forever",

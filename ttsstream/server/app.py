@@ -6,10 +6,10 @@ get HTTP 404, and a handshake a handler does not admit (the gateway without a va
 Bearer key) HTTP 401.
 
 This module owns the server thread and its event loop, the listening socket, start()
-and stop(), the handshake, the API key and the argument checks; what is served is the
-other modules' business. It imports the rest of ``ttsstream.server``,
-``ttsstream.protocols`` (for a default), ``redaction`` and ``checks``, never the
-client side of the package. It logs to ``ttsstream.server``, and websockets' own log
+and stop(), the handshake and the argument checks; who may connect and how much they
+may send is ``security``'s business, what is served the other modules'. It imports
+the rest of ``ttsstream.server``, ``ttsstream.protocols`` (for a default),
+``redaction`` and ``checks``, never the client side of the package. It logs to ``ttsstream.server``, and websockets' own log
 to ``ttsstream.server.wire`` with every key blanked out; it never logs an API key and
 prints nothing.
 """
@@ -17,8 +17,8 @@ prints nothing.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
+import os
 import socket
 import threading
 from http import HTTPStatus
@@ -34,8 +34,9 @@ from ..protocols import shunyalabs
 from ..redaction import protect_logger, remember_secret
 from .engine import Engine
 from .engines import get_engine
-from .faults import FaultInjector
+from .faults import FaultInjector, FaultSpec, fault_spec
 from .handlers import EigenAIHandler, GatewayHandler, Handler, ShunyalabsHandler
+from .security import MAX_MESSAGE_BYTES, MAX_TEXT_CHARS, KeyCheck, check_exposure, check_limits, tls_context
 from .speaker import Speaker
 from .synthesis import Workers
 from .transcript import Transcript, Utterance
@@ -48,6 +49,8 @@ log = logging.getLogger("ttsstream.server")
 wire_log = protect_logger(logging.getLogger("ttsstream.server.wire"))
 
 _START_TIMEOUT = 10.0
+# A client that connects and does not finish its handshake is dropped after this long.
+_OPEN_TIMEOUT = 10.0
 _JOIN_TIMEOUT = 15.0
 # A client that does not answer our close frame gets this long before we drop it;
 # it bounds how long stop() waits on a stalled or careless client.
@@ -64,54 +67,77 @@ class LocalServer:
     Args:
         host: the interface to bind (``"127.0.0.1"`` by default).
         port: the TCP port; 0 picks a free one (see ``.port`` after ``start()``).
-        api_key: the key clients must present; None accepts any (or none).
+        api_key: the key clients must present; None accepts any (or none). Keys are
+            compared in constant time.
         engine: an engine name from ``ENGINES`` or an ``Engine`` instance: ``"espeak"``
             (the default: real speech, from eSpeak NG) or ``"tone"`` (one tone per
             character: deterministic, for tests).
         frame_bytes: the size of every binary frame but the last of an utterance; may be
             odd, so that frames split samples as some servers' frames do.
-        fault: None, or a fault injected into every utterance after ``fault_after``
-            binary frames: ``"drop"`` (abort TCP, no close frame), ``"stall"`` (send
-            nothing more until the client leaves), ``"error"`` (the dialect's error
-            message, code 500, ends the utterance), ``"garbage"`` (the text frame
-            ``this is not json``, then carry on), ``"close"`` (close 1011),
-            ``"reset_reused"`` (on a connection's second and later utterances, abort
-            TCP before any audio, as a NAT that dropped an idle connection would).
-        fault_after: how many binary frames of an utterance go out before the fault.
+        fault: None, or a fault to inject: a name from ``FAULTS``, a spec string
+            ``"NAME:after=N"`` (see ``parse_fault``) or a ``FaultSpec``. Each fault acts
+            at its own point (the handshake, the key check, a connection's life, an
+            utterance's frames or its end); ``describe_faults()`` lists them.
+        fault_after: the fault's ``after``, with a bare name: how many binary frames of
+            each utterance go out first, or how many idle seconds a connection gets
+            (``idle_close``); None for the fault's default.
         shunyalabs_metadata: on ``/ws``, send a ``chunk`` message before every binary
             frame and produce audio at ``shunyalabs_sample_rate``.
         shunyalabs_sample_rate: the rate for ``/ws`` with metadata and for ``/ws/tts``.
         realtime: pace audio at this multiple of real time (finite); 0 sends as fast as
             possible.
         thread_name: the server thread's name; ``ttsstream-server-<port>`` by default.
+        certfile, keyfile: PEM files of a certificate (with its chain) and its key: the
+            server then speaks ``wss://`` only. ``keyfile`` may be left out when
+            ``certfile`` holds the key too.
+        allow_open: serve on an interface other than loopback without an API key. Without
+            it, such a server refuses to be made.
+        max_text_chars: the longest text one request may carry; a longer one gets the
+            dialect's error message with code 413, and the connection serves on.
+        max_message_bytes: the largest message a client may send; a larger one closes
+            the connection with 1009 (message too big).
 
     Raises:
-        ValueError: for an unknown engine or fault, or an out-of-range number.
+        ValueError: for an unknown engine or fault, an out-of-range number, or a host
+            beyond loopback with neither an API key nor ``allow_open``.
         ImportError: the engine's optional dependencies are missing.
+        OSError, ssl.SSLError: ``certfile`` or ``keyfile`` cannot be read or used.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: Optional[str] = None,
                  engine: Union[str, Engine] = "espeak", frame_bytes: int = 4800,
-                 fault: Optional[str] = None, fault_after: int = 1, shunyalabs_metadata: bool = False,
+                 fault: Union[None, str, FaultSpec] = None, fault_after: Optional[float] = None,
+                 shunyalabs_metadata: bool = False,
                  shunyalabs_sample_rate: int = shunyalabs.Shunyalabs.sample_rate, realtime: float = 0.0,
-                 thread_name: Optional[str] = None) -> None:
-        faults = FaultInjector(fault, fault_after)
+                 thread_name: Optional[str] = None,
+                 certfile: Optional[Union[str, "os.PathLike[str]"]] = None,
+                 keyfile: Optional[Union[str, "os.PathLike[str]"]] = None, allow_open: bool = False,
+                 max_text_chars: int = MAX_TEXT_CHARS, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
+        faults = FaultInjector(fault_spec(fault, fault_after))
         require_number("frame_bytes", frame_bytes, 1, integer=True)
+        check_limits(max_text_chars, max_message_bytes)
         require_number("shunyalabs_sample_rate", shunyalabs_sample_rate, 8000, 192_000, integer=True)
         require_number("realtime", realtime, 0)
         if not isinstance(engine, str) and not callable(getattr(engine, "synthesize", None)):
             raise ValueError(f"engine must be an engine name or have a synthesize() method, got {engine!r}")
 
+        tls = tls_context(certfile, keyfile)
+        check_exposure(host, api_key, bool(allow_open), tls is not None)
+
         # Fixed here; any thread reads them. Transcript and Workers have locks of their own.
         self.host = host
         self._requested_port = port
-        self._api_key = api_key or None
-        remember_secret(self._api_key)
+        remember_secret(api_key or None)
+        self._keys = KeyCheck(api_key)
+        self._tls = tls
+        self._faults = faults
+        self._max_message_bytes = max_message_bytes
         self._engine = get_engine(engine) if isinstance(engine, str) else engine
         self._thread_name = thread_name
         self._transcript = Transcript()
         self._workers = Workers()
-        speaker = Speaker(self._engine, self._workers, self._transcript, faults, frame_bytes, float(realtime))
+        speaker = Speaker(self._engine, self._workers, self._transcript, faults, frame_bytes, float(realtime),
+                          max_text_chars)
         gateway = GatewayHandler(speaker, self._key_ok, shunyalabs_sample_rate)
         # By path, in the order the 404 page lists them.
         self._handlers: Dict[str, Handler] = {handler.path: handler for handler in (
@@ -141,7 +167,7 @@ class LocalServer:
 
     @property
     def url(self) -> str:
-        """The base URL, ``ws://HOST:PORT`` (no path)."""
+        """The base URL, ``ws://HOST:PORT`` (``wss://`` with TLS; no path)."""
         host = self.host
         if host in ("", "0.0.0.0"):
             host = "127.0.0.1"
@@ -149,7 +175,7 @@ class LocalServer:
             host = "[::1]"
         elif ":" in host:
             host = f"[{host}]"
-        return f"ws://{host}:{self.port}"
+        return f"{'wss' if self._tls is not None else 'ws'}://{host}:{self.port}"
 
     @property
     def eigenai_url(self) -> str:
@@ -170,6 +196,11 @@ class LocalServer:
     def engine(self) -> Engine:
         """The speech engine in use."""
         return self._engine
+
+    @property
+    def fault(self) -> Optional[FaultSpec]:
+        """The fault injected, or None."""
+        return self._faults.spec
 
     @property
     def running(self) -> bool:
@@ -194,7 +225,8 @@ class LocalServer:
 
     def __repr__(self) -> str:
         return (f"LocalServer(url={self.url!r}, engine={self._engine.name!r}, "
-                f"key_required={self._api_key is not None}, running={self.running})")
+                f"key_required={self._keys.required}, fault={str(self.fault) if self.fault else None!r}, "
+                f"running={self.running})")
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -295,10 +327,11 @@ class LocalServer:
         self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         try:
-            server = await serve(self._handle, sock=sock, compression=None,
+            server = await serve(self._handle, sock=sock, compression=None, ssl=self._tls,
                                  process_request=self._process_request,
                                  process_response=self._process_response,
-                                 close_timeout=_CLOSE_TIMEOUT,
+                                 open_timeout=None if self._faults.holds_handshakes else _OPEN_TIMEOUT,
+                                 close_timeout=_CLOSE_TIMEOUT, max_size=self._max_message_bytes,
                                  logger=wire_log)
         except Exception as exc:
             self._start_error = exc
@@ -331,8 +364,13 @@ class LocalServer:
 
     # -- the handshake -------------------------------------------------------------
 
-    def _process_request(self, connection: ServerConnection, request: HTTPRequest) -> Optional[HTTPResponse]:
-        """Refuse unknown paths (404) and what a handler does not admit (401)."""
+    async def _process_request(self, connection: ServerConnection, request: HTTPRequest) -> Optional[HTTPResponse]:
+        """Refuse unknown paths (404) and what a handler does not admit (401), after a
+        handshake fault has had its say."""
+        assert self._stopping is not None  # set before serving starts
+        answer = await self._faults.at_handshake(connection, request, self._stopping)
+        if answer is not None:
+            return answer
         handler = self._handlers.get(_path_of(request.path))
         if handler is None:
             log.debug("refused a connection to an unknown path")
@@ -349,11 +387,8 @@ class LocalServer:
             self._transcript.count_connection(connection.id)
 
     def _key_ok(self, given: Optional[str]) -> bool:
-        """Whether a client's key will do; the handlers ask it. Thread: the event loop."""
-        # A constant-time comparison: how long a refusal takes says nothing of the key.
-        if self._api_key is None:
-            return True
-        return given is not None and hmac.compare_digest(given.encode(), self._api_key.encode())
+        """Whether a client's key will do; every handler asks it. Thread: the event loop."""
+        return self._faults.judge_key(self._keys.ok(given))
 
     # -- connections -----------------------------------------------------------------
 
@@ -365,7 +400,8 @@ class LocalServer:
         handler = self._handlers[_path_of(ws.request.path)]
         self._live.add(ws)
         try:
-            await handler.serve(ws)
+            async with self._faults.watching(ws):
+                await handler.serve(ws)
         except ConnectionClosed as exc:
             log.debug("client left (%s)", exc)
         finally:

@@ -74,13 +74,18 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 def serve_forever(host: str = "127.0.0.1", port: int = 8765, api_key: Optional[str] = None,
                   engine: str = "espeak", on_ready: Optional[Callable[[str], None]] = None, *,
-                  stop_event: Optional[threading.Event] = None) -> None:
+                  stop_event: Optional[threading.Event] = None, **options: Any) -> None:
     """Run a LocalServer until KeyboardInterrupt, SIGTERM or ``stop_event``; then stop it.
 
     Args:
-        host, port, api_key, engine: as for ``LocalServer``.
-        on_ready: called once with the base URL when the port is bound.
+        host, port, api_key, engine: as for ``LocalServer``. A host other than loopback
+            needs an ``api_key``, or ``allow_open=True``.
+        on_ready: called once with the base URL (``ws://`` or ``wss://``) when the port
+            is bound.
         stop_event: set it (from any thread) to return; for embedding and tests.
+        options: any other ``LocalServer`` keyword: ``fault`` (a name or
+            ``"NAME:after=N"``), ``fault_after``, ``certfile``, ``keyfile``,
+            ``allow_open``, ``max_text_chars``, ``max_message_bytes``, ``realtime``, ...
 
     Returns normally after a clean stop; prints nothing.
 
@@ -88,10 +93,13 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8765, api_key: Optional[s
     thread.
 
     Raises:
-        OSError: the port cannot be bound.
-        ValueError: an unknown engine.
+        ValueError: an unknown engine or fault, a bad option, or a host beyond loopback
+            with neither a key nor ``allow_open`` (raised before anything is bound; the
+            message says what to do).
+        OSError, ssl.SSLError: the port cannot be bound, or the certificate or key
+            cannot be used.
     """
-    server = LocalServer(host, port, api_key=api_key, engine=engine)
+    server = LocalServer(host, port, api_key=api_key, engine=engine, **options)
     stop = stop_event if stop_event is not None else threading.Event()
     on_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main else None

@@ -6,8 +6,8 @@ dialect has one), paces them, gives the fault injector its points, records the
 utterance, and ends with the dialect's end message or error message. A dialect says
 how its messages look with a ``Framing``; everything else is the same for all.
 
-This module owns the framing of audio and the rules for when an utterance is
-recorded. It imports ``engine``, ``synthesis``, ``faults`` and ``transcript`` from the
+This module owns the framing of audio, the limit on a request's text, and the rules
+for when an utterance is recorded. It imports ``engine``, ``synthesis``, ``faults`` and ``transcript`` from the
 package, and knows no dialect's field names.
 """
 
@@ -21,7 +21,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from .engine import Engine, UnknownLanguage, UnknownVoice
-from .faults import FaultInjector, Stop
+from .faults import FaultInjector, Scene, Stop
 from .synthesis import Pacer, Synthesis, Workers
 from .transcript import Take, Transcript
 
@@ -55,18 +55,21 @@ class Speaker:
         faults: the fault to inject, if any.
         frame_bytes: the size of every binary frame but the last (may be odd).
         realtime: pace audio at this multiple of real time; 0 sends as fast as possible.
+        max_text_chars: the longest text one request may ask for; a longer one gets the
+            dialect's error message, code 413.
 
     Thread: speak() runs on the event loop; nothing here changes after construction.
     """
 
     def __init__(self, engine: Engine, workers: Workers, transcript: Transcript, faults: FaultInjector,
-                 frame_bytes: int, realtime: float) -> None:
+                 frame_bytes: int, realtime: float, max_text_chars: int) -> None:
         self._engine = engine
         self._workers = workers
         self._transcript = transcript
         self._faults = faults
         self._frame_bytes = frame_bytes
         self._realtime = realtime
+        self._max_text = max_text_chars
 
     async def speak(self, ws: ServerConnection, take: Take, framing: Framing) -> bool:
         """Stream one utterance: frames, faults, end message. Returns whether to keep serving.
@@ -76,6 +79,16 @@ class Speaker:
         Raises:
             ConnectionClosed: the client went away (the utterance is recorded first).
         """
+        if len(take.text) > self._max_text:
+            # Refused before anything is spoken, so not recorded; the connection serves on.
+            log.info("refused a text of %d characters (the limit is %d)", len(take.text), self._max_text)
+            await ws.send(framing.error(f"text is {len(take.text)} characters; this server takes at most "
+                                        f"{self._max_text} per request: split it", 413))
+            return True
+        with self._faults.speaking(ws):
+            return await self._speak(ws, take, framing)
+
+    async def _speak(self, ws: ServerConnection, take: Take, framing: Framing) -> bool:
         synthesis = Synthesis(
             self._engine, take.text,
             dict(voice=take.voice, language=take.language, speed=take.speed, sample_rate=take.sample_rate),
@@ -83,10 +96,15 @@ class Speaker:
         )
         take.connection = self._transcript.serial(ws.id)
         pacer = Pacer(self._realtime, take.sample_rate, len(take.header))
-        size = self._frame_bytes
-        # With per-frame metadata a frame waits until we know whether another follows
-        # (its chunk message says is_final); without it, frames go as soon as they fill.
-        threshold = size + 1 if framing.chunk is not None else size
+
+        async def send_audio(frame: bytes, is_final: bool = False) -> None:
+            if framing.chunk is not None:
+                await ws.send(framing.chunk(take, is_final))
+            await ws.send(frame)
+            take.sent += frame
+            take.frame_sizes.append(len(frame))
+
+        scene = Scene(ws, take, framing.error, self._transcript, pacer, send_audio)
         buffer = bytearray(take.header)
         log.debug("speaking %d characters (%s)", len(take.text), take.dialect)
         try:
@@ -108,13 +126,10 @@ class Speaker:
                     if piece is None:
                         break
                     buffer += piece
-                    while len(buffer) >= threshold:
-                        frame = bytes(buffer[:size])
-                        del buffer[:size]
-                        await self._send_frame(ws, take, frame, False, framing, pacer)
-                if buffer:
-                    await self._send_frame(ws, take, bytes(buffer), True, framing, pacer)
-                await self._faults.point(ws, take, framing.error, self._transcript)
+                    await self._send_frames(scene, buffer, framing.chunk is not None, final=False)
+                await self._send_frames(scene, buffer, framing.chunk is not None, final=True)
+                await self._faults.at_frame(scene)
+                await self._faults.at_end(scene)
             except Stop as stop:
                 return stop.keep_serving
             self._transcript.record(take, completed=True)
@@ -126,12 +141,17 @@ class Speaker:
         finally:
             await synthesis.close()
 
-    async def _send_frame(self, ws: ServerConnection, take: Take, frame: bytes, is_final: bool,
-                          framing: Framing, pacer: Pacer) -> None:
-        await self._faults.point(ws, take, framing.error, self._transcript)
-        if framing.chunk is not None:
-            await ws.send(framing.chunk(take, is_final))
-        await ws.send(frame)
-        take.sent += frame
-        take.frame_sizes.append(len(frame))
-        await pacer.sent(len(frame))
+    async def _send_frames(self, scene: Scene, buffer: bytearray, chunked: bool, final: bool) -> None:
+        """Send the whole frames in ``buffer``; with ``final``, everything in it."""
+        size = self._frame_bytes
+        # With per-frame metadata a frame waits until we know whether another follows
+        # (its chunk message says is_final); without it, frames go as soon as they fill.
+        threshold = size + 1 if chunked else size
+        while buffer and (final or len(buffer) >= threshold):
+            await self._faults.at_frame(scene)
+            cut = max(1, size - scene.take.short_by)
+            scene.take.short_by = 0
+            frame = bytes(buffer[:cut])
+            del buffer[:cut]
+            await scene.send_audio(frame, final and not buffer)
+            await scene.pacer.sent(len(frame))

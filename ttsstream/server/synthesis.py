@@ -158,6 +158,12 @@ class Pacer:
         self._bytes = -header_bytes  # the WAV header is not audio
         self._start: Optional[float] = None
 
+    def pace(self, realtime: float) -> None:
+        """From now on, pace at ``realtime`` times real time (0: no pacing)."""
+        self._realtime = realtime
+        self._start = None
+        self._bytes = min(self._bytes, 0)  # what went before is not held back again
+
     async def sent(self, count: int) -> None:
         """Count ``count`` bytes as sent; sleep until they are due."""
         if self._realtime <= 0:

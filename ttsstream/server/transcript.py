@@ -82,6 +82,7 @@ class Take:
         self.frame_sizes: List[int] = []
         self.fault: Optional[str] = None
         self.fault_done = False
+        self.short_by = 0  # a fault may have the next frame cut this many bytes short
         self.recorded = False
         self.connection = 0  # the number of the connection serving it (Transcript.serial)
 

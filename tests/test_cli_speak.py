@@ -1,0 +1,373 @@
+"""The command line as a shell user meets it, each run as a process of its own.
+
+Model parameters reach the server's request; ``--out -`` pipes exactly the speech's
+audio; ``voices`` lists what the parameter tables hold; the status line shows on a
+pseudo-terminal and nowhere else; every bad argument is one line and its exit code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import wave
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+from playback_pulse import alsa_file_home
+from ttsstream.cli.sink import wav_header
+from ttsstream.cli.text import PIECE_CHARS
+from ttsstream.protocols import DIALECTS
+from ttsstream.server import tone_pcm
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = 60  # a hang guard, not a performance bound
+KEY = "k3y-never-shown-0123"
+
+
+def env(**extra: str) -> Dict[str, str]:
+    """The child's environment: this worktree's package, no API keys unless given."""
+    base = {k: v for k, v in os.environ.items() if k not in ("EIGENAI_API_KEY", "SHUNYALABS_API_KEY")}
+    return dict(base, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", **extra)
+
+
+def cli(*args: str, stdin: Optional[bytes] = None, cwd: Optional[Path] = None, **extra: str
+        ) -> "subprocess.CompletedProcess[bytes]":
+    return subprocess.run([sys.executable, "-m", "ttsstream", *args], input=stdin, capture_output=True,
+                          timeout=TIMEOUT, env=env(**extra), cwd=str(cwd) if cwd else None)
+
+
+def test_the_child_imports_this_worktree() -> None:
+    result = subprocess.run([sys.executable, "-c", "import ttsstream; print(ttsstream.__file__)"],
+                            capture_output=True, text=True, env=env(), cwd="/", timeout=TIMEOUT)
+    assert result.stdout.strip() == str(REPO / "ttsstream" / "__init__.py")
+
+
+# -- 1. every parameter the models take reaches the request ------------------------------
+
+
+def test_eigenai_parameters_reach_the_request(server) -> None:
+    url = server.eigenai_url
+    runs = [
+        (["--speed", "1.5", "--param", "sampling={\"top_p\": 0.9}", "--voice-id", "v-7"],
+         {"voice": "Linda", "voice_settings": {"speed": 1.5}, "sampling": {"top_p": 0.9}, "voice_id": "v-7"}),
+        (["--model", "chatterbox", "--language", "hi", "--exaggeration", "0.5", "--temperature", "0.8",
+          "--param", "audio_prompt_file=prompt.wav"],
+         {"language_id": "hi", "exaggeration": 0.5, "temperature": 0.8, "audio_prompt_file": "prompt.wav"}),
+        (["--model", "qwen3-tts", "--language", "English", "--instructions", "Speak warmly.", "--speed", "0.9",
+          "--param", "voice_settings={\"pitch\": 2}", "--extra", "seed=42", "--voice", "Serena"],
+         {"voice": "Serena", "language": "English", "instructions": "Speak warmly.",
+          "voice_settings": {"pitch": 2, "speed": 0.9}, "seed": 42}),
+        (["--param", "voice_id=123"], {"voice_id": "123"}),  # a text parameter keeps the text as written
+    ]
+    for flags, expected in runs:
+        result = cli("speak", "Hello", "--url", url, "-q", "--out", "-", *flags)
+        assert result.returncode == 0, result.stderr
+        request = server.transcript[-1].request
+        assert {name: request.get(name) for name in expected} == expected, flags
+        assert request["text"] == "Hello"
+
+
+def test_shunyalabs_parameters_and_key_reach_the_server(make_server) -> None:
+    server = make_server(api_key=KEY)
+    result = cli("speak", "Namaste", "--url", server.shunyalabs_url, "--api-key", KEY, "--voice", "Varun",
+                 "--speed", "1.2", "--language", "hi", "--out", "-", "-q")
+    assert result.returncode == 0, result.stderr
+    heard = server.transcript[-1]
+    assert (heard.voice, heard.speed, heard.language, heard.text) == ("Varun", 1.2, "hi", "Namaste")
+    assert heard.config["speed"] == 1.2 and heard.config["language"] == "hi"
+
+    wrong = cli("speak", "Hi", "--url", server.shunyalabs_url, "--api-key", "nope-wrong", "--no-play")
+    assert wrong.returncode == 1 and wrong.stdout == b""
+    message = wrong.stderr.decode()
+    assert message.count("\n") == 1 and "AuthenticationError" in message
+    assert "SHUNYALABS_API_KEY" in message and "--api-key" in message and "api_key=" not in message
+    assert "nope-wrong" not in message
+
+
+# -- 2. pipes ---------------------------------------------------------------------------------
+
+
+def test_out_dash_streams_exactly_the_speech_as_wav_then_raw(server) -> None:
+    result = cli("speak", "Hello", "--url", server.eigenai_url, "--out", "-")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == wav_header(24000) + tone_pcm("Hello")  # nothing else on stdout
+    assert b"streamed 0.25 s" in result.stderr
+
+    raw = cli("speak", "Hello", "--url", server.shunyalabs_url, "--out", "-", "--format", "raw", "-q")
+    assert raw.returncode == 0 and raw.stdout == tone_pcm("Hello") and raw.stderr == b""
+
+
+def test_a_long_text_is_spoken_in_pieces_into_one_stream(server, tmp_path) -> None:
+    text = " ".join(f"Sentence number {n} of the long text." for n in range(40))
+    assert len(text) > 3 * PIECE_CHARS
+    (tmp_path / "long.txt").write_text(text, encoding="utf-8")
+    result = cli("speak", "--file", "long.txt", "--url", server.eigenai_url, "--out", "-", "--format", "raw",
+                 "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == tone_pcm(text)
+    summary = json.loads(result.stderr)
+    assert summary["pieces"] == len([u for u in server.transcript if u.text in text]) > 1
+    assert "".join(u.text for u in server.transcript) == text
+
+
+def test_out_dash_into_a_file_gets_its_sizes_put_right(server, tmp_path) -> None:
+    target = tmp_path / "redirected.wav"
+    with open(target, "wb") as stdout:
+        result = subprocess.run([sys.executable, "-m", "ttsstream", "speak", "Hello", "--url", server.eigenai_url,
+                                 "--out", "-", "-q"], stdout=stdout, stderr=subprocess.PIPE, env=env(),
+                                timeout=TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    with wave.open(str(target), "rb") as wav:
+        assert wav.readframes(wav.getnframes()) == tone_pcm("Hello")
+
+
+def test_a_reader_that_goes_away_ends_the_speech_quietly(server) -> None:
+    text = "A long text for a reader who leaves early. " * 60  # far more audio than a pipe buffers
+    child = subprocess.Popen([sys.executable, "-m", "ttsstream", "speak", text, "--url", server.eigenai_url,
+                              "--out", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
+    try:
+        assert child.stdout.read(4) == b"RIFF"
+        child.stdout.close()  # as `| head -c 4` does
+        code = child.wait(TIMEOUT)
+        err = child.stderr.read()
+    finally:
+        child.kill()
+        child.wait()
+        child.stderr.close()
+    assert code == 141
+    assert err == b"", err.decode()
+
+
+def test_ctrl_c_stops_the_speech_with_130(make_server, tmp_path) -> None:
+    server = make_server(realtime=1)  # real time: the speech is still streaming when Ctrl-C comes
+    child = subprocess.Popen([sys.executable, "-m", "ttsstream", "speak", "Interrupt me. " * 20, "--url",
+                              server.eigenai_url, "--out", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=env(), cwd=str(tmp_path))
+    try:
+        assert child.stdout.read(44) == wav_header(24000)
+        child.send_signal(signal.SIGINT)
+        code = child.wait(TIMEOUT)
+        err = child.stderr.read().decode()
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+        child.stderr.close()
+    assert code == 130 and err == "ttsstream speak: interrupted\n", err
+
+
+# -- 3. voices ----------------------------------------------------------------------------------
+
+
+def test_voices_lists_what_the_tables_hold() -> None:
+    listed = json.loads(cli("voices", "--json").stdout)
+    for name, dialect in DIALECTS.items():
+        about = listed["providers"][name]
+        assert about["env_key"] == dialect.env_key and about["default_model"] == dialect.default_model
+        assert set(about["models"]) == set(dialect.parameters)
+        for model, params in dialect.parameters.items():
+            assert about["models"][model]["default_voice"] == dialect().default_voice(model)
+            specs = about["models"][model]["parameters"]
+            assert [spec["name"] for spec in specs] == list(params)
+            for spec in specs:
+                flags = spec.pop("flags")
+                assert spec == params[spec["name"]].as_dict()
+                assert flags[-1] in ("--voice", f"--param {spec['name']}")
+    assert {"Linda", "Vivian", "Nisha"} <= set(listed["local"]["voices"])
+    assert "Hindi" in listed["local"]["languages"]
+
+    text = cli("voices").stdout.decode()
+    for dialect in DIALECTS.values():
+        for params in dialect.parameters.values():
+            for param in params.values():
+                assert re.search(rf"^    {re.escape(param.name)} +{re.escape(param.describe())} ", text, re.M)
+    assert "number from 0.25 to 4" in text and "object {speed: number in (0, 4], ...}" in text
+
+    only = cli("voices", "--provider", "shunyalabs", "--model", "zero-indic").stdout.decode()
+    assert "zero-indic" in only and "higgs2p5" not in only and "local" not in only
+
+
+# -- 4. the status line -------------------------------------------------------------------------
+
+
+def run_on_a_terminal(args: List[str], environment: Optional[Dict[str, str]] = None) -> Tuple[int, bytes, bytes]:
+    """Run the CLI with stderr on a pseudo-terminal; return (code, stdout, what the terminal got)."""
+    master, slave = os.openpty()
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "ttsstream", *args], stdout=subprocess.PIPE, stderr=slave,
+                                 stdin=subprocess.DEVNULL, env=environment or env())
+    finally:
+        os.close(slave)
+    screen = b""
+    try:
+        out = child.stdout.read()
+        code = child.wait(TIMEOUT)
+        while select.select([master], [], [], 0)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child's end is closed and everything was read
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+        os.close(master)
+    return code, out, screen
+
+
+def test_the_status_line_shows_on_a_terminal_only(make_server) -> None:
+    server = make_server(realtime=20)  # a couple of redraws' worth of streaming, not a bound
+    text = "Status line. " * 40
+    code, out, screen = run_on_a_terminal(["speak", text, "--url", server.eigenai_url, "--out", "-"])
+    assert code == 0, screen
+    assert out == wav_header(24000) + tone_pcm(text)
+    lines = screen.decode().split("\r")
+    drawn = [line for line in lines if line.startswith("first audio ")]
+    assert drawn, screen
+    assert re.match(r"first audio \d+ ms \| received \d+\.\d s \| text \d/\d \d+%\x1b\[K$", drawn[-1]), drawn[-1]
+    assert drawn[-1].startswith("first audio") and " 100%" in drawn[-1]
+    assert "streamed" in screen.decode()
+
+    piped = cli("speak", text, "--url", server.eigenai_url, "--out", "-")
+    assert piped.returncode == 0 and b"\r" not in piped.stderr and b"| received" not in piped.stderr
+
+    code, _, screen = run_on_a_terminal(["speak", "Hi", "--url", server.eigenai_url, "--out", "-", "-q"])
+    assert code == 0 and screen == b""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyaudio") is None and not os.environ.get("CI"),
+                    reason='PyAudio is not installed (pip install "ttsstream[playback]")')
+def test_the_status_line_counts_what_is_played(server, tmp_path) -> None:
+    device = tmp_path / "device.raw"
+    playing = env(HOME=alsa_file_home(tmp_path / "home", str(device))["HOME"])
+    code, out, screen = run_on_a_terminal(["speak", "Played here.", "--url", server.eigenai_url], playing)
+    assert code == 0, screen
+    drawn = [line for line in screen.decode().split("\r") if line.startswith("first audio ")]
+    assert drawn and re.match(r"first audio \d+ ms \| received 0\.6 s \| played 0\.6 s \| underruns \d+\x1b", drawn[-1]), drawn
+    assert out.startswith(b"played 0.60 s of audio") and device.read_bytes() == tone_pcm("Played here.")
+
+
+def test_json_prints_a_summary(server, tmp_path) -> None:
+    result = cli("speak", "Hello", "--url", server.shunyalabs_url, "--no-play", "--out", "hi.wav", "--json",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is True and summary["provider"] == "shunyalabs" and summary["model"] == "zero-indic"
+    assert summary["duration_s"] == 0.25 and summary["sample_rate"] == 24000 and summary["pieces"] == 1
+    assert summary["out"] == str(tmp_path / "hi.wav") and summary["first_audio_ms"] >= 0
+    with wave.open(str(tmp_path / "hi.wav"), "rb") as wav:
+        assert wav.readframes(wav.getnframes()) == tone_pcm("Hello")
+
+
+# -- 5. errors a shell user can act on ------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+BAD = [
+    # (arguments, exit code, what the one line must name)
+    (["serve", "--port", "70000"], 2, "--port"),
+    (["serve", "--port", "eighty"], 2, "--port"),
+    (["serve", "--engine", "nope", "--port", "0"], 2, "--engine nope"),
+    (["serve", "--fault", "nope", "--port", "0"], 2, "unknown fault 'nope'"),
+    (["serve", "--host", "0.0.0.0", "--port", "0"], 2, "--allow-open"),
+    (["serve", "--certfile", "no-such.pem", "--port", "0"], 2, "--certfile no-such.pem"),
+    (["speak", "--file", "no-such.txt"], 2, "--file no-such.txt"),
+    (["speak", "Hi", "--out", "no-such-folder/x.wav", "--no-play", "--provider", "local"], 2, "--out"),
+    (["speak", "Hi", "--provider", "eigenai"], 2, "EIGENAI_API_KEY"),
+    (["speak", "Hi", "--provider", "shunyalabs"], 2, "--api-key"),
+    (["speak", "Hi", "--model", "zero-indic", "--speed", "9"], 2, "--speed"),
+    (["speak", "Hi", "--model", "chatterbox", "--exaggeration", "lots"], 2, "--exaggeration"),
+    (["speak", "Hi", "--language", "hi"], 2, "--model"),
+    (["speak", "Hi", "--param", "pitch=2"], 2, "--extra pitch=VALUE"),
+    (["speak", "Hi", "--param", "pitch"], 2, "NAME=VALUE"),
+    (["speak", "Hi", "--param", "voice_url=ftp://x"], 2, "--param voice_url"),
+    (["speak", "Hi", "--model", "nope"], 2, "--model nope"),
+    (["speak", "Hi", "--url", "ws://example.com/ws"], 2, "--allow-insecure"),
+    (["speak", "Hi", "--timeout", "0"], 2, "--timeout"),
+    (["speak"], 2, "TEXT"),
+    (["speak", "   ", "--no-play"], 2, "TEXT is empty"),
+    (["speak", "-", "--no-play"], 2, "standard input is empty"),
+    (["speak", "Hi", "--format", "mp3"], 2, "--format"),
+    (["shout", "Hi"], 2, "shout"),
+    (["speak", "Hi", "--no-play", "--url", f"ws://127.0.0.1:{_closed_port()}/ws"], 1, "ConnectionFailed"),
+]
+
+
+def test_every_bad_argument_is_one_line_and_its_exit_code(tmp_path) -> None:
+    children = [(args, code, named, subprocess.Popen(
+        [sys.executable, "-m", "ttsstream", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL, env=env(), cwd=str(tmp_path))) for args, code, named in BAD]
+    for args, code, named, child in children:
+        out, err = child.communicate(timeout=TIMEOUT)
+        message = err.decode()
+        assert (child.returncode, out) == (code, b""), (args, message)
+        assert message.count("\n") == 1 and message.endswith("\n"), (args, message)
+        assert named in message, (args, message)
+        assert "Traceback" not in message and "api_key=" not in message and "extra={" not in message
+    assert list(tmp_path.iterdir()) == []  # no file left behind, not even a half one
+
+
+def test_serve_with_a_fault_as_a_process(tmp_path) -> None:
+    server = subprocess.Popen([sys.executable, "-m", "ttsstream", "serve", "--port", "0", "--engine", "tone",
+                               "--fault", "error:after=1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=env())
+    try:
+        match = re.search(r"ws://127\.0\.0\.1:\d+", server.stdout.readline())
+        assert match, server.stderr.read()
+        result = cli("speak", "Hello there", "--url", match.group(0) + "/ws", "--no-play", cwd=tmp_path)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            code = server.wait(TIMEOUT)
+        finally:
+            server.kill()
+            server.stdout.close()
+            server.stderr.close()
+    message = result.stderr.decode()
+    assert result.returncode == 1 and message.count("\n") == 1 and "ServerError" in message, message
+    assert code == 0 and list(tmp_path.iterdir()) == []
+
+
+def test_a_port_in_use_is_one_line_and_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = cli("serve", "--port", str(taken.getsockname()[1]), "--engine", "tone")
+    message = result.stderr.decode()
+    assert result.returncode == 1 and message.count("\n") == 1 and "cannot listen on" in message, message
+
+
+def test_help_says_the_environment_is_the_way_for_keys() -> None:
+    text = " ".join(cli("speak", "--help").stdout.decode().split())
+    assert "EIGENAI_API_KEY / SHUNYALABS_API_KEY instead is recommended" in text
+    for flag in ("--speed", "--language", "--param NAME=VALUE", "--api-key", "--allow-insecure", "--out", "--json"):
+        assert flag in text
+    assert "Exit codes: 0 done; 1 the work failed" in text
+
+
+def test_in_process_main_writes_the_pipe_to_out(server) -> None:
+    from ttsstream.cli import main
+
+    out, err = io.TextIOWrapper(io.BytesIO(), encoding="utf-8"), io.StringIO()
+    assert main(["speak", "Hi", "--url", server.eigenai_url, "--out", "-", "--format", "raw", "-q"],
+                out=out, err=err) == 0
+    out.flush()
+    assert out.buffer.getvalue() == tone_pcm("Hi") and err.getvalue() == ""

@@ -1,0 +1,143 @@
+"""The command line's grammar: ``speak``, ``voices``, ``devices`` and ``serve``, their flags and help.
+
+The common model settings (``--speed``, ``--language``, ...) are made from the parameter
+tables (``options.SETTINGS``), so a parameter added to a table gets its flag and its
+help here. A bad command line is one line on stderr and exit code 2, never usage text
+and a traceback.
+
+Imports: the package's version, ``ttsstream.protocols`` (provider names), and the CLI's
+``options``, ``sink`` and ``problems``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+from .. import __version__
+from ..protocols import DIALECTS, PROVIDERS
+from .options import SETTINGS, flag_of
+from .problems import USAGE
+from .sink import FORMATS
+
+__all__ = ["parser", "port"]
+
+_KEYS = " / ".join(dialect.env_key for dialect in DIALECTS.values())
+
+EPILOG = (f"API keys: set {_KEYS} (recommended: the key then stays out of your shell history and the process "
+          "list), or pass --api-key. Exit codes: 0 done; 1 the work failed (connecting, the server, a refused "
+          "key, playback); 2 a bad command line (a flag, a value, a file, a missing key; nothing was sent); "
+          "130 interrupted; 141 standard output's reader went away.")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is one line: ``ttsstream speak: error: ... (see --help)``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def port(text: str) -> int:
+    """A TCP port from 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: a port is 0 (any free one) to 65535")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """Seconds to wait: more than 0, at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: more than 0 seconds, at most 3600")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``ttsstream`` parser."""
+    top = _Parser(prog="ttsstream", description="Stream text-to-speech from EigenAI, Shunyalabs or the bundled "
+                  "local voice.", epilog=EPILOG)
+    top.add_argument("--version", action="version", version=f"ttsstream {__version__}")
+    commands = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    _speak(commands)
+
+    voices = commands.add_parser("voices", help="list the models, their voices and parameters (types, ranges)",
+                                 description="List the models, their default voices, the local voice's voices and "
+                                             "languages, and each model's parameters with their types and ranges.")
+    voices.add_argument("--provider", choices=PROVIDERS, help="only this provider's models")
+    voices.add_argument("--model", help="only this model")
+    voices.add_argument("--json", action="store_true", help="print it as JSON")
+
+    commands.add_parser("devices", help="list the audio output devices")
+
+    serve = commands.add_parser("serve", help="run the bundled offline TTS server (both dialects)", epilog=EPILOG)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; another needs --api-key or --allow-open)")
+    serve.add_argument("--port", type=port, default=8765, help="port (default 8765; 0 picks a free one)")
+    serve.add_argument("--api-key", metavar="KEY", help="require this API key from clients")
+    serve.add_argument("--engine", default="espeak",
+                       help="speech engine: espeak (real speech) or tone (one beep per character, for tests); "
+                            "default: espeak")
+    serve.add_argument("--fault", metavar="NAME[:after=N]",
+                       help="misbehave on purpose, e.g. drop:after=2 (see the README's table of faults)")
+    serve.add_argument("--certfile", metavar="PEM", help="serve wss:// with this certificate (and chain)")
+    serve.add_argument("--keyfile", metavar="PEM", help="the certificate's key, when not in --certfile")
+    serve.add_argument("--allow-open", action="store_true",
+                       help="listen beyond this machine without an API key")
+    return top
+
+
+def _speak(commands: "argparse._SubParsersAction[_Parser]") -> None:
+    speak = commands.add_parser(
+        "speak", epilog=EPILOG,
+        help="speak a text: play it, write it (--out FILE.wav) or stream it to a pipe (--out -)",
+        description="Speak a text: play it as it streams, write a WAV file, or stream WAV or raw PCM to "
+                    "standard output (--out -). On a terminal a status line shows the time to first audio, "
+                    "the seconds received and played, and the progress through a long text.")
+    speak.add_argument("text", metavar="TEXT", nargs="?", help="what to say; '-' reads standard input")
+    speak.add_argument("-f", "--file", metavar="FILE", help="read the text from FILE (UTF-8; '-': standard input)")
+
+    where = speak.add_argument_group("service")
+    where.add_argument("--provider", choices=PROVIDERS,
+                       help="the service (default: from --url, else the one whose API key is set, else local)")
+    where.add_argument("--model", help="the model: higgs2p5, chatterbox, qwen3-tts (EigenAI), zero-indic "
+                                       "(Shunyalabs); see: ttsstream voices")
+    where.add_argument("--url", help="the endpoint, e.g. ws://127.0.0.1:8765/api/v1/generate/ws")
+    where.add_argument("--api-key", metavar="KEY",
+                       help=f"the API key (never printed); setting {_KEYS} instead is recommended")
+    where.add_argument("--allow-insecure", action="store_true",
+                       help="allow ws:// (unencrypted) to a host that is not this machine")
+    where.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                       help="seconds to connect, and the longest wait between two frames (default 30)")
+
+    model = speak.add_argument_group("model parameters", "Checked against the model's table before anything is "
+                                                         "sent; see: ttsstream voices --model MODEL.")
+    model.add_argument("--voice", help="the voice, e.g. Linda, Vivian or Nisha")
+    for setting, (help_text, places) in SETTINGS.items():
+        model.add_argument(flag_of(setting), dest="setting_" + setting, metavar=setting.upper(),
+                           help=f"{help_text} ({places})")
+    model.add_argument("--param", action="append", metavar="NAME=VALUE",
+                       help="any parameter of the model (repeatable); VALUE is JSON where it parses "
+                            "(1.2, true, {\"speed\": 1.2}), else text; a text parameter takes it as written")
+    model.add_argument("--extra", action="append", metavar="NAME=VALUE",
+                       help="a field the tables do not know, sent unchecked (repeatable)")
+
+    output = speak.add_argument_group("output")
+    output.add_argument("--out", metavar="FILE.wav|-",
+                        help="also write the audio to FILE.wav as it arrives, or to standard output with '-' "
+                             "(then nothing else goes there, and nothing plays here: pipe it to aplay or "
+                             "ffplay -); without a device or with --no-play: speech.wav")
+    output.add_argument("--format", choices=FORMATS, default="wav",
+                        help="wav (default) or raw: 16-bit little-endian mono PCM, no header")
+    output.add_argument("--no-play", action="store_true", help="do not play the audio, only write it")
+    output.add_argument("--device", help="output device: an index or part of a name (see: ttsstream devices)")
+    output.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (no status line)")
+    output.add_argument("--json", action="store_true",
+                        help="print a JSON summary at the end (on stderr with --out -)")

@@ -1,0 +1,219 @@
+"""``ttsstream speak``: speak a text, play it, stream it to a file or a pipe, show progress.
+
+The text is cut into pieces (``text.pieces``) spoken one after another on one client:
+each piece's stream starts once the previous one's has ended, so the audio reaches the
+output in order, while playback (the client's play line) plays one piece as the next
+arrives. The main thread waits in slices of ``status.INTERVAL``, redrawing the status
+line between them, so Ctrl-C gets through at once.
+
+Imports: ``ttsstream.errors``, ``ttsstream.urls``; the client, ``ttsstream.api``
+(``choose_provider``) and playback only when it runs; and the CLI's ``options``,
+``text``, ``sink``, ``status`` and ``problems``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, TextIO, Union
+
+from ..audio import SAMPLE_WIDTH
+from ..errors import PlaybackError
+from ..urls import display_url
+from .options import Choice, choose
+from .problems import BROKEN_PIPE, OK, UsageError
+from .sink import AudioSink
+from .status import INTERVAL, Progress, StatusLine
+from .text import pieces, read_text
+
+if TYPE_CHECKING:
+    from ..client import Speech, TTSClient
+    from ..playback import AudioPlayer
+
+__all__ = ["speak", "DEFAULT_OUT"]
+
+DEFAULT_OUT = "speech.wav"
+
+
+def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Run ``ttsstream speak``; return the exit code. Raises UsageError, TTSError, OSError."""
+    from ..api import choose_provider
+
+    provider = choose_provider(args.provider, args.url)
+    choice = choose(args, provider)
+    to_stdout = args.out == "-"
+    # --out is opened before the text is read, so that a bad one is said at once.
+    sink = _sink(out, args.out, args.format) if args.out else None
+    player = None
+    try:
+        text = read_text(args.text, args.file)
+        note = (lambda message: None) if args.quiet else (lambda message: print(f"ttsstream: {message}", file=err))
+        if provider == "local" and not args.provider:
+            note("no provider, url or API key given: speaking with the local offline voice")
+        player = None if args.no_play or to_stdout else _open_player(args.device, note)
+        if sink is None and player is None:
+            sink = _sink(out, DEFAULT_OUT, args.format)
+        run = _Run(choice, player, StatusLine.for_stream(err, args.quiet), args.timeout, sink)
+        try:
+            run.speak(pieces(text))
+        finally:
+            run.status.clear()
+        if sink is not None:
+            sink.close(ok=not sink.broken, sample_rate=run.sample_rate)
+            if sink.broken:
+                return BROKEN_PIPE
+    except BaseException:
+        if sink is not None:
+            sink.close(ok=False)
+        raise
+    finally:
+        if player is not None:
+            player.close()
+    _report(run.summary(text, sink), out if not to_stdout else err, args)
+    return OK
+
+
+def _sink(out: TextIO, path: str, fmt: str) -> AudioSink:
+    """The sink for ``--out PATH`` (``-``: ``out``'s bytes). Raises UsageError."""
+    if path == "-":
+        return AudioSink(getattr(out, "buffer", out), None, fmt)
+    if os.path.isdir(path):
+        raise UsageError(f"--out {path}: is a folder; name a file")
+    try:
+        return AudioSink(None, path, fmt)
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot write there: {exc.strerror or exc}") from None
+
+
+def _open_player(device: Optional[str], note: Any) -> Optional["AudioPlayer"]:
+    """An open player for ``device``, or None (saying why) where nothing can play."""
+    from ..playback import AudioPlayer
+
+    chosen: Union[None, int, str] = int(device) if device is not None and device.isdigit() else device
+    player = AudioPlayer(device=chosen)
+    try:
+        player.start()
+    except PlaybackError as exc:
+        player.close()
+        if device is not None:
+            raise  # the user asked for this device: failing is the answer
+        note(f"cannot play here ({str(exc).split(';')[0]}); writing a WAV file instead")
+        return None
+    return player
+
+
+class _Run:
+    """The pieces of one command's text, spoken in turn. Thread: the main thread, but for
+    ``broken`` and the callbacks, which run on reader threads."""
+
+    def __init__(self, choice: Choice, player: Optional["AudioPlayer"], status: StatusLine, timeout: float,
+                 sink: Optional[AudioSink]) -> None:
+        self.choice = choice
+        self.player = player
+        self.status = status
+        self.timeout = timeout
+        self.sink = sink
+        if sink is not None:
+            sink.on_broken = self.broken
+        self.speeches: List["Speech"] = []
+        self.progress = Progress()
+        self._client: Optional["TTSClient"] = None
+        self._played_base = player.played_bytes if player is not None else 0
+
+    @property
+    def sample_rate(self) -> int:
+        return self.speeches[-1].sample_rate if self.speeches else self.choice.dialect.sample_rate
+
+    def broken(self) -> None:
+        """The sink's reader went away: stop speaking. Thread: a reader thread."""
+        client = self._client
+        if client is not None:
+            client.stop()
+
+    def speak(self, texts: List[str]) -> None:
+        """Speak each piece; return once all has been received (and played). Raises TTSError."""
+        from ..client import TTSClient
+
+        choice = self.choice
+        self.progress.pieces, self.progress.chars = len(texts), sum(len(t) for t in texts)
+        with TTSClient(choice.provider, api_key=choice.api_key, model=choice.model, voice=choice.voice,
+                       url=choice.url, timeout=self.timeout, allow_insecure=choice.allow_insecure,
+                       player=self.player) as client:
+            self._client = client
+            for number, piece in enumerate(texts, 1):
+                self.progress.piece = number
+                streamed = threading.Event()
+                speech = client.speak(piece, on_audio=self.sink.write if self.sink else None,
+                                      on_complete=lambda _: streamed.set(), on_error=lambda _: streamed.set(),
+                                      play=self.player is not None, block=False, keep_audio=False,
+                                      extra=choice.extra or None, **choice.params)
+                self.speeches.append(speech)
+                self._wait(streamed.is_set)
+                if self.sink is not None and self.sink.broken:
+                    return
+                if speech.error is not None:
+                    raise speech.error
+                self.progress.done_chars += len(piece)
+                self._draw(force=True)
+            for speech in self.speeches:  # played to the end (with play), else already done
+                self._wait(lambda: speech.done)
+                speech.wait()
+            self._draw(force=True)
+
+    def _wait(self, finished: Any) -> None:
+        event = threading.Event()
+        while not finished():
+            event.wait(INTERVAL)  # a slice: Ctrl-C gets through, and the line stays live
+            self._draw()
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.status.enabled:
+            return
+        progress = self.progress
+        first = self.speeches[0].first_audio_latency if self.speeches else None
+        progress.first_audio = first
+        progress.received = sum(s.duration for s in self.speeches)
+        if self.player is not None:
+            rate = self.sample_rate
+            progress.played = (self.player.played_bytes - self._played_base) / (SAMPLE_WIDTH * rate)
+            progress.underruns = sum(s.underruns for s in self.speeches)
+        self.status.draw(progress, force)
+
+    def summary(self, text: str, sink: Optional[AudioSink]) -> Dict[str, Any]:
+        """What was done, for the last line (or ``--json``)."""
+        first = self.speeches[0].first_audio_latency if self.speeches else None
+        choice = self.choice
+        return {
+            "ok": True, "provider": choice.provider, "model": choice.model,
+            "voice": choice.voice or choice.dialect.default_voice(choice.model),
+            "url": display_url(choice.url) if choice.url else None,
+            "characters": len(text), "pieces": len(self.speeches), "sample_rate": self.sample_rate,
+            "duration_s": round(sum(s.duration for s in self.speeches), 3),
+            "first_audio_ms": None if first is None else round(first * 1000, 1),
+            "played": self.player is not None,
+            "underruns": sum(s.underruns for s in self.speeches),
+            "underrun_ms": round(sum(s.underrun_ms for s in self.speeches), 1),
+            "out": None if sink is None else "-" if sink.path is None else str(Path(sink.path).resolve()),
+            "format": None if sink is None else sink.format,
+        }
+
+
+def _report(summary: Dict[str, Any], out: TextIO, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps(summary), file=out)
+        return
+    if args.quiet:
+        return
+    first = summary["first_audio_ms"]
+    said = (f"{summary['duration_s']:.2f} s of audio at {summary['sample_rate']} Hz"
+            + (f", first audio after {first:.0f} ms" if first is not None else ""))
+    if summary["played"]:
+        print(f"played {said}", file=out)
+    if summary["out"] == "-":
+        print(f"streamed {said} to standard output", file=out)
+    elif summary["out"]:
+        print(f"wrote {summary['out']}" + ("" if summary["played"] else f": {said}"), file=out)
+
