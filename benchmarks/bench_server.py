@@ -99,7 +99,8 @@ class Stats:
         def pick(q: float) -> float:
             return late[min(len(late) - 1, int(q * len(late)))] / 1000.0 if late else 0.0
 
-        out = {"pid": os.getpid(), "scheduling": self.scheduling, "frames": self.frames, "audio_bytes": self.audio_bytes,
+        out = {"pid": os.getpid(), "scheduling": self.scheduling, "frames": self.frames,
+               "audio_bytes": self.audio_bytes,
                "accepted": self.accepted, "requests": self.requests, "errors": self.errors,
                "wall_s": time.monotonic() - self.since,
                "cpu_s": time.process_time() - self.cpu_since,

@@ -4,13 +4,15 @@ A ``Row`` is one measured quantity (its unit, which way is better, how finely th
 instrument resolves it, and how to read it from a trial's result). ``summarise`` turns
 the per-run values into median, min and max per implementation, and the ratio of each
 median to the websocket-client loop's. ``targets`` judges the issue's targets against
-those ratios (within one run of the suite, never across runs). ``print_table`` prints.
+those ratios (within one run of the suite, never across runs). ``print_table`` prints
+the table, ``print_notes`` what qualifies it (checks, server health, the machine).
 
 Imports: the standard library only (and ``impls`` for the labels).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from typing import Any, Callable, Dict, List, Optional
@@ -91,7 +93,8 @@ def print_table(rows: List[Row], metrics: Dict[str, Any]) -> None:
             span = (f"{text(entry['min'], row.resolution)}–{text(entry['max'], row.resolution)}"
                     if entry["median"] is not None else "-")
             ratio = "-" if entry["ratio"] is None else f"{entry['ratio']:.2f}"
-            print(f"{label:{width}}  {LABELS[impl]:32} {text(entry['median'], row.resolution):>9} {span:>17} {ratio:>6}")
+            median = text(entry["median"], row.resolution)
+            print(f"{label:{width}}  {LABELS[impl]:32} {median:>9} {span:>17} {ratio:>6}")
             label = ""
     print(f"ratio = median / the {LABELS[BASELINE]}'s median, within this run of the suite.")
 
@@ -150,3 +153,35 @@ def print_targets(found: List[Dict[str, Any]], judged: bool) -> None:
             verdict = "met" if item["met"] else "MISSED"
         value = "-" if item["value"] is None else f"{item['value']:g}"
         print(f"  {item['target']:68} {value:>7} {item['what']:34} target {sign} {item['limit']:g}: {verdict}")
+
+
+def print_notes(trials: List[Dict[str, Any]], others: Dict[str, Any], size: Dict[str, Any]) -> None:
+    complete = [t for t in trials if t["result"]["bytes_ok"]]
+    print(f"checks: {len(complete)} of {len(trials)} trials received every byte the server sent")
+    for t in trials:
+        result = t["result"]
+        if not result["bytes_ok"]:
+            what = (f"{result['streams_failed']} of {t['spec']['n']} streams failed under load: "
+                    f"{'; '.join(sorted(set(result['errors'])))[:160]}" if result["instrument_ok"]
+                    else f"INSTRUMENT FAULT: {str(result.get('error', 'bytes lost'))[-300:]}")
+            print(f"  {t['group']} {json.dumps(t['spec'])} {LABELS[t['impl']]}, run {t['run'] + 1}: {what}")
+    for n in size["streams"]:
+        mine = [t["result"] for t in trials if t["group"] == "concurrency" and t["spec"]["n"] == n]
+        if mine:
+            cpu = max(t["server"]["cpu_busiest_pct"] for t in mine)
+            late = max(t["server"]["late_ms_p99"] for t in mine)
+            print(f"server at {n:,} streams: {mine[0]['server']['processes']} process(es) "
+                  f"({mine[0]['server']['scheduling']}), busiest at "
+                  f"{cpu:.0f}% of a core, paced frames sent late by p99 {late:.1f} ms at worst")
+    if size["long_seconds"] >= 60:
+        print(f"long speech: {size['long_seconds'] / 60:g} minutes of audio, sent at {size['long_speedup']:g} x "
+              "real time")
+    busy = sorted(t["result"]["others_cpu_pct"] for t in trials)
+    if busy:
+        worst = max(trials, key=lambda t: t["result"]["others_cpu_pct"])
+        print(f"CPU used by processes outside the suite during its trials: median {busy[len(busy) // 2]:.0f}%, "
+              f"max {busy[-1]:.0f}% of a core ({worst['group']}, {LABELS[worst['impl']]}, run {worst['run'] + 1})")
+    seen = "; ".join(f"pid {p['pid']} {p['command']} ({p['cpu_s']} s)" for p in others["other_busy_processes"])
+    print(f"machine during the run: load average {' '.join(map(str, others['loadavg_before']))} before, "
+          f"{' '.join(map(str, others['loadavg_after']))} after; other processes that used over 1% of a core: "
+          + (seen or "none seen"))

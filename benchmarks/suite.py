@@ -51,12 +51,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -66,7 +65,7 @@ from bench_server import ServerGroup  # noqa: E402
 from children import Child  # noqa: E402
 from impls import BASELINE, IMPLS, LABELS  # noqa: E402
 from procinfo import MachineWatch, machine, raise_open_files  # noqa: E402
-from report import Row, print_table, print_targets, summarise, targets  # noqa: E402
+from report import Row, print_notes, print_table, print_targets, summarise, targets  # noqa: E402
 
 GROUPS = ("throughput", "latency", "first-audio", "proxy", "concurrency", "long-speech")
 
@@ -170,41 +169,16 @@ def trial_timeout(spec: Dict[str, Any]) -> float:
     return 300
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, one run: proves the suite works (CI)")
-    parser.add_argument("--json", help="also write everything measured to this file")
-    parser.add_argument("--only", help=f"comma-separated groups: {','.join(GROUPS)}")
-    parser.add_argument("--runs", type=int, help="repetitions of every trial (default 3; 1 with --quick)")
-    parser.add_argument("--streams", help="comma-separated N for the concurrency group (default 100,400,800,1200)")
-    parser.add_argument("--impls", help=f"comma-separated implementations: {','.join(IMPLS)} (default all)")
-    parser.add_argument("--server-processes", type=int, default=1, help="benchmark server processes (default 1)")
-    args = parser.parse_args(argv)
-    only = args.only.split(",") if args.only else list(GROUPS)
-    unknown = set(only) - set(GROUPS)
-    if unknown:
-        parser.error(f"unknown group(s) {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
-    impls = args.impls.split(",") if args.impls else list(IMPLS)
-    if BASELINE not in impls or set(impls) - set(IMPLS):
-        parser.error(f"--impls must name known implementations and include {BASELINE!r}")
-    runs = args.runs or (1 if args.quick else 3)
-    size = sizes(args.quick, [int(n) for n in args.streams.split(",")] if args.streams else None)
-    raise_open_files()
-    watch = MachineWatch()
-    info = machine()
-    print(f"machine: {info['cpus']} CPUs ({info['cpu_model']}), {info['memory_gb']} GB, Linux {info['kernel']}, "
-          f"Python {info['python']}, websocket-client {info['websocket-client']}, websockets {info['websockets']}, "
-          f"ttsstream {info['ttsstream']}")
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in watch.load_before)}; runs: {runs}"
-          f"{'; QUICK MODE (tiny sizes, figures meaningless)' if args.quick else ''}", flush=True)
-
+def measure(found: List[Plan], only: List[str], impls: List[str], runs: int, size: Dict[str, Any],
+            server_processes: int, watch: MachineWatch) -> Tuple[List[Row], Dict[str, Dict[str, List[float]]],
+                                                                 List[Dict[str, Any]]]:
+    """Run every trial of the groups in ``only``, implementations interleaved within each
+    run; return the rows measured, their per-run values, and every trial's record."""
     all_rows: List[Row] = []
     values: Dict[str, Dict[str, List[float]]] = {}
     trials: List[Dict[str, Any]] = []
-    started = time.monotonic()
-    with ServerGroup(args.server_processes, max_seconds=6 * 3600) as server:
-        for plan in plans(size):
+    with ServerGroup(server_processes, max_seconds=6 * 3600) as server:
+        for plan in found:
             if plan.group not in only:
                 continue
             proxy = None
@@ -235,6 +209,40 @@ def main(argv: Optional[List[str]] = None) -> int:
             finally:
                 if proxy is not None:
                     proxy.close()
+    return all_rows, values, trials
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one run: proves the suite works (CI)")
+    parser.add_argument("--json", help="also write everything measured to this file")
+    parser.add_argument("--only", help=f"comma-separated groups: {','.join(GROUPS)}")
+    parser.add_argument("--runs", type=int, help="repetitions of every trial (default 3; 1 with --quick)")
+    parser.add_argument("--streams", help="comma-separated N for the concurrency group (default 100,400,800,1200)")
+    parser.add_argument("--impls", help=f"comma-separated implementations: {','.join(IMPLS)} (default all)")
+    parser.add_argument("--server-processes", type=int, default=1, help="benchmark server processes (default 1)")
+    args = parser.parse_args(argv)
+    only = args.only.split(",") if args.only else list(GROUPS)
+    unknown = set(only) - set(GROUPS)
+    if unknown:
+        parser.error(f"unknown group(s) {', '.join(sorted(unknown))}; choose from {', '.join(GROUPS)}")
+    impls = args.impls.split(",") if args.impls else list(IMPLS)
+    if BASELINE not in impls or set(impls) - set(IMPLS):
+        parser.error(f"--impls must name known implementations and include {BASELINE!r}")
+    runs = args.runs or (1 if args.quick else 3)
+    size = sizes(args.quick, [int(n) for n in args.streams.split(",")] if args.streams else None)
+    raise_open_files()
+    watch = MachineWatch()
+    info = machine()
+    print(f"machine: {info['cpus']} CPUs ({info['cpu_model']}), {info['memory_gb']} GB, Linux {info['kernel']}, "
+          f"Python {info['python']}, websocket-client {info['websocket-client']}, websockets {info['websockets']}, "
+          f"ttsstream {info['ttsstream']}")
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in watch.load_before)}; runs: {runs}"
+          f"{'; QUICK MODE (tiny sizes, figures meaningless)' if args.quick else ''}", flush=True)
+
+    started = time.monotonic()
+    all_rows, values, trials = measure(plans(size), only, impls, runs, size, args.server_processes, watch)
     others = watch.report()
     metrics = summarise(all_rows, values)
     judged = targets(metrics)
@@ -252,37 +260,6 @@ def main(argv: Optional[List[str]] = None) -> int:
             "machine": info, "machine_load": others, "metrics": metrics, "targets": judged, "trials": trials,
         }, indent=1, default=str))
     return 0 if all(t["result"]["instrument_ok"] for t in trials) else 1
-
-
-def print_notes(trials: List[Dict[str, Any]], others: Dict[str, Any], size: Dict[str, Any]) -> None:
-    complete = [t for t in trials if t["result"]["bytes_ok"]]
-    print(f"checks: {len(complete)} of {len(trials)} trials received every byte the server sent")
-    for t in trials:
-        result = t["result"]
-        if not result["bytes_ok"]:
-            what = (f"{result['streams_failed']} of {t['spec']['n']} streams failed under load: "
-                    f"{'; '.join(sorted(set(result['errors'])))[:160]}" if result["instrument_ok"]
-                    else f"INSTRUMENT FAULT: {str(result.get('error', 'bytes lost'))[-300:]}")
-            print(f"  {t['group']} {json.dumps(t['spec'])} {LABELS[t['impl']]}, run {t['run'] + 1}: {what}")
-    for n in size["streams"]:
-        mine = [t["result"] for t in trials if t["group"] == "concurrency" and t["spec"]["n"] == n]
-        if mine:
-            cpu = max(t["server"]["cpu_busiest_pct"] for t in mine)
-            late = max(t["server"]["late_ms_p99"] for t in mine)
-            print(f"server at {n:,} streams: {mine[0]['server']['processes']} process(es) "
-                  f"({mine[0]['server']['scheduling']}), busiest at "
-                  f"{cpu:.0f}% of a core, paced frames sent late by p99 {late:.1f} ms at worst")
-    if size["long_seconds"] >= 60:
-        print(f"long speech: {size['long_seconds'] / 60:g} minutes of audio, sent at {size['long_speedup']:g} x "
-              "real time")
-    busy = sorted(t["result"]["others_cpu_pct"] for t in trials)
-    if busy:
-        worst = max(trials, key=lambda t: t["result"]["others_cpu_pct"])
-        print(f"CPU used by processes outside the suite during its trials: median {busy[len(busy) // 2]:.0f}%, "
-              f"max {busy[-1]:.0f}% of a core ({worst['group']}, {LABELS[worst['impl']]}, run {worst['run'] + 1})")
-    print(f"machine during the run: load average {' '.join(map(str, others['loadavg_before']))} before, "
-          f"{' '.join(map(str, others['loadavg_after']))} after; other processes using CPU: "
-          + ("; ".join(f"pid {p['pid']} {p['command']} ({p['cpu_s']} s)" for p in others["other_busy_processes"]) or "none seen"))
 
 
 if __name__ == "__main__":

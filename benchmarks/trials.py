@@ -137,7 +137,8 @@ def concurrency(impl: Any, spec: Dict[str, Any], ledger: Ledger) -> Dict[str, An
     ms = [ns / 1e6 for rec in recs for ns in rec.latencies]
     first = [(rec.first - rec.t0) / 1e6 for rec in recs if rec.frames]
     return {"first_audio_p50_ms": statistics.median(first) if first else 0.0,
-            "first_audio_p99_ms": percentile(first, 0.99) if first else 0.0,"p50_ms": statistics.median(ms) if ms else 0.0, "p99_ms": percentile(ms, 0.99) if ms else 0.0,
+            "first_audio_p99_ms": percentile(first, 0.99) if first else 0.0,
+            "p50_ms": statistics.median(ms) if ms else 0.0, "p99_ms": percentile(ms, 0.99) if ms else 0.0,
             "max_ms": max(ms) if ms else 0.0, "cpu_pct": 100 * window.cpu / window.wall if window.wall else 0.0,
             "cpu_s": window.cpu, "wall_s": window.wall, "rss_before_mb": before / 1024,
             "rss_peak_mb": peak / 1024, "rss_per_stream_kb": (peak - before) / max(n, 1),
