@@ -1,0 +1,90 @@
+"""The benchmark suite runs, and measures what it says: ``benchmarks/suite.py --quick``.
+
+Runs the suite once in quick mode (tiny sizes, one run) as a subprocess and checks its
+JSON: every metric has a figure for every implementation, the figures are sane
+(positive, finite), and every trial received exactly the bytes the benchmark server
+sent. No wall-clock threshold: timing is judged by the suite, as ratios, never here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Dict, Iterator
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SUITE = REPO / "benchmarks" / "suite.py"
+IMPLS = {"ttsstream", "loop", "app", "sync", "asyncio"}
+TIMEOUT = 300  # a hang guard, not a performance bound
+
+# Every metric of the table, by its JSON key (quick mode: N = 10 streams, a 5-second speech).
+METRICS = (["throughput_4800_mb_s", "throughput_48000_mb_s", "latency_p50_ms", "latency_p99_ms",
+            "first_audio_cold_ms", "first_audio_warm_ms", "proxy_cold_ms", "proxy_warm_ms"]
+           + [f"concurrency_10_{name}" for name in ("p99_ms", "first_audio_p99_ms", "cpu_pct", "cpu_s",
+                                                     "finish_s", "rss_peak_mb", "rss_per_stream_kb")]
+           + ["long_speech_growth_mb", "long_speech_peak_mb"])
+MAY_BE_ZERO = {"long_speech_growth_mb"}  # an RSS that did not grow at all reads 0.00 MB
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    done = subprocess.run([sys.executable, str(SUITE), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=str(REPO))
+    assert done.returncode == 0, f"suite failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert "ratio" in done.stdout and "targets" in done.stdout, done.stdout[-2000:]
+    yield json.loads(out.read_text())
+
+
+def test_every_metric_has_every_implementation(report: Dict[str, Any]) -> None:
+    assert set(report["suite"]["impls"]) == IMPLS
+    assert sorted(report["metrics"]) == sorted(METRICS)
+    for key in METRICS:
+        impls = report["metrics"][key]["impls"]
+        assert set(impls) == IMPLS, key
+        for name, entry in impls.items():
+            value = entry["median"]
+            assert value is not None and math.isfinite(value), (key, name, entry)
+            assert value > 0 or (key in MAY_BE_ZERO and value == 0), (key, name, entry)
+            assert entry["min"] <= value <= entry["max"], (key, name, entry)
+            assert len(entry["runs"]) == 1, (key, name, entry)
+        if impls["loop"]["median"]:  # a ratio to nothing is left blank
+            assert impls["loop"]["ratio"] == 1.0, key
+
+
+def test_every_trial_received_every_byte_the_server_sent(report: Dict[str, Any]) -> None:
+    trials = report["trials"]
+    # six groups: two throughput sizes, latency, first audio, proxy, one N of streams, the long speech
+    assert len(trials) == 7 * len(IMPLS)
+    for trial in trials:
+        result = trial["result"]
+        assert "error" not in result, (trial["group"], trial["impl"], result.get("error"))
+        assert result["bytes_received"] == result["bytes_sent"] == result["bytes_expected"] > 0, trial
+        assert result["frames_received"] == result["server"]["frames"], trial
+        assert result["bytes_ok"] and result["instrument_ok"]
+        assert result["others_cpu_pct"] >= 0
+
+
+def test_each_trial_measured_what_was_asked(report: Dict[str, Any]) -> None:
+    for trial in report["trials"]:
+        spec, result = trial["spec"], trial["result"]
+        if trial["group"] == "latency":
+            assert result["n"] == spec["frames"]  # one latency per paced frame
+        elif trial["group"] == "concurrency":
+            assert result["streams_failed"] == 0, result["errors"]
+            assert result["server"]["requests"] == spec["n"]
+        elif trial["group"] == "long-speech":
+            assert result["audio_s"] == pytest.approx(spec["seconds"])
+
+
+def test_the_targets_and_the_machine_are_reported(report: Dict[str, Any]) -> None:
+    names = [item["target"] for item in report["targets"]]
+    assert len(names) == 9 and any("800 streams" in name for name in names)
+    machine = report["machine"]
+    assert machine["cpus"] >= 1 and machine["websocket-client"] and machine["websockets"]
+    assert "loadavg_before" in report["machine_load"]
