@@ -20,6 +20,7 @@ only when first used.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -205,8 +206,7 @@ class TTSClient(MainLoopIntegration):
                 self._admit(speech, line)
                 connection, refill = self._pool.take(request)
             speech._attach(connection)
-            connection.begin(speech, request)
-            refill()
+            connection.begin(speech, request, then=refill)
         if block:
             try:
                 speech.wait()
@@ -304,10 +304,9 @@ class TTSClient(MainLoopIntegration):
         """Send one unit of a text stream. Thread: whoever cut the unit (under its stream's lock)."""
         connection, refill = self._pool.take(request, from_own_reader=True)  # begin() does not block
         unit._attach(connection)
-        connection.begin(unit, request)
-        refill()
-        if not self._dialect.reusable:
-            self._pool.open_ahead(request)  # the next unit's connection, opening meanwhile
+        ahead = (lambda: None) if self._dialect.reusable else functools.partial(self._pool.open_ahead, request)
+        # The next unit's connection opens once this one's audio flows.
+        connection.begin(unit, request, then=lambda: (refill(), ahead()))
 
     def _speech_args(self, started: float) -> Dict[str, Any]:
         return dict(post=self._pending.put if self.dispatch == "poll" else None, on_finished=self._forget,

@@ -134,6 +134,7 @@ class Connection:
         self._request: Optional[Request] = None  # the current or last request (its session)
         self._resent = False          # the current request went on an already open socket
         self._aborted = False         # abort() was called: our own doing, never retried
+        self._then: Optional[Callable[[], None]] = None  # begin()'s, until the first audio
 
         # Events, safe from any thread.
         self._closing = threading.Event()
@@ -166,9 +167,7 @@ class Connection:
 
     def open(self, request: Request) -> None:
         """Connect now and send the opening frames of ``request``'s session, with no speech
-        yet: the connection waits, open, for ``begin``. Returns without waiting (see
-        ``wait_open``). Thread: any.
-        """
+        yet (prewarmed); return at once (see ``wait_open``). Thread: any."""
         with self._lock:
             if self._launched:
                 return
@@ -177,29 +176,24 @@ class Connection:
         self._thread.start()
 
     def wait_open(self, timeout: float) -> bool:
-        """Wait until the connection is open; return False if it is not by then.
-
-        Raises:
-            TTSError: the connection failed first (``self.error``).
-        """
+        """Wait until it is open; False if not by then. Raises the TTSError it failed with."""
         if not self._ready.wait(timeout):
             return False
         if not self._open:
             raise self.error or ConnectionFailed("the connection closed before it opened")
         return True
 
-    def begin(self, sink: Sink, request: Request) -> None:
-        """Serve ``request`` to ``sink``: connect first if needed. Returns without waiting.
+    def begin(self, sink: Sink, request: Request, then: Optional[Callable[[], None]] = None) -> None:
+        """Serve ``request`` to ``sink`` (connecting first if needed); return at once.
 
-        Failures reach ``sink._end`` (on the reader thread, or here for a send that fails
-        on an open connection), or ``on_retry`` for one worth trying again.
-
-        Thread: any; the caller's.
+        Failures reach ``sink._end``, or ``on_retry``. ``then`` runs once the first audio
+        came (or the speech ended): work that must not compete with the answer for the
+        interpreter (opening the next connection). Thread: any.
         """
         with self._lock:
             if self._sink is not None:
                 raise RuntimeError("connection is already serving a speech")
-            self._sink, self._request = sink, request
+            self._sink, self._request, self._then = sink, request, then
             launch = not self._launched
             self._launched = True
             # Sent here on an open socket; otherwise the reader sends it once open.
@@ -223,10 +217,8 @@ class Connection:
             self.abort()
 
     def abort(self) -> None:
-        """Close now: say goodbye if possible, then unblock the reader. Idempotent.
-
-        Thread: any, including the reader thread itself (from inside a callback).
-        """
+        """Close now: say goodbye if possible, unblock the reader. Idempotent. Thread: any,
+        the reader's own included (from inside a callback)."""
         with self._lock:
             self._aborted = True
         if self._closing.is_set():
@@ -235,10 +227,7 @@ class Connection:
         self._wire.abort()
 
     def close(self) -> None:
-        """Abort, then join the reader thread (unless called on it). Idempotent.
-
-        Thread: any, including the reader thread itself.
-        """
+        """Abort, then join the reader thread (unless called on it). Idempotent. Thread: any."""
         self.abort()
         self.join()
 
@@ -278,6 +267,12 @@ class Connection:
                 logger.debug("%s: idle connection ended: %s", self, error)
             self._on_exit(self)
 
+    def _call_then(self) -> None:  # begin()'s ``then``, once
+        with self._lock:
+            then, self._then = self._then, None
+        if then is not None:
+            then()
+
     def _hand_back(self, sink: Sink, request: Request, error: TTSError) -> None:
         """End ``sink``'s speech with ``error``, unless it failed before any of its audio
         in a way worth trying again: then ``on_retry`` may send it on a new connection,
@@ -286,6 +281,7 @@ class Connection:
         with self._lock:
             untouched = not self._audio_seen and not self._aborted
             stale = untouched and self._resent and type(error) is ConnectionFailed
+        self._call_then()
         retry = self._settings.retry
         if stale:
             attempt, deadline = 0, None  # the user's attempt has not begun: a budget of its own
@@ -370,8 +366,11 @@ class Connection:
             if opcode == BINARY:
                 if raw_audio:  # the hot path: audio, copied out of the reader's buffer
                     if self._sink is not None and data:
+                        first = not self._audio_seen
                         self._audio_seen = True
                         self._sink._on_audio(bytes(data))
+                        if first:
+                            self._call_then()
                     elif data:
                         logger.warning("%s: dropped %d bytes of audio that no speech asked for", self, len(data))
                     continue
@@ -418,6 +417,7 @@ class Connection:
             with self._lock:
                 self._sink = None
                 self._watch.idle_since = time.monotonic()
+            self._call_then()
             reuse = self.dialect.reusable and not self._closing.is_set()
             if reuse:
                 self._on_idle(self)  # before _end, so a speak() right after it finds this socket

@@ -79,9 +79,10 @@ class ConnectionPool:
                 taken (the caller will not block waiting for its answer).
 
         Returns:
-            The connection, and ``refill``: call it once the request has gone out, to
-            open the prewarmed session's replacement (starting a thread takes time the
-            request should not wait for).
+            The connection, and ``refill``: call it once the request's first audio has
+            arrived (``Connection.begin``'s ``then``), to open the prewarmed session's
+            replacement: a new connection's thread and handshake would otherwise
+            compete with the answer for the interpreter.
 
         Raises:
             TTSError: the pool is closed.
