@@ -63,7 +63,9 @@ class ConnectionPool:
         self._lock = threading.Lock()
         # Guarded by _lock.
         self._all: Set[Connection] = set()
-        self._idle: Dict[Session, List[Connection]] = {}
+        # Idle connections by session, oldest first (a dict as an ordered set: removing
+        # one is O(1), which a thousand streams need).
+        self._idle: Dict[Session, Dict[Connection, None]] = {}
         self._warm: Dict[Session, Tuple[Request, int]] = {}  # prewarmed sessions: a request of it, how many
         self._closed = False
 
@@ -92,10 +94,19 @@ class ConnectionPool:
             self._check_open()
             # Not one whose reader is running this very call (speak() inside a callback):
             # that reader could not read its own answer.
-            usable = [c for c in self._idle.get(request.session, []) if c.alive and c.thread is not me]
-            if usable:
-                connection = next((c for c in reversed(usable) if c.was_open), usable[0])
-                self._idle[request.session].remove(connection)
+            idle = self._idle.get(request.session, {})
+            connection = opening = None
+            for candidate in list(idle):
+                if not candidate.alive:
+                    del idle[candidate]
+                elif candidate.thread is not me:
+                    if candidate.was_open:
+                        connection = candidate
+                        break
+                    opening = opening or candidate
+            connection = connection or opening
+            if connection is not None:
+                del idle[connection]
                 refills = self._top_up(request.session)
             else:
                 connection, refills = self._new(), []
@@ -118,7 +129,7 @@ class ConnectionPool:
             else:
                 self._warm.pop(template.session, None)
             fresh = self._top_up(template.session)
-            ready = list(self._idle.get(template.session, []))
+            ready = list(self._idle.get(template.session, {}))
         self._open_all(fresh)
         return ready
 
@@ -129,12 +140,11 @@ class ConnectionPool:
         with self._lock:
             if self._closed:
                 return
-            idle = self._idle.setdefault(template.session, [])
-            idle[:] = [c for c in idle if c.alive]
-            if idle:
+            idle = self._idle.setdefault(template.session, {})
+            if any(c.alive for c in idle):
                 return
             connection = self._new()
-            idle.append(connection)
+            idle[connection] = None
         connection.open(template)
 
     def wait_open(self, connections: List[Connection], timeout: float) -> None:
@@ -173,7 +183,6 @@ class ConnectionPool:
 
     def _new(self, attempt: int = 0, deadline: Optional[float] = None) -> Connection:
         """A new connection, remembered (not started)."""
-        self._forget_dead()
         connection = Connection(self._settings, on_idle=self._park, on_exit=self._drop, on_retry=self._resend,
                                 attempt=attempt, deadline=deadline)
         self._all.add(connection)
@@ -185,10 +194,9 @@ class ConnectionPool:
         if self._closed or session not in self._warm:
             return []
         template, count = self._warm[session]
-        idle = self._idle.setdefault(session, [])
-        idle[:] = [c for c in idle if c.alive]
+        idle = self._idle.setdefault(session, {})  # exiting connections leave it (_drop)
         fresh = [self._new() for _ in range(count - len(idle))]
-        idle.extend(fresh)
+        idle.update(dict.fromkeys(fresh))
         return [(connection, template) for connection in fresh]
 
     def _forget_dead(self) -> None:
@@ -207,7 +215,7 @@ class ConnectionPool:
         request = connection.request
         with self._lock:
             if not self._closed and request is not None:
-                self._idle.setdefault(request.session, []).append(connection)
+                self._idle.setdefault(request.session, {})[connection] = None
                 return
         connection.abort()
 
@@ -219,9 +227,9 @@ class ConnectionPool:
         request = connection.request
         clean = connection.was_open and connection.error is None
         with self._lock:
-            for idle in self._idle.values():
-                if connection in idle:
-                    idle.remove(connection)
+            self._all.discard(connection)
+            if request is not None:
+                self._idle.get(request.session, {}).pop(connection, None)
             fresh = self._top_up(request.session) if request is not None and clean else []
         self._open_all(fresh)
 
