@@ -22,3 +22,25 @@ def test_the_bundled_server_turns_nagle_off_on_its_connections(server):
         (connection,) = server._live  # the one connection, idle between speeches
         sock = connection.transport.get_extra_info("socket")
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_a_long_running_server_keeps_only_the_latest_utterances():
+    # provider="local" and `ttsstream serve` run as long as a program: their transcript
+    # must not keep every utterance's audio.
+    from ttsstream import TTSClient
+    from ttsstream.server import LocalServer, shared_server, stop_shared_server
+    from ttsstream.server.running import TRANSCRIPT_LIMIT
+
+    server = LocalServer(engine="tone", transcript_limit=2).start()
+    try:
+        with TTSClient(provider="eigenai", url=server.url) as client:
+            for text in ("One.", "Two.", "Three."):
+                client.speak(text)
+        server_texts = [u.text for u in server.transcript]
+    finally:
+        server.stop()
+    assert server_texts == ["Two.", "Three."]
+    try:
+        assert shared_server()._transcript._utterances.maxlen == TRANSCRIPT_LIMIT  # bounded, not unbounded
+    finally:
+        stop_shared_server()

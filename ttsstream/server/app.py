@@ -87,6 +87,8 @@ class LocalServer:
         realtime: pace audio at this multiple of real time (finite); 0 sends as fast as
             possible.
         thread_name: the server thread's name; ``ttsstream-server-<port>`` by default.
+        transcript_limit: keep only the latest this many utterances in ``transcript``
+            (None keeps all: for tests; a long-running server should set it).
         certfile, keyfile: PEM files of a certificate (with its chain) and its key: the
             server then speaks ``wss://`` only. ``keyfile`` may be left out when
             ``certfile`` holds the key too.
@@ -109,7 +111,7 @@ class LocalServer:
                  fault: Union[None, str, FaultSpec] = None, fault_after: Optional[float] = None,
                  shunyalabs_metadata: bool = False,
                  shunyalabs_sample_rate: int = shunyalabs.Shunyalabs.sample_rate, realtime: float = 0.0,
-                 thread_name: Optional[str] = None,
+                 thread_name: Optional[str] = None, transcript_limit: Optional[int] = None,
                  certfile: Optional[Union[str, "os.PathLike[str]"]] = None,
                  keyfile: Optional[Union[str, "os.PathLike[str]"]] = None, allow_open: bool = False,
                  max_text_chars: int = MAX_TEXT_CHARS, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
@@ -134,7 +136,7 @@ class LocalServer:
         self._max_message_bytes = max_message_bytes
         self._engine = get_engine(engine) if isinstance(engine, str) else engine
         self._thread_name = thread_name
-        self._transcript = Transcript()
+        self._transcript = Transcript(transcript_limit)
         self._workers = Workers()
         speaker = Speaker(self._engine, self._workers, self._transcript, faults, frame_bytes, float(realtime),
                           max_text_chars)
@@ -409,6 +411,7 @@ class LocalServer:
             log.debug("client left (%s)", exc)
         finally:
             self._live.discard(ws)
+            self._transcript.forget(ws.id)
 
 
 def _path_of(target: str) -> str:

@@ -28,6 +28,10 @@ _shared_lock = threading.Lock()
 _shared: Optional[LocalServer] = None
 _atexit_registered = False
 
+# The shared server (provider="local") and ``ttsstream serve`` run as long as a program
+# does: they keep the latest utterances only, not every one's audio.
+TRANSCRIPT_LIMIT = 100
+
 
 def shared_server() -> LocalServer:
     """Return the process's local server for ``provider="local"``, starting it on first use.
@@ -44,7 +48,7 @@ def shared_server() -> LocalServer:
     global _shared, _atexit_registered
     with _shared_lock:
         if _shared is None or not _shared.running:
-            server = LocalServer(thread_name="ttsstream-local-server").start()
+            server = LocalServer(thread_name="ttsstream-local-server", transcript_limit=TRANSCRIPT_LIMIT).start()
             _shared = server
             if not _atexit_registered:
                 atexit.register(stop_shared_server)
@@ -99,6 +103,7 @@ def serve_forever(host: str = "127.0.0.1", port: int = 8765, api_key: Optional[s
         OSError, ssl.SSLError: the port cannot be bound, or the certificate or key
             cannot be used.
     """
+    options.setdefault("transcript_limit", TRANSCRIPT_LIMIT)
     server = LocalServer(host, port, api_key=api_key, engine=engine, **options)
     stop = stop_event if stop_event is not None else threading.Event()
     on_main = threading.current_thread() is threading.main_thread()

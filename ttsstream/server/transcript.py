@@ -8,9 +8,10 @@ standard library: no sockets, no engines, no dialects.
 
 from __future__ import annotations
 
+import collections
 import struct
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Deque, Dict, List, Optional
 
 __all__ = ["Utterance", "Take", "Transcript", "wav_header"]
 
@@ -118,10 +119,12 @@ class Transcript:
     the readers on any thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: Optional[int] = None) -> None:
         # Guarded by the lock: the event loop writes, tests read from their own thread.
         self._lock = threading.Lock()
-        self._utterances: List[Utterance] = []
+        # The latest ``limit`` utterances (all of them with None): a long-running server
+        # (provider="local", ttsstream serve) must not keep every utterance's audio.
+        self._utterances: Deque[Utterance] = collections.deque(maxlen=limit)
         self._connections = 0
         self._serials: Dict[Any, int] = {}  # accepted connection (its id) -> its number
 
@@ -142,6 +145,11 @@ class Transcript:
         with self._lock:
             self._connections += 1
             self._serials[connection_id] = self._connections
+
+    def forget(self, connection_id: Any) -> None:
+        """A connection has closed: its number is no longer needed."""
+        with self._lock:
+            self._serials.pop(connection_id, None)
 
     def serial(self, connection_id: Any) -> int:
         """The number of an accepted connection: 1 for the first a server accepted."""
