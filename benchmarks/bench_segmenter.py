@@ -132,7 +132,7 @@ class _Baseline:
         pass
 
     def cut(self, buf: str) -> int:
-        raise NotImplementedError
+        raise NotImplementedError  # abstract: each peer's rule below overrides it
 
 
 def _after_space(buf: str, i: int) -> int:

@@ -185,3 +185,13 @@ def test_bad_fragments_and_an_iterator_that_fails(server):
             speech.feed("half a pair \ud83d")
         speech.finish()  # nothing was fed: it completes with no audio
         assert speech.wait(10).pcm == b""
+
+
+def test_text_fed_after_the_client_closed_ends_the_stream_with_an_error(server):
+    client = TTSClient(provider="eigenai", url=server.url)
+    speech = client.open_stream()
+    client.close()  # the stream is cancelled by the close
+    speech.feed("Too late. Nothing goes out. ")
+    with pytest.raises(Cancelled):
+        speech.wait(10)
+    assert server.transcript == []

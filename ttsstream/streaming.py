@@ -268,7 +268,11 @@ class TextStream:
             unit = self._waiting.popleft()
             unit.sent = True
             self._under_way += 1
-            self._send(unit, unit.request)
+            try:
+                self._send(unit, unit.request)
+            except TTSError as exc:  # the client was closed meanwhile: the speech ends with it
+                self._speech._end(exc)
+                return
 
     def stop(self) -> None:
         """The speech has ended: send nothing more, and close the units under way."""
