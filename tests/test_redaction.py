@@ -19,6 +19,7 @@ from websockets.sync.server import ServerConnection, serve
 
 from ttsstream import AuthenticationError, ServerError, TTSClient, TTSError
 from ttsstream.cli import main
+from ttsstream.redaction import redact_keys
 
 KEY = "sk-live-7f3a9c2e41d8b6a5"
 
@@ -105,3 +106,38 @@ def test_the_cli_never_prints_an_echoed_key(path, provider, variable, monkeypatc
     assert code == 1
     assert "***" in err.getvalue()
     assert KEY not in out.getvalue() + err.getvalue()
+
+
+# The library's own words around a refused key: the hint that names the variable and the
+# argument must reach the user whole, whatever the key is (issue 17: "KEY" matched inside
+# "EIGENAI_API_KEY", and "pass api_key=." looked like a query parameter).
+@pytest.mark.parametrize("wrong", ["KEY", "WRONG", "api", "sk-live-0123456789abcdef"])
+@pytest.mark.parametrize("provider, variable", [("eigenai", "EIGENAI_API_KEY"), ("shunyalabs", "SHUNYALABS_API_KEY")])
+def test_a_refused_key_leaves_the_hint_whole(make_server, provider, variable, wrong, tmp_path):
+    srv = make_server(engine="tone", api_key="the-right-key-1234")
+    url = getattr(srv, f"{provider}_url")
+    with TTSClient(provider=provider, url=url, api_key=wrong) as client:
+        with pytest.raises(AuthenticationError) as caught:
+            client.speak("Hello.")
+    message = str(caught.value)
+    assert variable in message and "api_key=" in message and "***" not in message
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["speak", "Hello.", "--provider", provider, "--url", url, "--api-key", wrong, "--no-play",
+                 "--out", str(tmp_path / "x.wav")], out=out, err=err)
+    assert code == 1
+    assert variable in err.getvalue() and "--api-key" in err.getvalue() and "***" not in err.getvalue()
+    assert f" {wrong}" not in err.getvalue() and f"={wrong}" not in err.getvalue()
+
+
+@pytest.mark.parametrize("text, key, expected", [
+    ("Check EIGENAI_API_KEY or pass api_key=.", "KEY", "Check EIGENAI_API_KEY or pass api_key=."),
+    ("or pass --api-key KEY", "KEY", "or pass --api-key ***"),
+    ("the key KEY was refused", "KEY", "the key *** was refused"),
+    ("GET /ws?api_key=abc&x=1", "", "GET /ws?api_key=***&x=1"),
+    ("wss://h/ws?x=1&api_key=abc", "", "wss://h/ws?x=1&api_key=***"),
+    ("account sk-live-0123456789abcdef.", "sk-live-0123456789abcdef", "account ***."),
+    ("glued:sk-live-0123456789abcdefXYZ", "sk-live-0123456789abcdef", "glued:***XYZ"),
+    ("WRONGFUL use of WRONG", "WRONG", "WRONGFUL use of ***"),
+])
+def test_redact_keys_blanks_the_key_and_only_the_key(text, key, expected):
+    assert redact_keys(text, [key]) == expected

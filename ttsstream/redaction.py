@@ -19,9 +19,17 @@ from typing import Iterable, Optional, Set
 
 __all__ = ["redact", "redact_keys", "remember_secret", "protect_logger", "scrub_exception"]
 
-# Where keys travel: Shunyalabs' ``api_key`` query parameter, a Bearer header, EigenAI's
-# auth message (possibly cut short in a log's frame summary, hence no closing quote).
-_KEY_FIELDS = re.compile(r'(api_key=)[^&\s\'"]*|(bearer\s+)[^\s\'"]+|("token"\s*:\s*")[^"]*', re.IGNORECASE)
+# Where keys travel: Shunyalabs' ``api_key`` query parameter (after ``?`` or ``&``: the
+# library's own hint "pass api_key=" is no query and keeps its words), a Bearer header,
+# EigenAI's auth message (possibly cut short in a log's frame summary, hence no closing quote).
+_KEY_FIELDS = re.compile(r'([?&]api_key=)[^&\s\'"]+|(bearer\s+)[^\s\'"]+|("token"\s*:\s*")[^"]*', re.IGNORECASE)
+
+# A key shorter than this is blanked only where it stands as a token of its own: a short
+# key ("KEY", "abc") must not blank parts of other words ("EIGENAI_API_KEY"). A longer one
+# cannot occur in the library's words by chance, so it is blanked wherever it occurs, glued
+# to other text or not.
+_SHORT_KEY = 16
+_TOKEN_CHAR = r"[\w\-]"
 
 # The keys this process has been given. Guarded by _lock; read by every thread that logs.
 _secrets: Set[str] = set()
@@ -32,7 +40,10 @@ def redact_keys(text: str, secrets: Iterable[str] = ()) -> str:
     """Return ``text`` with key-carrying fields and each of ``secrets`` replaced by ``***``."""
     text = _KEY_FIELDS.sub(lambda m: (m.group(1) or m.group(2) or m.group(3)) + "***", text)
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, "***")
+        if len(secret) >= _SHORT_KEY:
+            text = text.replace(secret, "***")
+        else:
+            text = re.sub(rf"(?<!{_TOKEN_CHAR}){re.escape(secret)}(?!{_TOKEN_CHAR})", "***", text)
     return text
 
 

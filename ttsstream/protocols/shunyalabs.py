@@ -146,8 +146,9 @@ class Shunyalabs(Dialect):
 
     def close_error(self, code: Optional[int], reason: str, audio_seen: bool) -> TTSError:
         if code == AUTH_CLOSE_CODE:
+            said = f": {reason}" if reason else ""
             return AuthenticationError(
-                "Shunyalabs rejected the API key (close code 4001). "
+                f"Shunyalabs rejected the API key (close code 4001{said}). "
                 "Check SHUNYALABS_API_KEY or pass api_key=.",
                 code=code,
             )
