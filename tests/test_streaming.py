@@ -8,8 +8,9 @@ time, shows that the first audio came before the text was finished.
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from typing import Iterator, List
+from typing import AsyncIterator, Iterator, List, Optional
 
 import pytest
 
@@ -195,3 +196,85 @@ def test_text_fed_after_the_client_closed_ends_the_stream_with_an_error(server):
     with pytest.raises(Cancelled):
         speech.wait(10)
     assert server.transcript == []
+
+
+# -- what language models really stream (issue 17) ---------------------------------------
+
+def test_none_and_empty_fragments_are_skipped(server):
+    # OpenAI's last delta has content None; some models stream empty tokens.
+    with TTSClient(provider="eigenai", url=server.url) as client:
+        speech = client.speak(iter(["Hello ", None, "", "world."]))
+        pushed = client.open_stream()
+        for token in ["Pushed ", None, "", "text."]:
+            pushed.feed(token)
+        pushed.finish()
+        pushed.wait(10)
+    assert speech.text == "Hello world." and pushed.text == "Pushed text."
+    assert speech.pcm == tone_pcm("Hello world.") and pushed.pcm == tone_pcm("Pushed text.")
+
+
+class AsyncTokens:
+    """An async iterable that is not a generator, like an ``AsyncOpenAI`` stream: it
+    awaits between tokens, yields None at the end, and records its cleanup."""
+
+    def __init__(self, pieces: List[Optional[str]], first_audio: Optional[threading.Event] = None) -> None:
+        self.pieces = list(pieces)
+        self.first_audio = first_audio
+        self.events: List[str] = []
+
+    def __aiter__(self) -> "AsyncTokens":
+        return self
+
+    async def __anext__(self) -> Optional[str]:
+        await asyncio.sleep(0)
+        if not self.pieces:
+            self.events.append("exhausted")
+            raise StopAsyncIteration
+        if self.first_audio is not None and len(self.pieces) == 1:
+            # Wait, on this loop, for the first audio: a speak() that read the whole
+            # iterable before speaking would never get there.
+            for _ in range(1000):
+                if self.first_audio.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            self.events.append("audio came first" if self.first_audio.is_set() else "no audio")
+        return self.pieces.pop(0)
+
+
+@pytest.mark.parametrize("provider", ["eigenai", "shunyalabs"])
+def test_an_async_iterable_is_spoken_without_an_event_loop_in_the_caller(server, provider):
+    first_audio = threading.Event()
+    source = AsyncTokens(tokens(TEXT) + [None], first_audio)
+    with TTSClient(provider=provider, url=server.url) as client:
+        speech = client.speak(source, on_audio=lambda chunk: first_audio.set())
+    assert source.events == ["audio came first", "exhausted"]
+    assert speech.text == TEXT
+    check_in_order(speech, server)
+
+
+def test_an_async_generator_is_closed_when_the_speech_is_cancelled_and_its_error_ends_the_speech(make_server):
+    server = make_server(realtime=1.0)
+    cleanup: List[str] = []
+
+    async def llm() -> AsyncIterator[str]:
+        try:
+            yield SENTENCES[0] + " "
+            for _ in range(1000):
+                await asyncio.sleep(0.01)
+                yield ""
+        finally:
+            cleanup.append("closed")
+
+    async def broken() -> AsyncIterator[str]:
+        yield "A first sentence that is spoken. "
+        raise RuntimeError("the model crashed")
+
+    with TTSClient(provider="eigenai", url=server.url) as client:
+        speech = client.speak(llm(), block=False, on_audio=lambda chunk: speech.cancel())
+        with pytest.raises(Cancelled):
+            speech.wait(10)
+        failed = client.speak(broken(), block=False)
+        with pytest.raises(TTSError, match="the model crashed"):
+            failed.wait(10)
+    assert cleanup == ["closed"]
+    assert recorded(server, 1)[0] == SENTENCES[0].strip()

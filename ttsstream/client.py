@@ -40,7 +40,8 @@ from .protocols.base import MAX_TEXT_CHARS, check_text
 from .retry import DEFAULT_RETRIES, RetryPolicy, Timeouts
 from .segmenter import Segmenter, split_text
 from .speech import Speech
-from .streaming import Flusher, StreamSpeech, TextStream, iter_fragments
+from .fragments import Fragments, as_fragments
+from .streaming import Flusher, StreamSpeech, TextStream
 from .urls import check_ca_bundle, display_url
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ class TTSClient(MainLoopIntegration):
         # Guarded by _lock.
         self._closed = False
         self._running: Set[Speech] = set()
+        self._fed: Set[TextStream] = set()  # streams fed from an iterable: close() joins their feeders
         self._player = player
         self._play_line: Optional[PlayLine] = None
 
@@ -150,7 +152,7 @@ class TTSClient(MainLoopIntegration):
 
     # -- speaking ------------------------------------------------------------------
 
-    def speak(self, text: Union[str, Iterable[str]], voice: Optional[str] = None,
+    def speak(self, text: Union[str, Fragments], voice: Optional[str] = None,
               on_audio: Optional[AudioCallback] = None, on_complete: Optional[CompleteCallback] = None,
               on_error: Optional[ErrorCallback] = None, play: bool = False, block: bool = True,
               keep_audio: bool = True, extra: Optional[Mapping[str, Any]] = None,
@@ -158,10 +160,12 @@ class TTSClient(MainLoopIntegration):
         """Speak ``text``; audio arrives on ``on_audio`` chunk by chunk.
 
         Args:
-            text: what to say: a str, or an iterable of str fragments (an LLM's tokens),
-                spoken while it is still being produced (see ``open_stream``). A str
-                longer than one request allows is cut into units and spoken as one
-                speech.
+            text: what to say: a str, or an iterable or async iterable of str
+                fragments (an LLM's tokens, an ``AsyncOpenAI`` stream's deltas), spoken
+                while it is still being produced (see ``open_stream``); ``None`` and
+                empty fragments are skipped, and an async iterable is read on a private
+                event loop (the caller runs none). A str longer than one request allows
+                is cut into units and spoken as one speech.
             voice: this speech's voice (the client's default when None).
             on_audio: ``on_audio(chunk: AudioChunk)``, once per chunk, in order.
             on_complete: ``on_complete(speech)`` when the speech ended normally.
@@ -197,7 +201,7 @@ class TTSClient(MainLoopIntegration):
             speech: Speech = self._open_text_stream(voice, params, extra, play, started, callbacks, None)
             speech._stream.feed_units(split_text(text, LONG_TEXT_UNIT))
         elif not isinstance(text, str):
-            speech = self._open_text_stream(voice, params, extra, play, started, callbacks, iter_fragments(text))
+            speech = self._open_text_stream(voice, params, extra, play, started, callbacks, as_fragments(text))
         else:
             request = self._build_request(text, voice, params, extra)
             line = self._line_for_play() if play else None
@@ -298,6 +302,9 @@ class TTSClient(MainLoopIntegration):
         self._pool.open_ahead(template)  # the first unit's connection opens while its text comes
         if fragments is not None:
             speech._stream.feed_from(fragments, f"ttsstream-text-{id(speech):x}")
+            with self._lock:
+                self._fed = {stream for stream in self._fed if stream.feeding}
+                self._fed.add(speech._stream)
         return speech
 
     def _send_unit(self, unit: Sink, request: Request) -> None:
@@ -361,6 +368,7 @@ class TTSClient(MainLoopIntegration):
         with self._lock:
             self._closed = True
             running = list(self._running)
+            fed, self._fed = list(self._fed), set()
             line, player = self._play_line, self._player
         for speech in running:
             speech._end(Cancelled("the client was closed"))
@@ -371,9 +379,8 @@ class TTSClient(MainLoopIntegration):
             player.close()
         self._flusher.close()
         self._pool.close()
-        for speech in running:
-            if isinstance(speech, StreamSpeech):
-                speech._stream.join()
+        for stream in fed:  # a feeder outlives its speech until its iterable yields again
+            stream.join()
 
     # -- connections -------------------------------------------------------------
 

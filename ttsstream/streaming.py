@@ -39,21 +39,12 @@ from .protocols.base import check_encodable
 from .segmenter import Segmenter
 from .speech import Speech
 
-__all__ = ["StreamSpeech", "TextStream", "Flusher", "iter_fragments"]
+__all__ = ["StreamSpeech", "TextStream", "Flusher"]
 
 logger = logging.getLogger("ttsstream")
 
 _ids = itertools.count(1)
 _FEEDER_JOIN = 5.0  # seconds close() waits for a text iterator to hand back its thread
-
-
-def iter_fragments(text: object) -> Iterable[str]:
-    """``text`` as an iterable of fragments, or InvalidParameterError (before any I/O)."""
-    if isinstance(text, (bytes, bytearray, memoryview)) or not hasattr(text, "__iter__"):
-        raise InvalidParameterError(
-            f"text must be a str or an iterable of str (an LLM's tokens), got {type(text).__name__}",
-            parameter="text")
-    return iter(text)  # type: ignore[call-overload]
 
 
 class _Unit(Sink):
@@ -102,10 +93,12 @@ class StreamSpeech(Speech):
     def text(self, value: str) -> None:
         pass  # Speech.__init__ sets it; a stream's text is what it was fed
 
-    def feed(self, text: str) -> None:
+    def feed(self, text: Optional[str]) -> None:
         """Add text to speak, as it comes (a token, a word, a sentence).
 
-        Text fed after the speech has ended (cancelled, failed) is ignored.
+        ``None`` and ``""`` are skipped (an LLM's empty token; OpenAI's last delta has
+        ``content=None``). Text fed after the speech has ended (cancelled, failed) is
+        ignored.
 
         Raises:
             InvalidParameterError: ``text`` is not a str, holds a NUL, or cannot be
@@ -162,7 +155,9 @@ class TextStream:
 
     # -- text in ---------------------------------------------------------------------
 
-    def feed(self, text: str) -> None:
+    def feed(self, text: Optional[str]) -> None:
+        if text is None or text == "":
+            return  # an LLM's empty token, OpenAI's last delta (content None)
         if not isinstance(text, str):
             raise InvalidParameterError(f"text fragments must be str, got {type(text).__name__}", parameter="text")
         if "\x00" in text:
@@ -231,14 +226,20 @@ class TextStream:
                 self._speech._end(error)
             finally:
                 close = getattr(fragments, "close", None)
-                if callable(close) and self._stopped:
+                if callable(close):
                     try:
-                        close()  # a generator's cleanup, when we stopped early
+                        close()  # a generator's cleanup when we stopped early; an async one's loop
                     except Exception:
                         logger.exception("closing the text iterable raised")
 
         self._feeder = threading.Thread(target=run, name=name, daemon=True)  # daemon: a safety net only
         self._feeder.start()
+
+    @property
+    def feeding(self) -> bool:
+        """Whether the thread that feeds it from an iterable still runs."""
+        feeder = self._feeder
+        return feeder is not None and feeder.is_alive()
 
     def join(self) -> None:
         """Wait a little for the feeding thread (a blocked iterator cannot be woken)."""
