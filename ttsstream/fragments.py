@@ -42,9 +42,9 @@ def as_fragments(text: object) -> Iterator[Any]:
             f"text must be a str or an iterable of str (an LLM's tokens), got {type(text).__name__}",
             parameter="text")
     if hasattr(text, "__aiter__"):
-        return _AsyncFragments(text)  # type: ignore[arg-type]  # checked just above
+        return _AsyncFragments(text)
     if hasattr(text, "__iter__"):
-        return iter(text)  # type: ignore[call-overload]  # checked just above
+        return iter(text)
     raise InvalidParameterError(
         f"text must be a str, an iterable or an async iterable of str (an LLM's tokens), got {type(text).__name__}",
         parameter="text")
