@@ -1,7 +1,10 @@
 """Calling user code, and waiting for it: the one place a user's callback runs.
 
 ``invoke`` runs one callback: what it raises is logged with its traceback and kept in
-``speech.callback_errors``, so a user's bug never ends a reader or player thread. It
+``speech.callback_errors``, so a user's bug never ends a reader or player thread. Until
+the application configures logging (the package's own NullHandler would swallow the
+record), the first such error of each speech is printed to standard error with its
+traceback, the way ``threading.excepthook`` reports a thread's exception. It
 also remembers which speech's callback a thread is running, so that a blocking wait
 from inside it can refuse instead of deadlocking (``in_callback_of``).
 ``interruptible_wait`` waits on an event in slices on the main thread, so that Ctrl-C
@@ -13,8 +16,10 @@ Imports: audio, errors (for the callback types). Never the client or a connectio
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
+import traceback
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .audio import AudioChunk
@@ -52,8 +57,38 @@ def invoke(speech: "Speech", callback: Callable[[Any], Any], argument: Any) -> N
     except Exception as exc:
         speech.callback_errors.append(exc)
         logger.exception("%s callback %r raised; ttsstream carries on", speech, callback)
+        if len(speech.callback_errors) == 1 and not _logging_configured():
+            _print_to_stderr(speech, callback, exc)
     finally:
         _in_callback.speech = previous
+
+
+def _logging_configured() -> bool:
+    """Whether a record of ours reaches a handler the application installed (anything but
+    the package's NullHandler, on our logger or an ancestor it propagates to)."""
+    current: Optional[logging.Logger] = logger
+    while current is not None:
+        if any(not isinstance(handler, logging.NullHandler) for handler in current.handlers):
+            return True
+        if not current.propagate:
+            return False
+        current = current.parent
+    return False
+
+
+def _print_to_stderr(speech: "Speech", callback: Callable[[Any], Any], exc: Exception) -> None:
+    """What ``threading.excepthook`` would print: a heading and the traceback."""
+    stream = sys.stderr
+    if stream is None:  # pythonw: nowhere to print
+        return
+    try:
+        print(f"ttsstream: {speech} callback {callback!r} raised (ttsstream carries on; this speech's later "
+              "callback errors are in speech.callback_errors, and configure logging to see every one):",
+              file=stream)
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=stream)
+        stream.flush()
+    except (OSError, ValueError):  # standard error closed: the record was still logged
+        pass
 
 
 # How often a wait on the main thread wakes to let Python run signal handlers: a
