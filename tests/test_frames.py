@@ -8,6 +8,8 @@ is the behaviour under test.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import queue
 import random
 import socket
@@ -22,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from websockets.sync.server import ServerConnection, serve
 
+from ttsstream import AuthenticationError, TTSClient
 from ttsstream.errors import ProtocolError
 from ttsstream.frames import (OPCODE_BINARY, OPCODE_CLOSE, OPCODE_CONT, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT,
                               FrameReader, parse_close)
@@ -435,7 +438,7 @@ def test_what_send_pong_raises_comes_out_of_read(plain):
     (b"", (None, "")),
     (close_payload(1000), (1000, "")),
     (close_payload(4001, "invalid api key ñ"), (4001, "invalid api key ñ")),
-    (close_payload(1011) + b"\xff bad utf-8", (1011, "\ufffd bad utf-8")),
+    *[(close_payload(code, "why"), (code, "why")) for code in (1001, 1002, 1003, 1007, 1011, 1012, 1014, 3000, 4999)],
 ])
 def test_close_with_and_without_a_status(plain, payload, expected):
     client, server = plain
@@ -462,6 +465,11 @@ BAD = [
     ("long close", frame(OPCODE_CLOSE, b"\x03\xe8" + b"r" * 124), "close frame of 126 bytes"),
     ("long pong, 64-bit", frame(OPCODE_PONG, b"", length=1 << 40, width=64), "pong frame of 1099511627776 bytes"),
     ("1-byte close", frame(OPCODE_CLOSE, b"\x03"), "1-byte payload"),
+    # RFC 6455 7.4: codes no endpoint may send (Autobahn 7.9.x), and 8.1: a reason must be UTF-8 (7.5.1).
+    *[(f"close code {code}", frame(OPCODE_CLOSE, close_payload(code)), f"status code {code},")
+      for code in (0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535)],
+    ("close reason not UTF-8", frame(OPCODE_CLOSE, close_payload(1000) + b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce"),
+     "reason is not UTF-8"),
     ("continuation first", frame(OPCODE_CONT, b"a"), "no fragmented message was started"),
     ("new text mid-binary", frame(OPCODE_BINARY, b"a", fin=False) + frame(OPCODE_TEXT, b"b"),
      "new text message before finishing its fragmented binary message"),
@@ -751,3 +759,81 @@ def test_end_to_end_after_websocket_client_connects(tls, tls_contexts):
     assert got == expected
     assert (code, reason) == (4001, "bye ñ")
     assert outcome == [("pong", True), ("close", 4001, "")]  # the code we echoed
+
+
+# -- failing the connection, end to end ---------------------------------------------------
+
+
+def _raw_websocket_server(send_after_handshake: bytes, received: "queue.Queue[bytes]") -> Tuple[socket.socket, threading.Thread]:
+    """A server of a few lines on a raw socket: it shakes hands, sends the given bytes,
+    and reports everything the client sends back until it closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_one() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(PATIENCE)
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+                       if line.lower().startswith(b"sec-websocket-key:"))
+            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n" + send_after_handshake)
+            data = b""
+            try:
+                while True:
+                    more = conn.recv(4096)
+                    if not more:
+                        break
+                    data += more
+            except OSError:
+                pass
+            received.put(data)
+
+    thread = threading.Thread(target=serve_one, name="test-raw-server")
+    thread.start()
+    return listener, thread
+
+
+def _client_frames(data: bytes) -> List[Tuple[int, bytes]]:
+    """Unmask the frames a client sent."""
+    frames = []
+    while data:
+        opcode, n, at = data[0] & 0x0F, data[1] & 0x7F, 2
+        if n == 126:
+            n, at = int.from_bytes(data[2:4], "big"), 4
+        elif n == 127:
+            n, at = int.from_bytes(data[2:10], "big"), 10
+        key, payload = data[at:at + 4], data[at + 4:at + 4 + n]
+        frames.append((opcode, bytes(b ^ key[i % 4] for i, b in enumerate(payload))))
+        data = data[at + 4 + n:]
+    return frames
+
+
+@pytest.mark.parametrize("close, fails", [
+    (close_payload(1005), True), (close_payload(2999), True), (close_payload(1000) + b"\xff", True),
+    (close_payload(4001, "bad key"), False),
+])
+def test_an_invalid_close_frame_fails_the_connection_with_1002(close, fails):
+    """The client answers a close it may not accept with 1002 (protocol error), once,
+    and the speech ends with a ProtocolError; a valid close is answered as before."""
+    received: "queue.Queue[bytes]" = queue.Queue()
+    listener, thread = _raw_websocket_server(frame(OPCODE_CLOSE, close), received)
+    try:
+        url = f"ws://127.0.0.1:{listener.getsockname()[1]}/ws"
+        with TTSClient(provider="shunyalabs", url=url, api_key="k", retries=0, timeout=PATIENCE) as client:
+            with pytest.raises((ProtocolError, AuthenticationError)) as caught:
+                client.speak("Hello.")
+        sent = _client_frames(received.get(timeout=PATIENCE))
+    finally:
+        thread.join(PATIENCE)
+        listener.close()
+    closes = [payload for opcode, payload in sent if opcode == OPCODE_CLOSE]
+    if fails:
+        assert isinstance(caught.value, ProtocolError)
+        assert closes == [close_payload(1002)]
+    else:
+        assert isinstance(caught.value, AuthenticationError)
+        assert len(closes) == 1 and closes[0][:2] == close_payload(1000)

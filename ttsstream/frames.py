@@ -78,13 +78,33 @@ def parse_close(payload: Union[bytes, bytearray, memoryview]) -> Tuple[Optional[
 
     Returns:
         ``(code, reason)``; ``(None, "")`` for an empty payload (a close without a
-        status). The reason is decoded as UTF-8 with undecodable bytes replaced:
-        servers put keys and diagnostics there, and a slightly wrong reason is still
-        worth showing.
+        status). The reader refuses a reason that is not UTF-8; a payload from
+        elsewhere has undecodable bytes replaced.
     """
     if len(payload) < 2:
         return None, ""
     return (payload[0] << 8) | payload[1], str(payload[2:], "utf-8", "replace")
+
+
+def _valid_close_code(code: int) -> bool:
+    """RFC 6455 7.4: the codes an endpoint may send. 1004-1006 and 1015 are reserved, the
+    rest of 0-2999 is unassigned (1012-1014 were registered with IANA since the RFC)."""
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+def _close_problem(payload: memoryview) -> Optional[str]:
+    """Why a close payload breaks the protocol (RFC 6455 5.5.1, 7.4, 8.1), or None."""
+    if len(payload) < 2:
+        return None  # empty; a 1-byte payload was refused with the header
+    code = (payload[0] << 8) | payload[1]
+    if not _valid_close_code(code):
+        return (f"the server sent a close frame with status code {code}, which no endpoint may send "
+                "(valid: 1000-1003, 1007-1014, 3000-4999)")
+    try:
+        str(payload[2:], "utf-8")
+    except UnicodeDecodeError:
+        return "the server sent a close frame whose reason is not UTF-8"
+    return None
 
 
 class FrameReader:
@@ -372,6 +392,9 @@ class FrameReader:
             self._send_pong(bytes(payload))
             return None
         if opcode == OPCODE_CLOSE:
+            problem = _close_problem(payload)
+            if problem is not None:
+                raise self._fail(problem)
             self._closed_by_peer = True
             return opcode, payload
         if opcode == OPCODE_PONG:

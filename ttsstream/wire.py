@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import ssl
 from typing import List, Optional, Sequence, Tuple
 
@@ -62,6 +63,8 @@ class Wire:
             sslopt=tls,
         )
         self._reader: Optional[FrameReader] = None  # the reader thread's, once open
+        self._close_lock = threading.Lock()
+        self._close_sent = False  # guarded by _close_lock: one close frame, whichever thread sends it
 
     def open(self, url: str, headers: Sequence[str], timeout: float, where: str) -> None:
         """Connect and shake hands. ``where`` is the URL as messages may show it.
@@ -134,6 +137,9 @@ class Wire:
             raise ConnectionFailed(
                 f"the connection to {where} dropped: {redact(str(exc)) or type(exc).__name__}"
             ) from scrub_exception(exc)
+        except ProtocolError:
+            self._send_close(websocket.STATUS_PROTOCOL_ERROR)  # RFC 6455 7.1.7: fail the connection
+            raise
         if opcode == CLOSE:
             self._send_close()
         return opcode, payload
@@ -156,9 +162,13 @@ class Wire:
         except (socket.timeout, EOFError, ProtocolError, websocket.WebSocketException, OSError):
             pass  # the server went first, or never answered: shutdown() ends the socket either way
 
-    def _send_close(self) -> None:
+    def _send_close(self, status: int = websocket.STATUS_NORMAL) -> None:
+        with self._close_lock:
+            if self._close_sent:
+                return
+            self._close_sent = True
         try:
-            self._ws.send_close(websocket.STATUS_NORMAL)
+            self._ws.send_close(status)
         except (websocket.WebSocketException, OSError):
             pass  # the socket is already gone
 
