@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Type, Union
 
 from .errors import ProtocolError
 
 try:
     import ssl
 except ImportError:  # pragma: no cover - a Python built without OpenSSL
-    _SSLError: tuple = ()
+    _SSLError: Tuple[Type[Exception], ...] = ()
 else:
     _SSLError = (ssl.SSLError,)
 
