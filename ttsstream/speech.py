@@ -194,7 +194,8 @@ class Speech(Sink):
     @property
     def audio(self) -> np.ndarray:
         """All audio received so far as a numpy int16 array (a copy you may modify)."""
-        return pcm_to_array(self.pcm).copy()
+        audio: np.ndarray = pcm_to_array(self.pcm).copy()
+        return audio
 
     @property
     def duration(self) -> float:
@@ -377,6 +378,8 @@ class Speech(Sink):
         self._final = True
         if self._segments and self._segments[-1].end is None:
             self._segments[-1].end = self.duration
+        callback: Optional[Callable[[Any], Any]]  # on_complete takes the speech, on_error the error
+        argument: object
         if error is None:
             callback, argument = self._on_complete_cb, self
         else:

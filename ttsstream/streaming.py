@@ -35,7 +35,7 @@ from typing import Callable, Deque, Iterable, List, Optional, Tuple
 from .connection import Connection, Sink
 from .errors import InvalidParameterError, TTSError
 from .protocols import Request
-from .protocols.base import check_encodable
+from .protocols.params import check_encodable
 from .segmenter import Segmenter
 from .speech import Speech
 
@@ -53,7 +53,8 @@ def iter_fragments(text: object) -> Iterable[str]:
         raise InvalidParameterError(
             f"text must be a str or an iterable of str (an LLM's tokens), got {type(text).__name__}",
             parameter="text")
-    return iter(text)  # type: ignore[call-overload]
+    fragments: Iterable[str] = iter(text)  # each fragment's type is checked as it is fed
+    return fragments
 
 
 class _Unit(Sink):
@@ -93,7 +94,7 @@ class StreamSpeech(Speech):
 
     _stream: "TextStream"
 
-    @property  # type: ignore[override]
+    @property
     def text(self) -> str:
         """Everything fed so far (joined when asked: a stream may take many small pieces)."""
         return self._stream.text

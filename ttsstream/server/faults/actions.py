@@ -216,7 +216,7 @@ def _unacknowledged(sock: socket.socket) -> int:
     if request is None:
         return 0
     try:
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0"))[0]
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0"))[0])
     except OSError:
         return 0
 
