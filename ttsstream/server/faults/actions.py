@@ -20,7 +20,7 @@ import logging
 import socket
 import struct
 from http import HTTPStatus
-from typing import Awaitable, Callable, NamedTuple, Optional
+from typing import Awaitable, Callable, NamedTuple, Optional, Protocol
 
 try:  # Unix: to ask the kernel what it has not sent yet
     import fcntl
@@ -156,6 +156,12 @@ def refuse_every_key(verdict: bool) -> bool:
 # -- an utterance -------------------------------------------------------------------------
 
 
+class _SendAudio(Protocol):
+    """Sends one binary frame of an utterance (``is_final`` for its last) and records it."""
+
+    def __call__(self, frame: bytes, is_final: bool = False) -> Awaitable[None]: ...
+
+
 class Scene(NamedTuple):
     """An utterance at a fault point: what an utterance fault acts on.
 
@@ -174,7 +180,7 @@ class Scene(NamedTuple):
     error_frame: Callable[[str, int], str]
     transcript: Transcript
     pacer: Pacer
-    send_audio: Callable[[bytes], Awaitable[None]]
+    send_audio: _SendAudio
 
     def record(self) -> None:
         """Record the utterance as not completed, before acting, so that a client that
