@@ -25,8 +25,9 @@ from typing import Awaitable, Callable, NamedTuple, Optional, Protocol
 try:  # Unix: to ask the kernel what it has not sent yet
     import fcntl
     import termios
+    _IOCTL = True
 except ImportError:  # pragma: no cover  (Windows)
-    fcntl = termios = None  # type: ignore[assignment]
+    _IOCTL = False
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request as HTTPRequest, Response as HTTPResponse
@@ -218,7 +219,7 @@ async def _until_sent(transport: asyncio.WriteTransport, sock: socket.socket) ->
 
 def _unacknowledged(sock: socket.socket) -> int:
     """Bytes in the socket's send queue (Linux's SIOCOUTQ); 0 where that cannot be asked."""
-    request = getattr(termios, "TIOCOUTQ", None) if termios is not None else None
+    request = getattr(termios, "TIOCOUTQ", None) if _IOCTL else None
     if request is None:
         return 0
     try:
