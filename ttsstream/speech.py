@@ -378,14 +378,9 @@ class Speech(Sink):
         self._final = True
         if self._segments and self._segments[-1].end is None:
             self._segments[-1].end = self.duration
-        callback: Optional[Callable[[Any], Any]]  # on_complete takes the speech, on_error the error
-        argument: object
-        if error is None:
-            callback, argument = self._on_complete_cb, self
-        else:
-            callback, argument = self._on_error_cb, error
+        callback: Optional[Callable[[Any], Any]] = self._on_complete_cb if error is None else self._on_error_cb
         if callback is not None:
-            self._deliver(callback, argument)
+            self._deliver(callback, self if error is None else error)
         return True
 
     def _after_finish(self) -> None:
