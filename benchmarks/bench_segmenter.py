@@ -153,7 +153,7 @@ class RealtimeTTSLike(_Baseline):
             return 0
         for m in re.finditer(r"[.!?。！？।]+[\"')]*\s*", buf):
             if m.end() >= 10 and len(buf) - m.end() >= 10 and (m.group().strip() != m.group()
-                                                                 or not m.group()[0] in ".!?"):
+                                                                 or m.group()[0] not in ".!?"):
                 return m.end()
         return 0
 
@@ -282,7 +282,7 @@ def table(tps: float, ttfb: float, detail: bool) -> None:
         details.append((name, [units for _, units in runs]))
 
         def med(key: str) -> float:
-            return statistics.median(r[key] for r in rows)
+            return statistics.median(r[key] for r in rows)  # noqa: B023 -- called within this iteration
         worst = max(r["first"] for r in rows)
         print(f"{name:36} {med('first'):5.2f} ({worst:4.2f}) s {med('units'):5.0f} "
               f"{med('shortest'):8.0f} {med('median'):6.0f} {med('longest'):7.0f} "

@@ -17,7 +17,7 @@ import math
 import numpy as np
 
 import ttsstream
-from ttsstream.api import choose_provider
+from ttsstream import choose_provider
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("path", nargs="?", default="callbacks.wav", help="where to write the WAV (default callbacks.wav)")

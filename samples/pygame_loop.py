@@ -28,7 +28,7 @@ import numpy as np
 import pygame
 
 import ttsstream
-from ttsstream.api import choose_provider
+from ttsstream import choose_provider
 
 FPS = 60
 LINES = ["Ready when you are.", "Jump!", "Nice move.", "Watch out, an obstacle ahead.", "Level complete."]

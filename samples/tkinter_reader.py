@@ -37,7 +37,7 @@ from tkinter import ttk
 import numpy as np
 
 import ttsstream
-from ttsstream.api import choose_provider
+from ttsstream import choose_provider
 from ttsstream import Segment  # the items of speech.segments, given to on_segment
 
 TEXT = ("Streaming speech arrives in small chunks. Each one moves the level meter below, "

@@ -43,7 +43,7 @@ import struct
 import threading
 import time
 from collections import Counter
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, List, NamedTuple, Optional, Tuple, Union
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -51,7 +51,7 @@ from hypothesis import strategies as st
 
 from conftest import Recorder
 from test_frames import close_payload, frame
-from ttsstream import (AuthenticationError, ConnectionFailed, ProtocolError, ServerError, SynthesisTimeout,
+from ttsstream import (ConnectionFailed, ProtocolError, SynthesisTimeout,
                        Timeouts, TTSClient, TTSError)
 from ttsstream.frames import OPCODE_BINARY, OPCODE_CLOSE, OPCODE_CONT, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT
 from ttsstream.protocols import Done, Failed, Metadata, get_dialect

@@ -23,7 +23,7 @@ from test_server import KEY, TEXT, close_quietly, connect, eigenai_session, last
 from ttsstream import AuthenticationError, TTSClient
 from ttsstream.server import FAULTS, FaultSpec, LocalServer, describe_faults, parse_fault, tone_pcm
 from ttsstream.server.faults import TABLE
-from ttsstream.server.faults.actions import (GARBAGE, HUGE_FRAME_BYTES, IDLE_CLOSE_CODE, IDLE_CLOSE_REASON,
+from ttsstream.server.faults.actions import (HUGE_FRAME_BYTES, IDLE_CLOSE_CODE, IDLE_CLOSE_REASON,
                                              SLOW_PACE, UNKNOWN_JSON)
 from ttsstream.server.faults.table import POINTS
 

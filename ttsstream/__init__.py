@@ -14,7 +14,7 @@ server's dependencies.
 
 import logging
 
-from .api import speak
+from .api import choose_provider, speak
 from .audio import AudioChunk
 from .client import Speech, TTSClient
 from .errors import (
@@ -38,6 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "speak",
+    "choose_provider",
     "TTSClient",
     "Speech",
     "AudioChunk",

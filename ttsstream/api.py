@@ -31,10 +31,17 @@ _atexit_registered = False
 
 
 def choose_provider(provider: Optional[str] = None, url: Optional[str] = None) -> str:
-    """The provider to use when none may be named.
+    """The provider to use when none may be named: ``TTSClient(choose_provider())``.
 
     ``provider`` if given; else the one whose endpoint path ``url`` has (EigenAI for an
     unknown path); else the one whose API key is in the environment; else ``"local"``.
+
+    Args:
+        provider: a provider the user named, or None.
+        url: an endpoint the user named, or None.
+
+    Returns:
+        ``"eigenai"``, ``"shunyalabs"``, ``"local"``, or ``provider`` as given.
     """
     if provider:
         return provider

@@ -102,7 +102,8 @@ def write_wav(path: Union[str, "os.PathLike[str]", BinaryIO], pcm: bytes, sample
         raise ValueError(f"PCM must be whole 16-bit samples, got {len(pcm)} bytes")
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    with wave.open(path if hasattr(path, "write") else os.fspath(path), "wb") as wav:
+    target = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
+    with wave.open(target, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(SAMPLE_WIDTH)
         wav.setframerate(sample_rate)

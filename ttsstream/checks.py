@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
-__all__ = ["is_int", "is_number", "require_number", "span"]
+if TYPE_CHECKING:  # TypeGuard is in typing from 3.10; only the checker needs it
+    from typing_extensions import TypeGuard
+
+__all__ = ["is_int", "is_number", "require_float", "require_number", "span"]
 
 N = TypeVar("N", int, float)
 
 
-def is_int(value: object) -> bool:
+def is_int(value: object) -> TypeGuard[int]:
     """True for an int that is not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[float]:  # a numpy scalar works as a float too
     """True for a finite real number that is not a bool (ints, floats, numpy scalars)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return False
@@ -63,3 +66,15 @@ def require_number(name: str, value: N, low: float = -math.inf, high: float = ma
             (value > low if low_open else value >= low) and value <= high):
         raise error(f"{name} must be {kind}{span(low, high, low_open)}, got {value!r}")
     return value
+
+
+def require_float(name: str, value: object, low: float = -math.inf, high: float = math.inf, *,
+                  low_open: bool = False, error: Callable[[str], Exception] = ValueError) -> float:
+    """``require_number`` for a value of any type: return it as a float, else raise.
+
+    Raises:
+        whatever ``error`` builds, with the message ``require_number`` gives.
+    """
+    if is_number(value):
+        return float(require_number(name, value, low, high, low_open=low_open, error=error))
+    raise error(f"{name} must be a number{span(low, high, low_open)}, got {value!r}")

@@ -194,12 +194,13 @@ class TTSClient(MainLoopIntegration):
             TTSError: with ``block=True``, the error the speech ended with.
         """
         started = time.perf_counter()
-        callbacks = dict(on_audio=on_audio, on_complete=on_complete, on_error=on_error, on_segment=on_segment,
-                         keep_audio=keep_audio)
+        callbacks: Dict[str, Any] = dict(on_audio=on_audio, on_complete=on_complete, on_error=on_error,
+                                         on_segment=on_segment, keep_audio=keep_audio)
         if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:  # cut into units, spoken as one
             check_text(text, max_chars=None)  # what a request would refuse (NUL, lone surrogates)
-            speech: Speech = self._open_text_stream(voice, params, extra, play, started, callbacks, None)
-            speech._stream.feed_units(split_text(text, LONG_TEXT_UNIT))
+            long = self._open_text_stream(voice, params, extra, play, started, callbacks, None)
+            long._stream.feed_units(split_text(text, LONG_TEXT_UNIT))
+            speech: Speech = long
         elif not isinstance(text, str):
             speech = self._open_text_stream(voice, params, extra, play, started, callbacks, as_fragments(text))
         else:
@@ -283,8 +284,8 @@ class TTSClient(MainLoopIntegration):
 
         Thread: any; ``feed`` and ``finish`` may come from any thread.
         """
-        callbacks = dict(on_audio=on_audio, on_complete=on_complete, on_error=on_error, on_segment=on_segment,
-                         keep_audio=keep_audio)
+        callbacks: Dict[str, Any] = dict(on_audio=on_audio, on_complete=on_complete, on_error=on_error,
+                                         on_segment=on_segment, keep_audio=keep_audio)
         return self._open_text_stream(voice, params, extra, play, time.perf_counter(), callbacks, None, segmenter)
 
     def _open_text_stream(self, voice: Optional[str], params: Dict[str, Any], extra: Optional[Mapping[str, Any]],
@@ -311,9 +312,14 @@ class TTSClient(MainLoopIntegration):
         """Send one unit of a text stream. Thread: whoever cut the unit (under its stream's lock)."""
         connection, refill = self._pool.take(request, from_own_reader=True)  # begin() does not block
         unit._attach(connection)
-        ahead = (lambda: None) if self._dialect.reusable else functools.partial(self._pool.open_ahead, request)
-        # The next unit's connection opens once this one's audio flows.
-        connection.begin(unit, request, then=lambda: (refill(), ahead()))
+        ahead: Callable[[], None] = ((lambda: None) if self._dialect.reusable
+                                     else functools.partial(self._pool.open_ahead, request))
+
+        def then() -> None:  # the next unit's connection opens once this one's audio flows
+            refill()
+            ahead()
+
+        connection.begin(unit, request, then=then)
 
     def _speech_args(self, started: float) -> Dict[str, Any]:
         return dict(post=self._pending.put if self.dispatch == "poll" else None, on_finished=self._forget,

@@ -248,7 +248,7 @@ class Connection:
         except TTSError as exc:
             # Servers echo what they refused (a token, a URL with ?api_key=): the
             # error a user sees is built from the server's text, so it is scrubbed here.
-            error = scrub_exception(exc)  # type: ignore[assignment]
+            error = scrub_exception(exc)
         except Exception as exc:  # a bug of ours must still end the speech, not hang it
             logger.exception("%s: reader failed", self)
             error = ConnectionFailed(f"internal error in the reader: {exc!r}")

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Callable, Optional, Tuple, Union
+from typing import Callable, Optional, Tuple, Type, Union
 
 from .errors import ProtocolError
 
 try:
     import ssl
 except ImportError:  # pragma: no cover - a Python built without OpenSSL
-    _SSLError: tuple = ()
+    _SSLError: Tuple[Type[Exception], ...] = ()
 else:
     _SSLError = (ssl.SSLError,)
 
@@ -403,9 +403,11 @@ class FrameReader:
             self._parts += payload
             if not b0 & _FIN:
                 return None
-            message = self._opcode, memoryview(self._parts).toreadonly()
+            started = self._opcode
+            assert started is not None  # the header check refused a continuation of no message
+            message = started, memoryview(self._parts).toreadonly()
             self._opcode, self._parts = None, bytearray()
-            return message  # type: ignore[return-value]
+            return message
         if b0 & _FIN:
             return opcode, payload
         self._opcode, self._parts = opcode, bytearray(payload)

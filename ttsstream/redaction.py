@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from typing import Iterable, Optional, Set
+from typing import Iterable, Optional, Set, TypeVar
 
 __all__ = ["redact", "redact_keys", "remember_secret", "protect_logger", "scrub_exception"]
 
@@ -88,7 +88,10 @@ def protect_logger(logger: logging.Logger) -> logging.Logger:
     return logger
 
 
-def scrub_exception(exc: BaseException) -> BaseException:
+E = TypeVar("E", bound=BaseException)
+
+
+def scrub_exception(exc: E) -> E:
     """Blank keys out of an exception in place, and return it: its args and every str
     attribute (``message``, a server's ``code``), so that neither ``str()``, ``repr()``,
     ``args``, a field nor a chained traceback shows one. Thread: any."""

@@ -32,7 +32,7 @@ import threading
 import time
 from typing import Callable, Optional, Tuple, Union
 
-from .checks import require_number
+from .checks import require_float, require_number
 from .errors import ConnectionFailed, InvalidParameterError, SynthesisTimeout, TTSError
 
 __all__ = ["Timeouts", "Watch", "RetryPolicy", "DEFAULT_RETRIES", "open_with_retries"]
@@ -48,8 +48,8 @@ _BACKOFF_CAP = 2.0
 
 
 def _seconds(name: str, value: object) -> float:
-    return float(require_number(name, value, 0, 3600, low_open=True,  # type: ignore[type-var]
-                                error=lambda message: InvalidParameterError(message, parameter="timeout")))
+    return require_float(name, value, 0, 3600, low_open=True,
+                         error=lambda message: InvalidParameterError(message, parameter="timeout"))
 
 
 class Timeouts:

@@ -228,7 +228,7 @@ def split_text(text: str, max_chars: int) -> List[str]:
     while len(text) > max_chars:
         window = text[:max_chars + 1]
         pos = _best_cut(window, _breaks(window, line_start), max_chars, max_chars // 3, len, True)
-        piece, text = text[:pos], text[pos:]  # type: ignore[index]
+        piece, text = text[:pos], text[pos:]
         if piece.strip():
             pieces.append(piece)
             line_start = "\n" in piece[len(piece.rstrip()):]
@@ -371,7 +371,7 @@ class Segmenter:
         return max(self._received / span, 1e-9) if span > 0 else float("inf")
 
     def _by_text(self, now: float) -> List[str]:
-        units = []
+        units: List[str] = []
         while True:  # each break is judged once, when confirmed, so fragmentation cannot matter
             lead = len(self._buf) - len(self._buf.lstrip())  # leading blanks are free
             limit = lead + max(1, _fit(self._buf[lead:], self.max_chars))

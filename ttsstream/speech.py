@@ -194,7 +194,8 @@ class Speech(Sink):
     @property
     def audio(self) -> np.ndarray:
         """All audio received so far as a numpy int16 array (a copy you may modify)."""
-        return pcm_to_array(self.pcm).copy()
+        audio: np.ndarray = pcm_to_array(self.pcm).copy()
+        return audio
 
     @property
     def duration(self) -> float:
@@ -377,12 +378,9 @@ class Speech(Sink):
         self._final = True
         if self._segments and self._segments[-1].end is None:
             self._segments[-1].end = self.duration
-        if error is None:
-            callback, argument = self._on_complete_cb, self
-        else:
-            callback, argument = self._on_error_cb, error
+        callback: Optional[Callable[[Any], Any]] = self._on_complete_cb if error is None else self._on_error_cb
         if callback is not None:
-            self._deliver(callback, argument)
+            self._deliver(callback, self if error is None else error)
         return True
 
     def _after_finish(self) -> None:

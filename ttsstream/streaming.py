@@ -35,7 +35,7 @@ from typing import Callable, Deque, Iterable, List, Optional, Tuple
 from .connection import Connection, Sink
 from .errors import InvalidParameterError, TTSError
 from .protocols import Request
-from .protocols.base import check_encodable
+from .protocols.params import check_encodable
 from .segmenter import Segmenter
 from .speech import Speech
 
@@ -84,7 +84,7 @@ class StreamSpeech(Speech):
 
     _stream: "TextStream"
 
-    @property  # type: ignore[override]
+    @property
     def text(self) -> str:
         """Everything fed so far (joined when asked: a stream may take many small pieces)."""
         return self._stream.text

@@ -20,7 +20,7 @@ import logging
 import socket
 import threading
 import ssl
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import websocket
 
@@ -54,12 +54,12 @@ class Wire:
         self._service = service
         self._key_hint = key_hint
         protect_logger(logging.getLogger("websocket"))  # its trace logs URLs and frames
-        tls = {"cert_reqs": ssl.CERT_REQUIRED, "check_hostname": True}
+        tls: Dict[str, Any] = {"cert_reqs": ssl.CERT_REQUIRED, "check_hostname": True}
         if ca_bundle is not None:
             tls["ca_certs"] = ca_bundle
         self._ws = websocket.WebSocket(
             enable_multithread=True,
-            sockopt=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),),
+            sockopt=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
             sslopt=tls,
         )
         self._reader: Optional[FrameReader] = None  # the reader thread's, once open
@@ -103,6 +103,7 @@ class Wire:
                 f"cannot connect to {where}: {redact(str(exc)) or type(exc).__name__}") from scrub_exception(exc)
         # websocket-client reads the handshake byte by byte, so nothing of the frames
         # that follow it sits in its buffers: the reader starts on a clean stream.
+        assert self._ws.sock is not None  # connect() returned: the socket is open
         self._reader = FrameReader(self._ws.sock, send_pong=self._ws.pong)
 
     def send(self, frames: List[str], where: str) -> None:

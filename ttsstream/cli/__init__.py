@@ -15,6 +15,7 @@ playback or the server only when it runs, so that ``ttsstream --help`` starts qu
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import List, Optional, TextIO
 
@@ -60,21 +61,21 @@ def main(argv: Optional[List[str]] = None, *, out: Optional[TextIO] = None, err:
         return _fail(err, f"{prefix}: interrupted", INTERRUPTED)
 
 
-def _run(args: object, out: TextIO, err: TextIO) -> int:
-    command = getattr(args, "command")
+def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    command = args.command
     if command == "speak":
         from .speak import speak
 
-        return speak(args, out, err)  # type: ignore[arg-type]
+        return speak(args, out, err)
     if command == "voices":
         from .voices import voices
 
-        return voices(args, out)  # type: ignore[arg-type]
+        return voices(args, out)
     from .serve import devices, serve
 
     if command == "devices":
         return devices(out)
-    return serve(args, out)  # type: ignore[arg-type]
+    return serve(args, out)
 
 
 def _fail(err: TextIO, message: str, code: int) -> int:

@@ -118,8 +118,9 @@ def _api_key(dialect: Dialect, provider: str, args: argparse.Namespace) -> Optio
     """The key to send: ``--api-key``, else the dialect's variable (the client reads it)."""
     if args.api_key is not None and not args.api_key.strip():
         raise UsageError("--api-key is empty")
-    if provider == LOCAL or args.api_key or os.environ.get(dialect.env_key):
-        return args.api_key
+    key: Optional[str] = args.api_key
+    if provider == LOCAL or key or os.environ.get(dialect.env_key):
+        return key
     if args.url and is_loopback(urlsplit(args.url).hostname or ""):
         return None  # a server on this machine may need none
     raise UsageError(f"no API key for {dialect.title}: set {dialect.env_key} (or pass --api-key KEY); "

@@ -108,7 +108,8 @@ class AudioSink:
                 if self._temp is not None:
                     self._stream.close()
                     if ok:
-                        os.replace(self._temp, self.path)  # type: ignore[arg-type]
+                        assert self.path is not None  # a temporary file stands in only for a path
+                        os.replace(self._temp, self.path)
                     else:
                         os.unlink(self._temp)
                     self._temp = None

@@ -18,7 +18,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, TextIO, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, TextIO, Union
 
 from ..audio import SAMPLE_WIDTH
 from ..errors import PlaybackError
@@ -50,7 +50,7 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     player = None
     try:
         text = read_text(args.text, args.file)
-        note = (lambda message: None) if args.quiet else (lambda message: print(f"ttsstream: {message}", file=err))
+        note: Callable[[str], None] = (lambda message: None) if args.quiet else (lambda message: print(f"ttsstream: {message}", file=err))
         if provider == "local" and not args.provider:
             note("no provider, url or API key given: speaking with the local offline voice")
         player = None if args.no_play or to_stdout else _open_player(args.device, note)
@@ -79,7 +79,7 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _sink(out: TextIO, path: str, fmt: str) -> AudioSink:
     """The sink for ``--out PATH`` (``-``: ``out``'s bytes). Raises UsageError."""
     if path == "-":
-        return AudioSink(getattr(out, "buffer", out), None, fmt)
+        return AudioSink(out.buffer, None, fmt)
     if os.path.isdir(path):
         raise UsageError(f"--out {path}: is a folder; name a file")
     try:

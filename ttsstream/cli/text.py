@@ -45,7 +45,8 @@ def stdin_fragments(stdin: Optional[TextIO] = None) -> Iterator[str]:
         try:
             text = decoder.decode(data, final=not data)
         except UnicodeDecodeError as exc:
-            raise UsageError(f"standard input is not UTF-8 text ({exc.reason} at a byte {exc.object[exc.start]:#04x})")
+            raise UsageError(
+                f"standard input is not UTF-8 text ({exc.reason} at a byte {exc.object[exc.start]:#04x})") from None
         if text:
             yield text
         if not data:
@@ -85,6 +86,6 @@ def _read(text: Optional[str], file: Optional[str]) -> str:
         with open(file, encoding="utf-8") as handle:
             return handle.read()
     except UnicodeDecodeError as exc:
-        raise UsageError(f"--file {file}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start})")
+        raise UsageError(f"--file {file}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at {exc.start})") from None
     except OSError as exc:
-        raise UsageError(f"--file {file}: cannot read it: {exc.strerror or exc}")
+        raise UsageError(f"--file {file}: cannot read it: {exc.strerror or exc}") from None

@@ -103,7 +103,7 @@ def _resolve_device(pa: Any, device: Union[None, int, str]) -> Dict[str, Any]:
         raise PlaybackError(f"no audio output device found; {NO_DEVICE_HINT}")
     if device is None:
         try:
-            info = pa.get_default_output_device_info()
+            info: Dict[str, Any] = pa.get_default_output_device_info()
         except (IOError, OSError) as exc:
             raise PlaybackError(
                 f"no default audio output device; output devices: {_describe(infos)}; {NO_DEVICE_HINT}"
@@ -114,7 +114,7 @@ def _resolve_device(pa: Any, device: Union[None, int, str]) -> Dict[str, Any]:
             if int(info["index"]) == device:
                 return info
         raise PlaybackError(f"no output device with index {device}; output devices: {_describe(infos)}")
-    wanted = device.lower()
+    wanted = str(device).lower()  # a str: AudioPlayer lets only None, an int or a str through
     exact = [info for info in infos if str(info["name"]).lower() == wanted]
     partial = [info for info in infos if wanted in str(info["name"]).lower()]
     if exact or partial:

@@ -75,13 +75,14 @@ class Resampler:
         samples = pcm_to_array(pcm)
         if self._soxr is None:
             return samples
-        return self._soxr.resample_chunk(samples, last=False)
+        resampled: np.ndarray = self._soxr.resample_chunk(samples, last=False)
+        return resampled
 
     def flush(self) -> np.ndarray:
         """Return what the filter still holds and start afresh for the next segment."""
         if self._soxr is None:
             return np.zeros(0, dtype="<i2")
-        tail = self._soxr.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
+        tail: np.ndarray = self._soxr.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
         self._soxr.clear()
         return tail
 
@@ -137,7 +138,7 @@ class Fader:
             return samples
         if self.gain == self._target:  # resting at 0
             return np.zeros(len(samples), dtype="<i2")
-        gains = np.clip(self.gain + self._slope * np.arange(1, len(samples) + 1), 0.0, 1.0)
+        gains: np.ndarray = np.clip(self.gain + self._slope * np.arange(1, len(samples) + 1), 0.0, 1.0)
         if self._slope < 0:
             gains = np.maximum(gains, self._target)
         else:

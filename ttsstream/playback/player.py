@@ -44,7 +44,7 @@ JOIN_TIMEOUT = 5.0     # seconds close() waits for the player thread
 
 
 def _check_rate(rate: Any) -> int:
-    return require_number("sample_rate", rate, 0, integer=True, low_open=True)
+    return int(require_number("sample_rate", rate, 0, integer=True, low_open=True))
 
 
 def _check_volume(volume: Any) -> float:

@@ -284,7 +284,7 @@ class OutputStream:
         the largest seen as the buffer size)."""
         if self._ring is not None:
             return max(0, self._capacity - self._ring.pending)
-        avail = self._stream.get_write_available()
+        avail: int = self._stream.get_write_available()
         if avail > self._capacity:
             self._capacity = avail
         return avail

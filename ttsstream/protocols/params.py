@@ -19,7 +19,7 @@ import json
 import math
 from typing import Any, Dict, FrozenSet, Iterable, Mapping, Optional, Pattern, Tuple
 
-from ..checks import require_number, span
+from ..checks import require_float, span
 from ..errors import InvalidParameterError
 
 __all__ = [
@@ -219,8 +219,8 @@ def check_string(name: str, value: object) -> str:
 
 def check_number(name: str, value: object, low: float, high: float, *, low_open: bool = False) -> float:
     """Return ``value`` as a float if it is a real number in range, else raise InvalidParameterError."""
-    return float(require_number(name, value, low, high, low_open=low_open,  # type: ignore[type-var]
-                                error=lambda message: InvalidParameterError(message, parameter=name)))
+    return require_float(name, value, low, high, low_open=low_open,
+                         error=lambda message: InvalidParameterError(message, parameter=name))
 
 
 def check_mapping(name: str, value: object) -> Dict[str, Any]:

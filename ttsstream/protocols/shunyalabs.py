@@ -250,7 +250,7 @@ def is_gateway_request(text: str) -> bool:
         message = loads_object(text, "client")
     except TTSError:
         return False
-    return bool(message) and "request_type" in message and "input" in message
+    return message is not None and "request_type" in message and "input" in message
 
 
 def parse_input(text: str) -> str:

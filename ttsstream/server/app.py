@@ -402,6 +402,7 @@ class LocalServer:
 
         Thread: the event loop.
         """
+        assert ws.request is not None  # websockets sets it in the handshake, which came first
         handler = self._handlers[_path_of(ws.request.path)]
         self._live.add(ws)
         try:

@@ -169,7 +169,7 @@ class _Espeak:
             lib.espeak_SetSynthCallback(self._callback)
             self.languages = _list_languages(lib)
         self._lib = lib
-        self.sample_rate = rate
+        self.sample_rate: int = rate
         self._sink: List[bytes] = []
         self._voice: Optional[bytes] = None
 

@@ -195,8 +195,10 @@ class ShunyalabsHandler(Handler):
             self.framing = _SHUNYALABS_WITH_CHUNKS
 
     async def serve(self, ws: ServerConnection) -> None:
-        given = shunyalabs.query_key(ws.request.path)
-        if not (self._key_ok(given) or self._key_ok(shunyalabs.bearer_key(ws.request.headers))):
+        request = ws.request
+        assert request is not None  # websockets sets it in the handshake, before any handler runs
+        given = shunyalabs.query_key(request.path)
+        if not (self._key_ok(given) or self._key_ok(shunyalabs.bearer_key(request.headers))):
             log.info("refused a Shunyalabs connection: missing or invalid API key")
             await ws.close(shunyalabs.AUTH_CLOSE_CODE, "invalid API key")
             return
@@ -208,7 +210,7 @@ class ShunyalabsHandler(Handler):
                     await self._gateway.serve_request(ws, message)
                     return
                 config = await self._read(ws, message, shunyalabs.parse_config)
-                if config is None:
+                if config is None or not isinstance(message, str):  # _read parses only text
                     continue
                 config_message = json.loads(message)
                 if not shunyalabs.is_input(message):

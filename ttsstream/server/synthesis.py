@@ -16,13 +16,15 @@ import asyncio
 import logging
 import queue
 import threading
-from typing import Any, Callable, Dict, Iterator, Optional, Set
+from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple, TypeVar
 
 from .engine import Engine
 
 __all__ = ["Workers", "Synthesis", "Pacer"]
 
 log = logging.getLogger("ttsstream.server")
+
+T = TypeVar("T")
 
 
 class Workers:
@@ -77,7 +79,8 @@ class Synthesis:
         self._thread_name = thread_name
         self._workers = workers
         # The only way between the two threads: (job, future) pairs, then None to end.
-        self._jobs: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
+        self._jobs: "queue.SimpleQueue[Optional[Tuple[Callable[[], Any], asyncio.Future[Any]]]]" = \
+            queue.SimpleQueue()
         # Only the event loop touches these (the worker gets the iterator inside a job).
         self._iterator: Optional[Iterator[bytes]] = None
         self._thread: Optional[threading.Thread] = None
@@ -103,14 +106,14 @@ class Synthesis:
         finally:
             self._jobs.put(None)
 
-    async def _call(self, job: Callable[[], Any]) -> Any:
+    async def _call(self, job: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         if self._thread is None:
             self._thread = threading.Thread(target=self._work, args=(loop,), name=self._thread_name,
                                             daemon=True)  # a safety net: close() ends it
             self._workers.add(self._thread)
             self._thread.start()
-        future = loop.create_future()
+        future: "asyncio.Future[T]" = loop.create_future()
         self._jobs.put((job, future))
         return await future
 

@@ -40,7 +40,7 @@ def _char_pcm(char: str, samples: int, sample_rate: int) -> bytes:
     # Two octaves of semitones, chosen by the code point: same letter, same pitch.
     hz = BASE_HZ * 2.0 ** ((ord(char) % 24) / 12.0)
     t = np.arange(samples, dtype=np.float64) / sample_rate
-    wave = np.sin(2.0 * np.pi * hz * t)
+    wave: np.ndarray = np.sin(2.0 * np.pi * hz * t)
     # Linear fades at both ends so that consecutive tones never click.
     fade = min(max(1, int(round(FADE_SECONDS * sample_rate))), samples // 2)
     if fade:

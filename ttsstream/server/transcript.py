@@ -47,6 +47,22 @@ class Utterance:
     __slots__ = ("dialect", "text", "voice", "model", "language", "speed", "request", "config",
                  "request_id", "response_format", "sample_rate", "pcm", "frame_sizes", "fault", "connection",
                  "completed")
+    dialect: str
+    text: str
+    voice: Optional[str]
+    model: Optional[str]
+    language: Optional[str]
+    speed: float
+    request: Dict[str, Any]
+    config: Optional[Dict[str, Any]]
+    request_id: Optional[str]
+    response_format: str
+    sample_rate: int
+    pcm: bytes
+    frame_sizes: List[int]
+    fault: Optional[str]
+    connection: int
+    completed: bool
 
     def __init__(self, **fields: Any) -> None:
         for name in self.__slots__:

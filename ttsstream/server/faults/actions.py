@@ -20,13 +20,14 @@ import logging
 import socket
 import struct
 from http import HTTPStatus
-from typing import Awaitable, Callable, NamedTuple, Optional
+from typing import Awaitable, Callable, NamedTuple, Optional, Protocol
 
 try:  # Unix: to ask the kernel what it has not sent yet
     import fcntl
     import termios
+    _IOCTL = True
 except ImportError:  # pragma: no cover  (Windows)
-    fcntl = termios = None  # type: ignore[assignment]
+    _IOCTL = False
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request as HTTPRequest, Response as HTTPResponse
@@ -156,6 +157,12 @@ def refuse_every_key(verdict: bool) -> bool:
 # -- an utterance -------------------------------------------------------------------------
 
 
+class _SendAudio(Protocol):
+    """Sends one binary frame of an utterance (``is_final`` for its last) and records it."""
+
+    def __call__(self, frame: bytes, is_final: bool = False) -> Awaitable[None]: ...
+
+
 class Scene(NamedTuple):
     """An utterance at a fault point: what an utterance fault acts on.
 
@@ -174,7 +181,7 @@ class Scene(NamedTuple):
     error_frame: Callable[[str, int], str]
     transcript: Transcript
     pacer: Pacer
-    send_audio: Callable[[bytes], Awaitable[None]]
+    send_audio: _SendAudio
 
     def record(self) -> None:
         """Record the utterance as not completed, before acting, so that a client that
@@ -212,11 +219,11 @@ async def _until_sent(transport: asyncio.WriteTransport, sock: socket.socket) ->
 
 def _unacknowledged(sock: socket.socket) -> int:
     """Bytes in the socket's send queue (Linux's SIOCOUTQ); 0 where that cannot be asked."""
-    request = getattr(termios, "TIOCOUTQ", None) if termios is not None else None
+    request = getattr(termios, "TIOCOUTQ", None) if _IOCTL else None
     if request is None:
         return 0
     try:
-        return struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0"))[0]
+        return int(struct.unpack("i", fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0"))[0])
     except OSError:
         return 0
 

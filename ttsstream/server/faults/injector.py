@@ -61,7 +61,8 @@ class FaultInjector:
         if fault is None:
             return None
         log.debug("injecting fault %r at the handshake", fault.name)
-        return await fault.action(Doorway(connection, request, stopping))
+        response: Optional[HTTPResponse] = await fault.action(Doorway(connection, request, stopping))
+        return response
 
     def judge_key(self, verdict: bool) -> bool:
         """Whether a key is accepted, given the server's own ``verdict``."""
@@ -75,7 +76,8 @@ class FaultInjector:
         if fault is None:
             yield
             return
-        visit = Visit(ws, self.spec.after if self.spec is not None else 0.0)
+        after = self.spec.after if self.spec is not None else None
+        visit = Visit(ws, after if after is not None else 0.0)
         self._visits[ws] = visit
         task = asyncio.ensure_future(fault.action(visit))
         try:
@@ -106,7 +108,7 @@ class FaultInjector:
             Stop: the fault ends the utterance.
         """
         fault = self._acting_at("frame")
-        if fault is not None and scene.take.frames == self.spec.after:
+        if fault is not None and self.spec is not None and scene.take.frames == self.spec.after:
             await self._act(fault, scene)
 
     async def at_end(self, scene: Scene) -> None:
