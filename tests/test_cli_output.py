@@ -113,7 +113,7 @@ def test_a_stalled_server_leaves_a_valid_partial_file_and_exit_1(make_server, tm
     server = make_server(fault="stall", fault_after=3)  # three frames, then silence with the socket open
     text = "A server that stalls after three frames of this sentence."
     result = cli("speak", text, "--url", server.eigenai_url, "--out", "stalled.wav", "--no-play",
-                 "--timeout", "1", cwd=tmp_path)
+                 "--timeout", "2", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert b"SynthesisTimeout" in result.stderr
     assert os.listdir(tmp_path) == ["stalled.wav"]
