@@ -204,6 +204,28 @@ def test_in_process_a_signal_joins_every_thread_and_restores_the_handlers(make_s
     check_wav(tmp_path / "in.wav")
 
 
+def test_a_signal_while_held_comes_after_the_step_and_a_second_one_is_ignored() -> None:
+    from ttsstream.cli.signals import Interrupted, held, interrupts
+
+    before = signal.getsignal(signal.SIGTERM)
+    steps = []
+    with pytest.raises(Interrupted) as caught:
+        with interrupts():
+            with held():
+                os.kill(os.getpid(), signal.SIGHUP)
+                steps.append("the step finished")
+            steps.append("not reached")
+    assert steps == ["the step finished"] and caught.value.exit_code == 129
+    with interrupts():
+        with pytest.raises(Interrupted) as caught:
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.getsignal(signal.SIGTERM)  # a statement after the kill, where the handler runs
+        os.kill(os.getpid(), signal.SIGINT)  # while cleaning up: ignored
+        steps.append("cleaned up")
+    assert caught.value.reason == "terminated (SIGTERM)" and steps[-1] == "cleaned up"
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
 # -- defect 3: output the user did not name never replaces a file ------------------------------
 
 

@@ -56,11 +56,13 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     to_stdout = args.out == "-"
     note: Callable[[str], None] = ((lambda message: None) if args.quiet
                                    else (lambda message: print(f"ttsstream: {message}", file=err)))
-    # --out is opened before the text is read, so that a bad one is said at once.
-    sink = _sink(out, args.out, args.format) if args.out else None
+    sink: Optional[AudioSink] = None
     player = None
     run: Optional[_Run] = None
     try:
+        with held():  # a part file is made and known here, or not at all
+            # --out is opened before the text is read, so that a bad one is said at once.
+            sink = _sink(out, args.out, args.format) if args.out else None
         text = read_text(args.text, args.file)
         if provider == "local" and not args.provider:
             note("no provider, url or API key given: speaking with the local offline voice")
@@ -68,7 +70,8 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             _start_local(choice)  # a missing dependency is said first, before any talk of files
         player, why = (None, None) if args.no_play or to_stdout else _open_player(args.device)
         if sink is None and player is None:
-            sink = _default_sink(args.format)  # never replaces a file: speech.wav, speech-1.wav, ...
+            with held():
+                sink = _default_sink(args.format)  # never replaces a file: speech.wav, speech-1.wav, ...
             if why is not None:
                 note(f"cannot play here ({why}); writing {sink.path} instead")
         run = _Run(choice, player, StatusLine.for_stream(err, args.quiet), args.timeout, sink)
