@@ -151,7 +151,7 @@ def test_speak_without_a_device_says_so_and_writes_a_wav(server, tmp_path):
     env = missing_card_home(tmp_path / "home")
     result = run_cli(["speak", "Hello", "--url", server.eigenai_url], env, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "cannot play here" in result.stderr and "writing a WAV file instead" in result.stderr
+    assert "cannot play here" in result.stderr and "writing speech.wav instead" in result.stderr
     assert "ALSA lib" not in result.stderr, "PortAudio's probing leaked onto the terminal"
     assert f"wrote {tmp_path / 'speech.wav'}" in result.stdout
     assert read_wav(tmp_path / "speech.wav")[3] == tone_pcm("Hello")

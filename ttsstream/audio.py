@@ -1,21 +1,48 @@
-"""Audio values: AudioChunk, 16-bit sample alignment, numpy views and WAV writing.
+"""Audio values: AudioChunk, 16-bit sample alignment, numpy views, WAV writing, file types.
 
-This module owns what ttsstream knows about PCM. It starts no thread and opens no
-socket; it imports only numpy and the standard library.
+This module owns what ttsstream knows about PCM, and which file types it writes
+(``file_format``: a name's extension -> ``"wav"`` or ``"raw"``). It starts no thread and
+opens no socket; it imports only numpy, ``ttsstream.errors`` and the standard library.
 """
 
 from __future__ import annotations
 
 import os
 import wave
-from typing import BinaryIO, Tuple, Union
+from typing import BinaryIO, Dict, Optional, Tuple, Union
 
 import numpy as np
 
-__all__ = ["AudioChunk", "SampleAligner", "pcm_to_array", "read_wav", "write_wav", "SAMPLE_WIDTH"]
+from .errors import InvalidParameterError
+
+__all__ = ["AudioChunk", "SampleAligner", "pcm_to_array", "read_wav", "write_wav", "check_wav_name",
+           "file_format", "FILE_TYPES", "SAMPLE_WIDTH"]
 
 SAMPLE_WIDTH = 2  # bytes per sample: every dialect speaks signed 16-bit little-endian mono
 _INT16_LE = np.dtype("<i2")
+
+# The file types written today, by extension (lower case). Until the encoders come, any
+# other extension is refused rather than given WAV bytes under a name that promises
+# something else.
+FILE_TYPES: Dict[str, str] = {".wav": "wav", ".raw": "raw", ".pcm": "raw"}
+
+
+def file_format(path: Union[str, "os.PathLike[str]"]) -> Optional[str]:
+    """The format a file's name asks for: ``"wav"``, ``"raw"``, or None (no extension).
+
+    Raises:
+        InvalidParameterError: the extension names a format ttsstream does not write.
+    """
+    suffix = os.path.splitext(os.fspath(path))[1]
+    if not suffix:
+        return None
+    try:
+        return FILE_TYPES[suffix.lower()]
+    except KeyError:
+        raise InvalidParameterError(
+            f"{os.path.basename(os.fspath(path))}: ttsstream writes WAV (.wav) and raw 16-bit PCM (.raw, .pcm) "
+            f"files; {suffix} is not written yet (other formats are coming): name the file .wav, and convert "
+            "it meanwhile, e.g. with ffmpeg", parameter="path") from None
 
 
 def pcm_to_array(pcm: bytes) -> np.ndarray:
@@ -91,18 +118,38 @@ class SampleAligner:
         return len(self._carry)
 
 
+def check_wav_name(path: Union[str, "os.PathLike[str]"]) -> None:
+    """Refuse a file name that promises another format than WAV (no extension is WAV too).
+
+    Raises:
+        InvalidParameterError: the extension is not ``.wav``.
+    """
+    suffix = os.path.splitext(os.fspath(path))[1]
+    if suffix and FILE_TYPES.get(suffix.lower()) != "wav":
+        raise InvalidParameterError(
+            f"{os.path.basename(os.fspath(path))}: this writes WAV, and {suffix} files are not written yet "
+            "(other formats are coming): name the file .wav (raw PCM is speech.pcm's bytes as they are)",
+            parameter="path")
+
+
 def write_wav(path: Union[str, "os.PathLike[str]", BinaryIO], pcm: bytes, sample_rate: int) -> None:
     """Write 16-bit mono PCM as a WAV file to ``path`` (or to a binary file object).
 
     Raises:
+        InvalidParameterError: ``path``'s extension is not ``.wav`` (nothing is written).
         ValueError: if ``pcm`` is not whole samples or the rate is not positive.
         OSError: if the file cannot be written.
     """
+    target: Union[str, BinaryIO]
+    if isinstance(path, (str, os.PathLike)):
+        target = os.fspath(path)
+        check_wav_name(target)
+    else:
+        target = path
     if len(pcm) % SAMPLE_WIDTH:
         raise ValueError(f"PCM must be whole 16-bit samples, got {len(pcm)} bytes")
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    target = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
     with wave.open(target, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(SAMPLE_WIDTH)

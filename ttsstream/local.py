@@ -40,8 +40,9 @@ def local_url(dialect: Dialect) -> str:
 
         return shared_server().url + dialect.default_path()
     except ImportError as exc:
+        missing = exc.name or str(exc)  # a failing import names its module; a bare ImportError says what
         raise ConnectionFailed(
-            f"provider='local' needs the bundled server's dependencies ({exc.name} is missing): "
+            f"provider='local' needs the bundled server's dependencies ({missing} is missing or too old): "
             "pip install 'ttsstream[local]'"
         ) from exc
     except (OSError, RuntimeError) as exc:  # RuntimeError: eSpeak NG failed to initialise

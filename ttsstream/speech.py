@@ -226,9 +226,10 @@ class Speech(Sink):
         return 0.0 if self._turn is None else self._turn.underrun_ms
 
     def save(self, path: "str | os.PathLike[str]") -> None:
-        """Write the audio received so far as a 16-bit mono WAV file.
+        """Write the audio received so far as a 16-bit mono WAV file (``.wav``, or no extension).
 
         Raises:
+            InvalidParameterError: another extension (other formats are coming); nothing is written.
             RuntimeError: if the speech was made with ``keep_audio=False``.
             OSError: if the file cannot be written.
         """

@@ -1,13 +1,15 @@
 """The ``ttsstream`` command: ``speak``, ``voices``, ``devices`` and ``serve``. The only package that prints.
 
 ``main(argv=None)`` returns an exit code (``problems``): 0 done, 1 the work failed, 2 a
-bad command line, 130 interrupted, 141 standard output's reader went away. Every error
-is one line on stderr that names the flag or environment variable to change.
+bad command line, 130 interrupted (Ctrl-C; ``speak`` also ends cleanly on SIGTERM, 143,
+and SIGHUP, 129), 141 standard output's reader went away. Every error is one line on
+stderr that names the flag or environment variable to change.
 
 One module per concern: ``args`` (the grammar), ``options`` (flags -> provider, key and
 model parameters, checked by the tables), ``text`` (reading and cutting the text),
-``speak`` (the command), ``sink`` (WAV or PCM as it arrives), ``status`` (the live
-line), ``voices``, ``serve`` (also ``devices``) and ``problems`` (exit codes, wording).
+``speak`` (the command), ``sink`` (WAV or PCM as it arrives), ``signals`` (SIGTERM and
+SIGHUP end ``speak`` as Ctrl-C does), ``status`` (the live line), ``voices``, ``serve``
+(also ``devices``) and ``problems`` (exit codes, wording).
 
 Imports: ``ttsstream.errors`` and the modules above; each command imports the client,
 playback or the server only when it runs, so that ``ttsstream --help`` starts quickly.
@@ -22,6 +24,7 @@ from typing import List, Optional, TextIO
 from ..errors import AuthenticationError, InvalidParameterError, TTSError
 from .args import parser
 from .problems import BROKEN_PIPE, FAILED, INTERRUPTED, USAGE, UsageError, one_line, shell_words
+from .signals import Interrupted, interrupts
 
 __all__ = ["main"]
 
@@ -57,6 +60,8 @@ def main(argv: Optional[List[str]] = None, *, out: Optional[TextIO] = None, err:
         return BROKEN_PIPE
     except (OSError, ValueError) as exc:
         return _fail(err, f"{prefix}: {exc}", FAILED)
+    except Interrupted as exc:
+        return _fail(err, f"{prefix}: {exc.reason}", exc.exit_code)
     except KeyboardInterrupt:
         return _fail(err, f"{prefix}: interrupted", INTERRUPTED)
 
@@ -66,7 +71,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if command == "speak":
         from .speak import speak
 
-        return speak(args, out, err)
+        with interrupts():  # SIGTERM and SIGHUP clean up as Ctrl-C does: a file keeps its audio
+            return speak(args, out, err)
     if command == "voices":
         from .voices import voices
 

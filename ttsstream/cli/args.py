@@ -27,7 +27,8 @@ _KEYS = " / ".join(dialect.env_key for dialect in DIALECTS.values())
 EPILOG = (f"API keys: set {_KEYS} (recommended: the key then stays out of your shell history and the process "
           "list), or pass --api-key. Exit codes: 0 done; 1 the work failed (connecting, the server, a refused "
           "key, playback); 2 a bad command line (a flag, a value, a file, a missing key; nothing was sent); "
-          "130 interrupted; 141 standard output's reader went away.")
+          "130 interrupted (143 SIGTERM, 129 SIGHUP; a file being written keeps what was received); 141 standard "
+          "output's reader went away.")
 
 
 class _Parser(argparse.ArgumentParser):

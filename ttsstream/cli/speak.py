@@ -4,11 +4,16 @@ A short text is one request. A longer one, and standard input (read as it arrive
 one speech of many units (the library's text stream: first audio after the first
 sentence, the units' audio in order), whose segments move the progress on the status
 line. The main thread waits in slices of ``status.INTERVAL``, redrawing the status line
-between them, so Ctrl-C gets through at once.
+between them, so Ctrl-C (and SIGTERM or SIGHUP, see ``signals``) gets through at once.
 
-Imports: ``ttsstream.errors``, ``ttsstream.urls``; the client, ``ttsstream.api``
-(``choose_provider``) and playback only when it runs; and the CLI's ``options``,
-``text``, ``sink``, ``status`` and ``problems``.
+The output: ``--out FILE`` is checked (its extension against ``--format``) before
+anything is sent; interrupted or failed, a file keeps the audio received so far; with
+nothing to play on and no ``--out``, the audio goes to ``speech.wav``, or the first
+``speech-N.wav`` that does not exist, never over a file.
+
+Imports: ``ttsstream.audio``, ``ttsstream.errors``, ``ttsstream.urls``; the client,
+``ttsstream.api`` (``choose_provider``), ``ttsstream.local`` and playback only when it
+runs; and the CLI's ``options``, ``text``, ``sink``, ``signals``, ``status`` and ``problems``.
 """
 
 from __future__ import annotations
@@ -18,14 +23,15 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, TextIO, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, TextIO, Tuple, Union
 
-from ..audio import SAMPLE_WIDTH
-from ..errors import PlaybackError
+from ..audio import SAMPLE_WIDTH, file_format
+from ..errors import InvalidParameterError, PlaybackError
 from ..urls import display_url
 from .options import Choice, choose
 from .problems import BROKEN_PIPE, OK, UsageError
-from .sink import AudioSink
+from .signals import held
+from .sink import AudioSink, free_name
 from .status import INTERVAL, Progress, StatusLine
 from .text import PIECE_CHARS, read_text
 
@@ -33,9 +39,12 @@ if TYPE_CHECKING:
     from ..client import Speech, TTSClient
     from ..playback import AudioPlayer
 
-__all__ = ["speak", "DEFAULT_OUT"]
+__all__ = ["speak", "DEFAULT_OUT", "DEFAULT_RAW_OUT"]
 
+# Where the audio goes when nothing plays and --out is not given; never over a file
+# (speech-1.wav, speech-2.wav, ... when it exists).
 DEFAULT_OUT = "speech.wav"
+DEFAULT_RAW_OUT = "speech.raw"
 
 
 def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -45,33 +54,44 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     provider = choose_provider(args.provider, args.url)
     choice = choose(args, provider)
     to_stdout = args.out == "-"
-    # --out is opened before the text is read, so that a bad one is said at once.
-    sink = _sink(out, args.out, args.format) if args.out else None
+    note: Callable[[str], None] = ((lambda message: None) if args.quiet
+                                   else (lambda message: print(f"ttsstream: {message}", file=err)))
+    sink: Optional[AudioSink] = None
     player = None
+    run: Optional[_Run] = None
     try:
+        with held():  # a part file is made and known here, or not at all
+            # --out is opened before the text is read, so that a bad one is said at once.
+            sink = _sink(out, args.out, args.format) if args.out else None
         text = read_text(args.text, args.file)
-        note: Callable[[str], None] = (lambda message: None) if args.quiet else (lambda message: print(f"ttsstream: {message}", file=err))
         if provider == "local" and not args.provider:
             note("no provider, url or API key given: speaking with the local offline voice")
-        player = None if args.no_play or to_stdout else _open_player(args.device, note)
+        if provider == "local" and choice.url is None:
+            _start_local(choice)  # a missing dependency is said first, before any talk of files
+        player, why = (None, None) if args.no_play or to_stdout else _open_player(args.device)
         if sink is None and player is None:
-            sink = _sink(out, DEFAULT_OUT, args.format)
+            with held():
+                sink = _default_sink(args.format)  # never replaces a file: speech.wav, speech-1.wav, ...
+            if why is not None:
+                note(f"cannot play here ({why}); writing {sink.path} instead")
         run = _Run(choice, player, StatusLine.for_stream(err, args.quiet), args.timeout, sink)
         try:
             run.speak(text)
         finally:
             run.status.clear()
         if sink is not None:
-            sink.close(ok=not sink.broken, sample_rate=run.sample_rate)
+            with held():  # a finished file gets its name whole, even if a signal comes now
+                sink.close(complete=not sink.broken, sample_rate=run.sample_rate)
             if sink.broken:
                 return BROKEN_PIPE
     except BaseException:
-        if sink is not None:
-            sink.close(ok=False)
+        if sink is not None and sink.close(complete=False) and sink.path is not None:
+            note(f"kept the {sink.duration:.2f} s of audio received so far in {Path(sink.path).resolve()}")
         raise
     finally:
         if player is not None:
             player.close()
+    assert run is not None
     _report(run.summary(sink), out if not to_stdout else err, args)
     return OK
 
@@ -82,14 +102,53 @@ def _sink(out: TextIO, path: str, fmt: str) -> AudioSink:
         return AudioSink(out.buffer, None, fmt)
     if os.path.isdir(path):
         raise UsageError(f"--out {path}: is a folder; name a file")
+    _check_file_type(path, fmt)
     try:
         return AudioSink(None, path, fmt)
     except OSError as exc:
         raise UsageError(f"--out {path}: cannot write there: {exc.strerror or exc}") from None
 
 
-def _open_player(device: Optional[str], note: Any) -> Optional["AudioPlayer"]:
-    """An open player for ``device``, or None (saying why) where nothing can play."""
+def _check_file_type(path: str, fmt: str) -> None:
+    """Refuse a name whose extension promises another format than ``--format`` writes."""
+    try:
+        named = file_format(path)
+    except InvalidParameterError:
+        suffix = os.path.splitext(path)[1]
+        raise UsageError(f"--out {path}: {suffix} is not written yet (other formats are coming); ttsstream "
+                         "writes WAV (.wav) and raw 16-bit PCM (.raw or .pcm, with --format raw): name the "
+                         "file .wav") from None
+    if named == "raw" and fmt != "raw":
+        raise UsageError(f"--out {path}: that name is for raw PCM: add --format raw, or name the file .wav")
+    if named == "wav" and fmt != "wav":
+        raise UsageError(f"--out {path}: a .wav file holds a WAV: leave out --format {fmt}, or name the "
+                         "file .raw or .pcm")
+
+
+def _default_sink(fmt: str) -> AudioSink:
+    """The sink for output the user did not name: ``speech.wav`` (``speech.raw`` with
+    ``--format raw``), or the first numbered name no file has. Raises UsageError."""
+    try:
+        path = free_name(DEFAULT_OUT if fmt == "wav" else DEFAULT_RAW_OUT)
+    except OSError as exc:
+        raise UsageError(f"cannot write {DEFAULT_OUT} here ({exc.strerror or exc}): name a file with --out") \
+            from None
+    try:
+        return AudioSink(None, path, fmt, reserved=True)
+    except OSError as exc:
+        os.unlink(path)
+        raise UsageError(f"cannot write {path} here ({exc.strerror or exc}): name a file with --out") from None
+
+
+def _start_local(choice: Choice) -> None:
+    """Start the local voice's server now. Raises ConnectionFailed (naming what is missing)."""
+    from ..local import local_url
+
+    local_url(choice.dialect)
+
+
+def _open_player(device: Optional[str]) -> Tuple[Optional["AudioPlayer"], Optional[str]]:
+    """An open player for ``device``; or None and why, where nothing can play."""
     from ..playback import AudioPlayer
 
     chosen: Union[None, int, str] = int(device) if device is not None and device.isdigit() else device
@@ -100,9 +159,8 @@ def _open_player(device: Optional[str], note: Any) -> Optional["AudioPlayer"]:
         player.close()
         if device is not None:
             raise  # the user asked for this device: failing is the answer
-        note(f"cannot play here ({str(exc).split(';')[0]}); writing a WAV file instead")
-        return None
-    return player
+        return None, str(exc).split(";")[0]
+    return player, None
 
 
 class _Run:

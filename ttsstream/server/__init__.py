@@ -35,9 +35,10 @@ import importlib
 # Checked once, here, before any module that imports websockets.
 try:
     importlib.import_module("websockets.asyncio.server")
-except ImportError as exc:  # websockets < 13 has no asyncio.server
+except ImportError as exc:  # not installed, or websockets < 13 (which has no asyncio.server)
     raise ImportError(
-        "ttsstream's bundled server needs websockets>=13: pip install -U 'websockets>=13'"
+        "ttsstream's bundled server needs websockets>=13: pip install 'ttsstream[local]' "
+        "(or pip install -U 'websockets>=13')", name="websockets"
     ) from exc
 
 from .app import LocalServer
