@@ -10,10 +10,12 @@ a change here, so no example is ever skipped silently.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Dict, Iterator, List
 
@@ -86,6 +88,20 @@ def test_the_module_map_names_every_module() -> None:
         if len(parts) > 1 and f"`{parts[0]}/`" not in table:
             missing.append(parts[0] + "/")
     assert sorted(set(missing)) == []
+
+
+def test_every_snippet_names_what_it_needs_beyond_all() -> None:
+    """A block that imports what ``ttsstream[all]`` does not bring says so in a ``# needs:`` line."""
+    brought = set(sys.stdlib_module_names) - {"tkinter"} | {"ttsstream", "numpy"}
+    for fence in FENCES:
+        if fence.lang == "python":
+            imported = {alias.name.split(".")[0] for node in ast.walk(ast.parse(fence.code))
+                        if isinstance(node, ast.Import) for alias in node.names}
+            imported |= {node.module.split(".")[0] for node in ast.walk(ast.parse(fence.code))
+                         if isinstance(node, ast.ImportFrom) and node.module}
+            needs = " ".join(line for line in fence.code.splitlines() if line.startswith("# needs:"))
+            assert [name for name in sorted(imported - brought) if name not in needs] == [], \
+                f"{fence.page}:{fence.line}"
 
 
 def test_the_guide_has_a_section_per_integration() -> None:
