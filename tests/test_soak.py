@@ -39,7 +39,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 SPEECHES = int(os.environ.get("TTSSTREAM_SOAK_SPEECHES", "5000"))
 WARM_UP = SPEECHES // 10  # speeches before the figures must stay flat (imports, caches, arenas)
 # Growth of the client's resident memory allowed from the middle to the end. Measured:
-# see README, Reliability (a leak of one 24 kB audio buffer per speech would add 60 MB).
+# see docs/reliability.md (a leak of one 24 kB audio buffer per speech would add 60 MB).
 RSS_GROWTH_KB = 4096
 JOIN = 10.0  # a hang guard for a finished connection's reader thread
 READER = "ttsstream-reader-"

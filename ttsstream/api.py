@@ -87,8 +87,11 @@ def speak(text: str, *, provider: Optional[str] = None, api_key: Optional[str] =
         ttsstream.speak("Hello from a plain script.", play=True)
 
     Args:
-        provider, api_key, model, url, timeout: choose the default client (see
-            ``default_client``); None for ``provider`` picks one (``choose_provider``).
+        provider: the default client's provider; None picks one (``choose_provider``).
+        api_key: its key (None: from the environment).
+        model: its model (None: the provider's default).
+        url: its endpoint (None: the provider's).
+        timeout: its timeout in seconds (see ``default_client``).
         **kwargs: ``TTSClient.speak``'s arguments: ``voice``, ``on_audio``, ``play``,
             ``block``, model parameters, ...
 
@@ -96,7 +99,7 @@ def speak(text: str, *, provider: Optional[str] = None, api_key: Optional[str] =
         The Speech, finished unless ``block=False``.
 
     Raises:
-        What ``TTSClient`` and ``TTSClient.speak`` raise.
+        TTSError: what ``TTSClient`` and ``TTSClient.speak`` raise.
     """
     return default_client(provider, api_key, model, url, timeout).speak(text, **kwargs)
 

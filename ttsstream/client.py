@@ -236,8 +236,10 @@ class TTSClient(MainLoopIntegration):
             wait: block until all ``n`` are open (else return at once).
             timeout: with ``wait``, seconds to wait at most (the client's connect timeout
                 when None).
-            voice, extra, **params: the speeches they are for, as ``speak()`` takes them
+            voice: the voice of the speeches they are for, as ``speak()`` takes it
                 (Shunyalabs' connections are per voice and settings).
+            extra: those speeches' unchecked fields, as ``speak()`` takes them.
+            **params: those speeches' model parameters, as ``speak()`` takes them.
 
         Raises:
             InvalidParameterError: a bad ``n``, voice or parameter.

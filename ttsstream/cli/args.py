@@ -87,7 +87,7 @@ def parser() -> argparse.ArgumentParser:
                        help="speech engine: espeak (real speech) or tone (one beep per character, for tests); "
                             "default: espeak")
     serve.add_argument("--fault", metavar="NAME[:after=N]",
-                       help="misbehave on purpose, e.g. drop:after=2 (see the README's table of faults)")
+                       help="misbehave on purpose, e.g. drop:after=2 (see the docs' table of faults)")
     serve.add_argument("--certfile", metavar="PEM", help="serve wss:// with this certificate (and chain)")
     serve.add_argument("--keyfile", metavar="PEM", help="the certificate's key, when not in --certfile")
     serve.add_argument("--allow-open", action="store_true",

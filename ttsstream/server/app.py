@@ -89,9 +89,10 @@ class LocalServer:
         thread_name: the server thread's name; ``ttsstream-server-<port>`` by default.
         transcript_limit: keep only the latest this many utterances in ``transcript``
             (None keeps all: for tests; a long-running server should set it).
-        certfile, keyfile: PEM files of a certificate (with its chain) and its key: the
-            server then speaks ``wss://`` only. ``keyfile`` may be left out when
-            ``certfile`` holds the key too.
+        certfile: a PEM file of a certificate (with its chain): the server then speaks
+            ``wss://`` only.
+        keyfile: the certificate's key, as PEM; may be left out when ``certfile`` holds
+            the key too.
         allow_open: serve on an interface other than loopback without an API key. Without
             it, such a server refuses to be made.
         max_text_chars: the longest text one request may carry; a longer one gets the

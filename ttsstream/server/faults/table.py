@@ -2,7 +2,7 @@
 
 Each ``Fault`` names its action (from ``actions``), the point where it acts, what its
 ``after`` counts, and two lines of documentation: what happens, and what a client
-should do about it. The README, ``--help`` and ``FaultSpec`` all read this table;
+should do about it. The docs (``docs/guide/faults.md``), ``--help`` and ``FaultSpec`` all read this table;
 adding a fault is one action and one entry here.
 
 The points, in the order a connection meets them:
