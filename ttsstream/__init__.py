@@ -29,6 +29,7 @@ from .errors import (
     TTSError,
 )
 from .playback import AudioPlayer  # PyAudio itself is imported only when playback starts
+from .protocols.voices import Voice, voices
 from .retry import Timeouts
 from .segmenter import Segmenter
 from .speech import Segment
@@ -38,6 +39,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "speak",
+    "voices",
+    "Voice",
     "TTSClient",
     "Speech",
     "AudioChunk",

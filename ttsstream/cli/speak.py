@@ -8,7 +8,7 @@ between them, so Ctrl-C gets through at once.
 
 Imports: ``ttsstream.errors``, ``ttsstream.urls``; the client, ``ttsstream.api``
 (``choose_provider``) and playback only when it runs; and the CLI's ``options``,
-``text``, ``sink``, ``status`` and ``problems``.
+``text``, ``sink``, ``status``, ``notice`` and ``problems``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, TextIO, Union
 
 from ..audio import SAMPLE_WIDTH
-from ..errors import PlaybackError
+from ..errors import InvalidParameterError, PlaybackError
 from ..urls import display_url
+from .notice import LOCAL_NOTICE, first_time
 from .options import Choice, choose
-from .problems import BROKEN_PIPE, OK, UsageError
+from .problems import BROKEN_PIPE, OK, UsageError, shell_words
 from .sink import AudioSink
 from .status import INTERVAL, Progress, StatusLine
 from .text import PIECE_CHARS, read_text
@@ -42,17 +43,23 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``ttsstream speak``; return the exit code. Raises UsageError, TTSError, OSError."""
     from ..api import choose_provider
 
-    provider = choose_provider(args.provider, args.url)
+    try:
+        provider = choose_provider(args.provider, args.url)
+    except InvalidParameterError as exc:
+        raise UsageError(f"--url: {shell_words(exc.message)}") from None
     choice = choose(args, provider)
     to_stdout = args.out == "-"
+    if to_stdout:
+        _refuse_terminal(out)
     # --out is opened before the text is read, so that a bad one is said at once.
     sink = _sink(out, args.out, args.format) if args.out else None
     player = None
     try:
         text = read_text(args.text, args.file)
         note = (lambda message: None) if args.quiet else (lambda message: print(f"ttsstream: {message}", file=err))
-        if provider == "local" and not args.provider:
-            note("no provider, url or API key given: speaking with the local offline voice")
+        if provider == "local" and not args.provider and (args.verbose or first_time(LOCAL_NOTICE)):
+            note("no provider, url or API key given: speaking with the local offline voice "
+                 "(--provider or an API key chooses a service; said once, or with --verbose)")
         player = None if args.no_play or to_stdout else _open_player(args.device, note)
         if sink is None and player is None:
             sink = _sink(out, DEFAULT_OUT, args.format)
@@ -88,11 +95,33 @@ def _sink(out: TextIO, path: str, fmt: str) -> AudioSink:
         raise UsageError(f"--out {path}: cannot write there: {exc.strerror or exc}") from None
 
 
+def _refuse_terminal(out: TextIO) -> None:
+    """``--out -`` onto a terminal would print binary noise there. Raises UsageError."""
+    try:
+        tty = out.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty:
+        raise UsageError("--out -: standard output is a terminal, and audio is not text: pipe it "
+                         "(--out - | aplay) or redirect it (--out - > speech.wav)")
+
+
 def _open_player(device: Optional[str], note: Any) -> Optional["AudioPlayer"]:
-    """An open player for ``device``, or None (saying why) where nothing can play."""
-    from ..playback import AudioPlayer
+    """An open player for ``device``, or None (saying why) where nothing can play.
+
+    Raises:
+        UsageError: ``device`` names no output device (while there are some).
+        PlaybackError: PyAudio is missing, or the device failed.
+    """
+    from ..playback import AudioPlayer, output_devices
 
     chosen: Union[None, int, str] = int(device) if device is not None and device.isdigit() else device
+    if chosen is not None:
+        found = output_devices()
+        if found and not any(_matches(chosen, each) for each in found):
+            listed = ", ".join(f"{each['index']}: {each['name']}" for each in found)
+            raise UsageError(f"--device {device}: no such output device (there are {listed}); "
+                             "list them with: ttsstream devices")
     player = AudioPlayer(device=chosen)
     try:
         player.start()
@@ -103,6 +132,13 @@ def _open_player(device: Optional[str], note: Any) -> Optional["AudioPlayer"]:
         note(f"cannot play here ({str(exc).split(';')[0]}); writing a WAV file instead")
         return None
     return player
+
+
+def _matches(device: Union[int, str], found: Dict[str, Any]) -> bool:
+    """Whether ``device`` (an index, or a part of a name) names the output device ``found``."""
+    if isinstance(device, int):
+        return bool(found["index"] == device)
+    return device.lower() in str(found["name"]).lower()
 
 
 class _Run:
