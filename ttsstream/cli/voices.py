@@ -109,7 +109,9 @@ def _table(found: List[Voice]) -> List[str]:
 
 
 def _notes(args: argparse.Namespace, found: List[Voice]) -> List[str]:
-    lines = ["", "* the model's default voice. Parameters of each model: ttsstream voices --params"]
+    lines = [""]
+    if found:
+        lines.append("* the model's default voice. Parameters of each model: ttsstream voices --params")
     providers = [args.provider] if args.provider else list(DIALECTS) + [LOCAL]
     bare = [f"{provider}/{model}" for provider in providers for model in _models_of(provider)
             if args.model in (None, model) and not list_voices(provider, model)]
@@ -122,7 +124,7 @@ def _notes(args: argparse.Namespace, found: List[Voice]) -> List[str]:
     if any(voice.provider == LOCAL for voice in found):
         lines.append("local: the bundled server answers to every name above on any model, in any case; "
                      "another name is refused before anything is sent.")
-    return lines
+    return lines if len(lines) > 1 else []
 
 
 def _dialect_of(model: str) -> str:
