@@ -6,17 +6,18 @@ dialect has one), paces them, gives the fault injector its points, records the
 utterance, and ends with the dialect's end message or error message. A dialect says
 how its messages look with a ``Framing``; everything else is the same for all.
 
-This module owns the framing of audio, the limit on a request's text, and the rules
-for when an utterance is recorded, and logs one INFO line per request (``request_line``:
-never a key, and of the text only a short preview). It imports ``engine``, ``synthesis``, ``faults`` and ``transcript`` from the
-package, and knows no dialect's field names.
+This module owns the framing of audio, the limit on a request's text, the rules for
+when an utterance is recorded, and the one INFO line logged per request
+(``request_line``: never a key, and of the text only a short preview). It imports
+``engine``, ``synthesis``, ``faults`` and ``transcript`` from the package, and knows no
+dialect's field names.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -96,14 +97,13 @@ class Speaker:
             await ws.send(framing.error(f"text is {len(take.text)} characters; this server takes at most "
                                         f"{self._max_text} per request: split it", 413))
             return True
-        outcome = ["stopped"]  # how it ended: _speak says, as soon as it knows
         try:
             with self._faults.speaking(ws):
-                return await self._speak(ws, take, framing, outcome)
+                return await self._speak(ws, take, framing)
         finally:
-            log.info("%s", request_line(take, outcome[0]))
+            log.info("%s", request_line(take, take.outcome))
 
-    async def _speak(self, ws: ServerConnection, take: Take, framing: Framing, outcome: List[str]) -> bool:
+    async def _speak(self, ws: ServerConnection, take: Take, framing: Framing) -> bool:
         synthesis = Synthesis(
             self._engine, take.text,
             dict(voice=take.voice, language=take.language, speed=take.speed, sample_rate=take.sample_rate),
@@ -129,13 +129,13 @@ class Speaker:
                         piece = await synthesis.next()
                     except (UnknownVoice, UnknownLanguage) as exc:
                         # The client's mistake, not the engine's: say what to choose instead.
-                        outcome[0] = f"refused: {exc}"
+                        take.outcome = f"refused: {exc}"
                         self._transcript.record(take, completed=False)
                         await ws.send(framing.error(str(exc), 400))
                         return True
                     except Exception:  # noqa: BLE001  (an engine bug must not kill the connection)
                         log.exception("the %s engine failed", self._engine.name)
-                        outcome[0] = "the engine failed"
+                        take.outcome = "the engine failed"
                         self._transcript.record(take, completed=False)
                         await ws.send(framing.error("engine failed", 500))
                         return True
@@ -147,14 +147,14 @@ class Speaker:
                 await self._faults.at_frame(scene)
                 await self._faults.at_end(scene)
             except Stop as stop:
-                outcome[0] = f"fault {take.fault or 'injected'}"
+                take.outcome = f"fault {take.fault or 'injected'}"
                 return stop.keep_serving
             self._transcript.record(take, completed=True)
-            outcome[0] = "completed"
+            take.outcome = "completed"
             await ws.send(framing.end(take))
             return True
         except ConnectionClosed:
-            outcome[0] = "the client went away"
+            take.outcome = "the client went away"
             self._transcript.record(take, completed=False)
             raise
         finally:
