@@ -32,6 +32,13 @@ def no_thread_left() -> Iterator[None]:
     assert not left, f"threads left running: {left}"
 
 
+@pytest.fixture(autouse=True)
+def own_cache_folder(tmp_path_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test (and the commands it runs) gets an empty cache folder, so that a notice said
+    once per machine is said in each test, and no test writes into the user's own."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
     """A bundled server (tone engine: exact, predictable audio) on an ephemeral loopback port."""

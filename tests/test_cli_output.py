@@ -307,7 +307,7 @@ def test_without_the_local_extra_the_cli_names_it_and_writes_nothing(tmp_path) -
 def test_without_the_extras_the_library_names_them(tmp_path) -> None:
     code = (
         "import ttsstream\n"
-        "for args in ({'play': True, 'url': 'ws://127.0.0.1:9/none'}, {'provider': 'local'}):\n"
+        "for args in ({'play': True, 'provider': 'eigenai', 'url': 'ws://127.0.0.1:9/none'}, {'provider': 'local'}):\n"
         "    try:\n"
         "        ttsstream.speak('Hello', **args)\n"
         "    except ttsstream.TTSError as exc:\n"

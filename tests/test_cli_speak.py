@@ -7,6 +7,7 @@ pseudo-terminal and nowhere else; every bad argument is one line and its exit co
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import io
 import json
@@ -200,8 +201,8 @@ def test_ctrl_c_stops_the_speech_with_130(make_server, tmp_path) -> None:
 # -- 3. voices ----------------------------------------------------------------------------------
 
 
-def test_voices_lists_what_the_tables_hold() -> None:
-    listed = json.loads(cli("voices", "--json").stdout)
+def test_voices_params_lists_what_the_tables_hold() -> None:
+    listed = json.loads(cli("voices", "--params", "--json").stdout)
     for name, dialect in DIALECTS.items():
         about = listed["providers"][name]
         assert about["env_key"] == dialect.env_key and about["default_model"] == dialect.default_model
@@ -217,14 +218,14 @@ def test_voices_lists_what_the_tables_hold() -> None:
     assert {"Linda", "Vivian", "Nisha"} <= set(listed["local"]["voices"])
     assert "Hindi" in listed["local"]["languages"]
 
-    text = cli("voices").stdout.decode()
+    text = cli("voices", "--params").stdout.decode()
     for dialect in DIALECTS.values():
         for params in dialect.parameters.values():
             for param in params.values():
                 assert re.search(rf"^    {re.escape(param.name)} +{re.escape(param.describe())} ", text, re.M)
     assert "number from 0.25 to 4" in text and "object {speed: number in (0, 4], ...}" in text
 
-    only = cli("voices", "--provider", "shunyalabs", "--model", "zero-indic").stdout.decode()
+    only = cli("voices", "--params", "--provider", "shunyalabs", "--model", "zero-indic").stdout.decode()
     assert "zero-indic" in only and "higgs2p5" not in only and "local" not in only
 
 
@@ -354,6 +355,7 @@ def test_every_bad_argument_is_one_line_and_its_exit_code(tmp_path) -> None:
         assert message.count("\n") == 1 and message.endswith("\n"), (args, message)
         assert named in message, (args, message)
         assert "Traceback" not in message and "api_key=" not in message and "extra={" not in message
+        assert "allow_open" not in message
     assert list(tmp_path.iterdir()) == []  # no file left behind, not even a half one
 
 
@@ -405,3 +407,200 @@ def test_in_process_main_writes_the_pipe_to_out(server) -> None:
                 out=out, err=err) == 0
     out.flush()
     assert out.buffer.getvalue() == tone_pcm("Hi") and err.getvalue() == ""
+
+
+# -- 6. what the command line says, and with which code --------------------------------------------
+
+
+def test_an_unknown_local_voice_is_a_usage_error_before_anything_is_sent() -> None:
+    result = cli("speak", "Hi", "--provider", "local", "--voice", "Nobody", "--out", "-")
+    message = result.stderr.decode()
+    assert (result.returncode, result.stdout) == (2, b""), message
+    assert message.count("\n") == 1 and message.startswith("ttsstream speak: --voice: unknown voice 'Nobody'")
+    assert "Linda" in message and "Nisha" in message and "ttsstream voices --provider local" in message
+    assert "ServerError" not in message
+
+
+def test_a_url_of_neither_dialect_asks_for_the_provider(server) -> None:
+    base = server.eigenai_url.rsplit("/api/", 1)[0]
+    for path in ("/ws/tts", "/proxy/tts", ""):
+        result = cli("speak", "Hi", "--url", base + path, "--api-key", KEY, "--out", "-")
+        message = result.stderr.decode()
+        assert (result.returncode, result.stdout) == (2, b""), message
+        assert message.count("\n") == 1 and message.startswith("ttsstream speak: --url: ")
+        assert "--provider eigenai or --provider shunyalabs" in message, message
+        assert KEY not in message and "refused" not in message
+    assert server.connections == 0  # nothing was sent anywhere
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyaudio") is None and not os.environ.get("CI"),
+                    reason='PyAudio is not installed (pip install "ttsstream[playback]")')
+def test_a_device_that_does_not_exist_is_a_usage_error(server, tmp_path) -> None:
+    playing = env(HOME=alsa_file_home(tmp_path / "home", str(tmp_path / "device.raw"))["HOME"])
+    result = subprocess.run([sys.executable, "-m", "ttsstream", "speak", "Hi", "--url", server.eigenai_url,
+                             "--device", "99"], capture_output=True, timeout=TIMEOUT, env=playing, cwd=str(tmp_path))
+    message = result.stderr.decode()
+    assert result.returncode == 2 and message.count("\n") == 1, message
+    assert "--device 99: no such output device" in message and "ttsstream devices" in message
+    assert server.connections == 0
+
+
+def test_json_says_a_failure_as_json_and_keeps_the_code() -> None:
+    port = _closed_port()
+    failed = cli("speak", "Hi", "--url", f"ws://127.0.0.1:{port}/ws", "--api-key", KEY, "--no-play", "--json")
+    assert failed.returncode == 1
+    said = json.loads(failed.stdout)
+    assert said == {"ok": False, "error": {"type": "ConnectionFailed", "message": said["error"]["message"]}}
+    assert "refused" in said["error"]["message"] and KEY.encode() not in failed.stdout + failed.stderr
+    assert failed.stderr.decode().count("\n") == 1  # the line for people stays on stderr
+
+    usage = cli("speak", "Hi", "--speed", "fast", "--json")
+    assert usage.returncode == 2 and json.loads(usage.stdout)["error"]["type"] == "UsageError"
+
+    # With --out -, stdout is the audio's: the JSON goes to stderr, as the summary does, said once.
+    piped = cli("speak", "Hi", "--provider", "local", "--voice", "Nobody", "--json", "--out", "-")
+    assert piped.returncode == 2 and piped.stdout == b""
+    assert json.loads(piped.stderr)["error"]["message"].startswith("--voice: unknown voice")
+
+
+def _on_a_pty(args: List[str], stdin_pty: bool = False, stdin: Optional[bytes] = None) -> Tuple[int, bytes, bytes]:
+    """Run the CLI with stdout (or stdin) on a pseudo-terminal; return (code, what the
+    terminal got, stderr)."""
+    master, slave = os.openpty()
+    try:
+        child = subprocess.Popen([sys.executable, "-m", "ttsstream", *args], env=env(), stderr=subprocess.PIPE,
+                                 stdout=subprocess.PIPE if stdin_pty else slave,
+                                 stdin=slave if stdin_pty else subprocess.PIPE)
+    finally:
+        os.close(slave)
+    try:
+        if not stdin_pty:
+            child.stdin.write(stdin or b"")
+            child.stdin.close()
+        err = child.stderr.read()
+        code = child.wait(TIMEOUT)
+        screen = b""
+        while select.select([master], [], [], 0)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child's end is closed and everything was read
+                break
+            if not chunk:
+                break
+            screen += chunk
+        if stdin_pty:
+            screen = child.stdout.read()
+    finally:
+        child.kill()
+        child.wait()
+        child.stderr.close()
+        if child.stdout:
+            child.stdout.close()
+        os.close(master)
+    return code, screen, err
+
+
+def test_out_dash_onto_a_terminal_is_refused(server) -> None:
+    code, screen, err = _on_a_pty(["speak", "Hi", "--url", server.eigenai_url, "--out", "-"])
+    assert code == 2 and screen == b"", screen[:80]
+    assert err.decode().startswith("ttsstream speak: --out -: standard output is a terminal")
+    assert server.connections == 0
+
+
+def test_no_text_reads_a_pipe_and_refuses_a_terminal(server) -> None:
+    piped = cli("speak", "--url", server.eigenai_url, "--out", "-", "--format", "raw", "-q", stdin=b"From a pipe.\n")
+    assert piped.returncode == 0, piped.stderr
+    assert server.transcript[-1].text == "From a pipe." and piped.stdout == tone_pcm("From a pipe.")
+
+    code, out, err = _on_a_pty(["speak", "--url", server.eigenai_url, "--out", "-"], stdin_pty=True)
+    assert (code, out) == (2, b"") and b"give the text to say as TEXT" in err and err.count(b"\n") == 1
+    assert len(server.transcript) == 1
+
+
+def test_voices_lists_voices_and_its_filters_work() -> None:
+    local = cli("voices", "--provider", "local").stdout.decode()
+    rows = [line.split() for line in local.split("\n\n")[0].splitlines()[1:]]
+    assert rows and {row[0] for row in rows} == {"local"}, local
+    assert ["local", "qwen3-tts", "Vivian", "*", "female", "Chinese"] == rows[[r[2] for r in rows].index("Vivian")][:6]
+
+    listed = json.loads(cli("voices", "--json").stdout)
+    import ttsstream
+
+    assert listed == [dict(dataclasses.asdict(voice), languages=list(voice.languages)) for voice in ttsstream.voices()]
+    hindi = json.loads(cli("voices", "--json", "--provider", "shunyalabs", "--language", "Hindi").stdout)
+    assert {voice["name"] for voice in hindi} == {"Nisha", "Varun", "Rajesh", "Priya", "Arjun", "Kavya"}
+    only = cli("voices", "--model", "higgs2p5", "--provider", "eigenai").stdout.decode()
+    assert "Linda *" in only and "Jack" in only and "Vivian" not in only and "local " not in only
+
+    bad = cli("voices", "--provider", "shunyalabs", "--model", "higgs2p5")
+    assert bad.returncode == 2 and b"--model higgs2p5" in bad.stderr and b"zero-indic" in bad.stderr
+
+
+def test_serve_and_devices_help_say_what_they_do() -> None:
+    serve = " ".join(cli("serve", "--help").stdout.decode().split())
+    assert "Run the bundled offline TTS server in the foreground" in serve and "--quiet" in serve
+    devices = " ".join(cli("devices", "--help").stdout.decode().split())
+    assert "List the audio output devices" in devices
+
+
+def test_an_open_host_names_the_flags_not_python() -> None:
+    result = cli("serve", "--host", "0.0.0.0", "--port", "0", "--engine", "tone")
+    message = result.stderr.decode()
+    assert result.returncode == 2 and message.count("\n") == 1
+    assert "--api-key KEY" in message and "--allow-open" in message and "allow_open" not in message, message
+
+
+def _serve_and_speak(*serve_flags: str) -> str:
+    """Run ``ttsstream serve`` as a process, speak twice to it (once refused), stop it; return its stderr."""
+    server = subprocess.Popen([sys.executable, "-m", "ttsstream", "serve", "--port", "0", "--engine", "tone",
+                               "--api-key", KEY, *serve_flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env())
+    try:
+        match = re.search(rb"ws://127\.0\.0\.1:\d+", server.stdout.readline())
+        assert match, server.stderr.read()
+        base = match.group(0).decode()
+        spoken = cli("speak", "Hello there, a request to log.", "--url", base + "/api/v1/generate/ws", "--out", "-",
+                     EIGENAI_API_KEY=KEY)
+        assert spoken.returncode == 0, spoken.stderr
+        refused = cli("speak", "Hi", "--url", base + "/ws", "--voice", "Varun", "--out", "-",
+                      SHUNYALABS_API_KEY="wrong-key")
+        assert refused.returncode == 1
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            assert server.wait(TIMEOUT) == 0
+        finally:
+            server.kill()
+            err = server.stderr.read().decode()
+            server.stdout.close()
+            server.stderr.close()
+    return err
+
+
+def test_serve_logs_each_request_and_quiet_silences_it() -> None:
+    logged = _serve_and_speak()
+    lines = [line for line in logged.splitlines() if " -> " in line]
+    assert lines == ['ttsstream serve: eigenai higgs2p5 voice=Linda 30 chars "Hello there, a request \u2026" '
+                     '-> completed, 1.50 s of audio'], logged
+    assert "refused a Shunyalabs connection: missing or invalid API key" in logged
+    assert KEY not in logged and "wrong-key" not in logged and "connection open" not in logged
+    assert _serve_and_speak("--quiet") == ""
+
+
+def test_the_local_voice_notice_is_said_once_per_machine(tmp_path) -> None:
+    cache = str(tmp_path / "cache")
+    said = [cli("speak", "Hi", "--out", "-", "--format", "raw", XDG_CACHE_HOME=cache).stderr.decode()
+            for _ in range(2)]
+    assert "speaking with the local offline voice" in said[0]
+    assert "local offline voice" not in said[1] and said[1].startswith("streamed")
+    verbose = cli("speak", "Hi", "--out", "-", "--verbose", XDG_CACHE_HOME=cache).stderr.decode()
+    assert "speaking with the local offline voice" in verbose
+
+
+def test_the_short_flags_users_expect(server) -> None:
+    result = cli("speak", "Namaste", "--url", server.shunyalabs_url, "-v", "Varun", "-s", "1.2", "-l", "hi",
+                 "-o", "-", "-q")
+    assert result.returncode == 0, result.stderr
+    heard = server.transcript[-1]
+    assert (heard.voice, heard.speed, heard.language) == ("Varun", 1.2, "hi")
+    assert result.stdout == wav_header(24000) + tone_pcm("Namaste", speed=1.2)

@@ -29,6 +29,7 @@ from .errors import (
     TTSError,
 )
 from .playback import AudioPlayer  # PyAudio itself is imported only when playback starts
+from .protocols.voices import Voice, voices
 from .retry import Timeouts
 from .segmenter import Segmenter
 from .speech import Segment
@@ -39,6 +40,8 @@ __version__ = "0.1.0"
 __all__ = [
     "speak",
     "choose_provider",
+    "voices",
+    "Voice",
     "TTSClient",
     "Speech",
     "AudioChunk",

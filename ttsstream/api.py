@@ -5,7 +5,7 @@ configuration (provider, key, model, url, timeout), made on first use and kept, 
 later calls reuse its connections, the local server and the audio player. The clients
 are closed at interpreter exit, or by ``close_default_clients()``.
 
-Imports: client. Starts nothing until ``speak`` is called.
+Imports: client, config. Starts nothing until ``speak`` is called.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import threading
 from typing import Any, Dict, Optional, Tuple
 
 from .client import Speech, TTSClient
-from .protocols import DIALECTS, dialect_for_url
+from .config import provider_for_url
+from .protocols import DIALECTS
 
 __all__ = ["speak", "default_client", "close_default_clients", "choose_provider"]
 
@@ -33,8 +34,8 @@ _atexit_registered = False
 def choose_provider(provider: Optional[str] = None, url: Optional[str] = None) -> str:
     """The provider to use when none may be named: ``TTSClient(choose_provider())``.
 
-    ``provider`` if given; else the one whose endpoint path ``url`` has (EigenAI for an
-    unknown path); else the one whose API key is in the environment; else ``"local"``.
+    ``provider`` if given; else the one whose endpoint path ``url`` has; else the one
+    whose API key is in the environment; else ``"local"``.
 
     Args:
         provider: a provider the user named, or None.
@@ -42,11 +43,14 @@ def choose_provider(provider: Optional[str] = None, url: Optional[str] = None) -
 
     Returns:
         ``"eigenai"``, ``"shunyalabs"``, ``"local"``, or ``provider`` as given.
+
+    Raises:
+        InvalidParameterError: ``url``'s path is neither dialect's: name the provider.
     """
     if provider:
         return provider
     if url:
-        return dialect_for_url(url) or "eigenai"
+        return provider_for_url(url)
     for name, dialect in DIALECTS.items():
         if os.environ.get(dialect.env_key):
             return name

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Option
 
 from .callbacks import AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback
 from .checks import require_number
-from .config import Endpoint, choose_dialect, resolve_key
+from .config import Endpoint, check_voice, choose_dialect, resolve_key
 from .connection import Settings, Sink
 from .errors import Cancelled, InvalidParameterError, TTSError
 from .mainloop import MainLoopIntegration
@@ -87,7 +87,8 @@ class TTSClient(MainLoopIntegration):
             client stops a player it was given but leaves closing it to its owner.
 
     Raises:
-        InvalidParameterError: a bad provider, model, url, timeout or dispatch.
+        InvalidParameterError: a bad provider, model, url, timeout or dispatch, or a
+            voice the local server does not have.
         AuthenticationError: no API key where one is needed.
     """
 
@@ -102,6 +103,7 @@ class TTSClient(MainLoopIntegration):
         timeouts = Timeouts.of(timeout)
         self.provider = provider
         self._dialect, self.model = choose_dialect(provider, model)
+        check_voice(provider, self.model, voice, {})
         self.voice = voice
         self.timeout = timeout if isinstance(timeout, Timeouts) else float(timeout)
         self.dispatch = dispatch
@@ -188,7 +190,8 @@ class TTSClient(MainLoopIntegration):
             The Speech: finished if ``block``, running otherwise.
 
         Raises:
-            InvalidParameterError: bad text or parameters, before any network I/O.
+            InvalidParameterError: bad text or parameters, or a voice the local server
+                does not have (``ttsstream.voices()`` lists them), before any network I/O.
             PlaybackError: with ``play=True``, no PyAudio or no output device (before
                 any network I/O).
             TTSError: with ``block=True``, the error the speech ended with.
@@ -350,7 +353,9 @@ class TTSClient(MainLoopIntegration):
             voice = self.voice
         if voice is None:
             voice = self._dialect.default_voice(self.model)
-        return self._dialect.build_request(self.model, text, voice, params, extra)
+        request = self._dialect.build_request(self.model, text, voice, params, extra)
+        check_voice(self.provider, self.model, voice, params)  # the local server's voices are known
+        return request
 
     def stop(self) -> None:
         """Cancel every running speech of this client and silence its playback.

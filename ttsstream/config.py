@@ -3,9 +3,12 @@
 ``TTSClient`` resolves its ``provider``, ``model``, ``url`` and ``api_key`` here, before
 any I/O, so that a mistake is an error at construction with a message that says what to
 do. ``provider="local"`` speaks the dialect whose models include the one asked for, and
-its endpoint is the bundled server, started when the first speech connects.
+its endpoint is the bundled server, started when the first speech connects. When no
+provider is named, a ``url`` names it by its path (``provider_for_url``), and a path
+that is neither dialect's is never guessed. A voice that a closed list (the local
+server's) lacks is refused here too (``check_voice``).
 
-Imports: protocols, urls, local, errors.
+Imports: protocols (and its voice tables), urls, local, errors.
 """
 
 from __future__ import annotations
@@ -16,11 +19,34 @@ from urllib.parse import urlsplit
 
 from .errors import AuthenticationError, InvalidParameterError
 from .local import local_dialect_name, local_url
-from .protocols import LOCAL, PROVIDERS, Dialect, get_dialect
+from .protocols import DIALECTS, LOCAL, PROVIDERS, Dialect, dialect_for_url, get_dialect
 from .protocols.base import check_model
-from .urls import check_url, is_loopback, with_default_path
+from .protocols.shunyalabs import GATEWAY_PATH
+from .protocols.voices import check_voice
+from .urls import check_url, display_url, is_loopback, with_default_path
 
-__all__ = ["choose_dialect", "Endpoint", "resolve_key"]
+__all__ = ["choose_dialect", "Endpoint", "resolve_key", "provider_for_url", "check_voice"]
+
+
+def provider_for_url(url: str) -> str:
+    """The provider whose endpoint path ``url`` has.
+
+    Raises:
+        InvalidParameterError: the path is neither dialect's (a proxy's, a bare host,
+            the Shunyalabs SDK's gateway): the caller must name the provider, and then
+            the path is used as given.
+    """
+    found = dialect_for_url(url)
+    if found is not None:
+        return found
+    path = urlsplit(url).path if isinstance(url, str) else ""
+    known = ", ".join(f"{dialect.title} at {dialect.default_path()}" for dialect in DIALECTS.values())
+    gateway = (f" ({GATEWAY_PATH} is the gateway of Shunyalabs' own SDK, which ttsstream does not speak: "
+               "use /ws)") if path.rstrip("/") == GATEWAY_PATH else ""
+    raise InvalidParameterError(
+        f"cannot tell which service {display_url(url)!r} is from its path {path or '/'!r}{gateway}; ttsstream knows {known}. "
+        f"Name it: {' or '.join(f'provider={name!r}' for name in DIALECTS)} (the url's path is then used as "
+        "given)", parameter="url")
 
 
 def choose_dialect(provider: str, model: Optional[str]) -> Tuple[Dialect, str]:

@@ -2,11 +2,11 @@
 
 The common model settings (``--speed``, ``--language``, ...) are made from the parameter
 tables (``options.SETTINGS``), so a parameter added to a table gets its flag and its
-help here. A bad command line is one line on stderr and exit code 2, never usage text
-and a traceback.
+help here. A bad command line is a ``CommandLineError``, which ``main`` says in one line
+on stderr with exit code 2: never usage text and a traceback.
 
 Imports: the package's version, ``ttsstream.protocols`` (provider names), and the CLI's
-``options``, ``sink`` and ``problems``.
+``options`` and ``sink``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from typing import NoReturn
 from .. import __version__
 from ..protocols import DIALECTS, PROVIDERS
 from .options import SETTINGS, flag_of
-from .problems import USAGE
 from .sink import FORMATS
 
-__all__ = ["parser", "port"]
+__all__ = ["parser", "port", "CommandLineError"]
+
+# The short flags of the common settings users reach for first.
+_SHORT = {"language": "-l", "speed": "-s"}
 
 _KEYS = " / ".join(dialect.env_key for dialect in DIALECTS.values())
 
@@ -31,11 +33,23 @@ EPILOG = (f"API keys: set {_KEYS} (recommended: the key then stays out of your s
           "output's reader went away.")
 
 
+class CommandLineError(Exception):
+    """A mistake on the command line, as one line: ``ttsstream speak: error: ... (see --help)``.
+
+    Attributes:
+        message: what argparse said, without the program's name.
+    """
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(f"{prog}: error: {message} (see {prog} --help)")
+        self.message = message
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a mistake is one line: ``ttsstream speak: error: ... (see --help)``."""
+    """argparse, but a mistake raises ``CommandLineError`` (said in one line) instead of printing usage."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        raise CommandLineError(self.prog, message)
 
 
 def port(text: str) -> int:
@@ -69,16 +83,28 @@ def parser() -> argparse.ArgumentParser:
     commands.required = True
     _speak(commands)
 
-    voices = commands.add_parser("voices", help="list the models, their voices and parameters (types, ranges)",
-                                 description="List the models, their default voices, the local voice's voices and "
-                                             "languages, and each model's parameters with their types and ranges.")
-    voices.add_argument("--provider", choices=PROVIDERS, help="only this provider's models")
-    voices.add_argument("--model", help="only this model")
+    voices = commands.add_parser(
+        "voices", help="list the voices: each model's names, languages and genders (--params: its parameters)",
+        description="List each model's voices: the name to pass as --voice, its language and gender where known, "
+                    "the model's default marked *. The local voice answers to the same names. --params lists "
+                    "each model's parameters instead, with their types, ranges and flags.")
+    voices.add_argument("--provider", choices=PROVIDERS, help="only this provider's voices")
+    voices.add_argument("--model", help="only this model's voices")
+    voices.add_argument("--language", metavar="L",
+                        help="only voices that speak this language: a code or a name (hi, Hindi)")
+    voices.add_argument("--params", action="store_true",
+                        help="list the models' parameters (types, ranges, flags) instead of their voices")
     voices.add_argument("--json", action="store_true", help="print it as JSON")
 
-    commands.add_parser("devices", help="list the audio output devices")
+    commands.add_parser("devices", help="list the audio output devices",
+                        description="List the audio output devices PortAudio sees: the index or a part of the "
+                                    "name is what ttsstream speak --device takes; the default is marked.")
 
-    serve = commands.add_parser("serve", help="run the bundled offline TTS server (both dialects)", epilog=EPILOG)
+    serve = commands.add_parser(
+        "serve", help="run the bundled offline TTS server (both dialects)", epilog=EPILOG,
+        description="Run the bundled offline TTS server in the foreground until Ctrl-C: EigenAI's dialect at "
+                    "/api/v1/generate/ws, Shunyalabs' at /ws (and their SDK's gateway at /ws/tts), with the "
+                    "local voice. Each request is logged on stderr (--quiet: none).")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; another needs --api-key or --allow-open)")
     serve.add_argument("--port", type=port, default=8765, help="port (default 8765; 0 picks a free one)")
@@ -92,6 +118,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--keyfile", metavar="PEM", help="the certificate's key, when not in --certfile")
     serve.add_argument("--allow-open", action="store_true",
                        help="listen beyond this machine without an API key")
+    serve.add_argument("-q", "--quiet", action="store_true", help="log no requests on stderr")
     return top
 
 
@@ -102,7 +129,8 @@ def _speak(commands: "argparse._SubParsersAction[_Parser]") -> None:
         description="Speak a text: play it as it streams, write a WAV file, or stream WAV or raw PCM to "
                     "standard output (--out -). On a terminal a status line shows the time to first audio, "
                     "the seconds received and played, and the progress through a long text.")
-    speak.add_argument("text", metavar="TEXT", nargs="?", help="what to say; '-' reads standard input")
+    speak.add_argument("text", metavar="TEXT", nargs="?",
+                       help="what to say; '-' reads standard input, as does no TEXT when standard input is a pipe")
     speak.add_argument("-f", "--file", metavar="FILE", help="read the text from FILE (UTF-8; '-': standard input)")
 
     where = speak.add_argument_group("service")
@@ -119,11 +147,11 @@ def _speak(commands: "argparse._SubParsersAction[_Parser]") -> None:
                        help="seconds to connect, and the longest wait between two frames (default 30)")
 
     model = speak.add_argument_group("model parameters", "Checked against the model's table before anything is "
-                                                         "sent; see: ttsstream voices --model MODEL.")
-    model.add_argument("--voice", help="the voice, e.g. Linda, Vivian or Nisha")
+                                                         "sent; see: ttsstream voices --params --model MODEL.")
+    model.add_argument("-v", "--voice", help="the voice, e.g. Linda, Vivian or Nisha (see: ttsstream voices)")
     for setting, (help_text, places) in SETTINGS.items():
-        model.add_argument(flag_of(setting), dest="setting_" + setting, metavar=setting.upper(),
-                           help=f"{help_text} ({places})")
+        flags = [_SHORT[setting], flag_of(setting)] if setting in _SHORT else [flag_of(setting)]
+        model.add_argument(*flags, dest="setting_" + setting, metavar=setting.upper(), help=f"{help_text} ({places})")
     model.add_argument("--param", action="append", metavar="NAME=VALUE",
                        help="any parameter of the model (repeatable); VALUE is JSON where it parses "
                             "(1.2, true, {\"speed\": 1.2}), else text; a text parameter takes it as written")
@@ -131,7 +159,7 @@ def _speak(commands: "argparse._SubParsersAction[_Parser]") -> None:
                        help="a field the tables do not know, sent unchecked (repeatable)")
 
     output = speak.add_argument_group("output")
-    output.add_argument("--out", metavar="FILE.wav|-",
+    output.add_argument("-o", "--out", metavar="FILE.wav|-",
                         help="also write the audio to FILE.wav as it arrives, or to standard output with '-' "
                              "(then nothing else goes there, and nothing plays here: pipe it to aplay or "
                              "ffplay -); without a device or with --no-play: speech.wav")
@@ -140,5 +168,8 @@ def _speak(commands: "argparse._SubParsersAction[_Parser]") -> None:
     output.add_argument("--no-play", action="store_true", help="do not play the audio, only write it")
     output.add_argument("--device", help="output device: an index or part of a name (see: ttsstream devices)")
     output.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (no status line)")
+    output.add_argument("--verbose", action="store_true",
+                        help="also say what was chosen for you (the local voice when no provider is given; "
+                             "said once per machine without it)")
     output.add_argument("--json", action="store_true",
                         help="print a JSON summary at the end (on stderr with --out -)")

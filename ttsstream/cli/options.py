@@ -5,7 +5,7 @@ parameter tables (``SETTINGS``), and every value is read and checked by the same
 the library validates with, before anything is sent. A refusal names the flag to change
 (``--speed: speed must be a number from 0.25 to 4, got 9``) and is a ``UsageError``.
 
-Imports: ``ttsstream.protocols``, ``ttsstream.local``, ``ttsstream.urls``, ``ttsstream.errors``,
+Imports: ``ttsstream.protocols`` (and its voice tables), ``ttsstream.local``, ``ttsstream.urls``, ``ttsstream.errors``,
 and the CLI's ``problems``.
 """
 
@@ -21,6 +21,7 @@ from ..local import local_dialect_name
 from ..protocols import DIALECTS, LOCAL, Dialect, get_dialect
 from ..protocols.base import check_model, setting_params
 from ..protocols.params import Param, find_setting, parse_value
+from ..protocols.voices import check_voice
 from ..urls import check_url, is_loopback
 from .problems import UsageError, shell_words
 
@@ -97,6 +98,7 @@ def choose(args: argparse.Namespace, provider: str) -> Choice:
     try:
         params = setting_params(type(dialect), model, settings, params)
         dialect.build_request(model, "a check of the parameters", voice, params, extra or None)
+        check_voice(provider, model, voice, params)  # the local server's voices are known
     except InvalidParameterError as exc:
         lacking = exc.parameter in settings and find_setting(table, exc.parameter) is None
         hint = "; choose one with --model" if lacking else ""

@@ -13,7 +13,8 @@ nothing to play on and no ``--out``, the audio goes to ``speech.wav``, or the fi
 
 Imports: ``ttsstream.audio``, ``ttsstream.errors``, ``ttsstream.urls``; the client,
 ``ttsstream.api`` (``choose_provider``), ``ttsstream.local`` and playback only when it
-runs; and the CLI's ``options``, ``text``, ``sink``, ``signals``, ``status`` and ``problems``.
+runs; and the CLI's ``options``, ``text``, ``sink``, ``signals``, ``status``, ``notice``
+and ``problems``.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional,
 from ..audio import SAMPLE_WIDTH, file_format
 from ..errors import InvalidParameterError, PlaybackError
 from ..urls import display_url
+from .notice import LOCAL_NOTICE, first_time
 from .options import Choice, choose
-from .problems import BROKEN_PIPE, OK, UsageError
+from .problems import BROKEN_PIPE, OK, UsageError, shell_words
 from .signals import held
 from .sink import AudioSink, free_name
 from .status import INTERVAL, Progress, StatusLine
@@ -51,9 +53,14 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``ttsstream speak``; return the exit code. Raises UsageError, TTSError, OSError."""
     from ..api import choose_provider
 
-    provider = choose_provider(args.provider, args.url)
+    try:
+        provider = choose_provider(args.provider, args.url)
+    except InvalidParameterError as exc:
+        raise UsageError(f"--url: {shell_words(exc.message)}") from None
     choice = choose(args, provider)
     to_stdout = args.out == "-"
+    if to_stdout:
+        _refuse_terminal(out)
     note: Callable[[str], None] = ((lambda message: None) if args.quiet
                                    else (lambda message: print(f"ttsstream: {message}", file=err)))
     sink: Optional[AudioSink] = None
@@ -64,8 +71,9 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             # --out is opened before the text is read, so that a bad one is said at once.
             sink = _sink(out, args.out, args.format) if args.out else None
         text = read_text(args.text, args.file)
-        if provider == "local" and not args.provider:
-            note("no provider, url or API key given: speaking with the local offline voice")
+        if provider == "local" and not args.provider and (args.verbose or first_time(LOCAL_NOTICE)):
+            note("no provider, url or API key given: speaking with the local offline voice "
+                 "(--provider or an API key chooses a service; said once, or with --verbose)")
         if provider == "local" and choice.url is None:
             _start_local(choice)  # a missing dependency is said first, before any talk of files
         player, why = (None, None) if args.no_play or to_stdout else _open_player(args.device)
@@ -147,11 +155,33 @@ def _start_local(choice: Choice) -> None:
     local_url(choice.dialect)
 
 
+def _refuse_terminal(out: TextIO) -> None:
+    """``--out -`` onto a terminal would print binary noise there. Raises UsageError."""
+    try:
+        tty = out.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    if tty:
+        raise UsageError("--out -: standard output is a terminal, and audio is not text: pipe it "
+                         "(--out - | aplay) or redirect it (--out - > speech.wav)")
+
+
 def _open_player(device: Optional[str]) -> Tuple[Optional["AudioPlayer"], Optional[str]]:
-    """An open player for ``device``; or None and why, where nothing can play."""
-    from ..playback import AudioPlayer
+    """An open player for ``device``; or None and why, where nothing can play.
+
+    Raises:
+        UsageError: ``device`` names no output device (while there are some).
+        PlaybackError: PyAudio is missing, or the device failed.
+    """
+    from ..playback import AudioPlayer, output_devices
 
     chosen: Union[None, int, str] = int(device) if device is not None and device.isdigit() else device
+    if chosen is not None:
+        found = output_devices()
+        if found and not any(_matches(chosen, each) for each in found):
+            listed = ", ".join(f"{each['index']}: {each['name']}" for each in found)
+            raise UsageError(f"--device {device}: no such output device (there are {listed}); "
+                             "list them with: ttsstream devices")
     player = AudioPlayer(device=chosen)
     try:
         player.start()
@@ -161,6 +191,13 @@ def _open_player(device: Optional[str]) -> Tuple[Optional["AudioPlayer"], Option
             raise  # the user asked for this device: failing is the answer
         return None, str(exc).split(";")[0]
     return player, None
+
+
+def _matches(device: Union[int, str], found: Dict[str, Any]) -> bool:
+    """Whether ``device`` (an index, or a part of a name) names the output device ``found``."""
+    if isinstance(device, int):
+        return bool(found["index"] == device)
+    return device.lower() in str(found["name"]).lower()
 
 
 class _Run:

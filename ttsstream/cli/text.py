@@ -3,7 +3,9 @@
 ``read_text`` returns a ``str`` for ``TEXT`` and ``--file``, and for ``-`` an iterator
 over standard input that yields text as it arrives (``llm-cli ... | ttsstream speak -``
 starts speaking before the pipe closes): the library cuts either into units
-(``Segmenter``). This is the one place that reads standard input.
+(``Segmenter``). Without ``TEXT`` or ``--file``, standard input is read as for ``-``
+when it is not a terminal (``echo hi | ttsstream speak``); on a terminal that is a
+usage error rather than a wait for typing. This is the one place that reads standard input.
 
 Imports: the standard library and the CLI's ``problems``.
 """
@@ -53,27 +55,48 @@ def stdin_fragments(stdin: Optional[TextIO] = None) -> Iterator[str]:
             return
 
 
-def read_text(text: Optional[str], file: Optional[str]) -> Union[str, Iterator[str]]:
+def read_text(text: Optional[str], file: Optional[str],
+              stdin: Optional[TextIO] = None) -> Union[str, Iterator[str]]:
     """The text to speak: ``TEXT`` itself, ``--file``'s contents (not empty), or for ``-``
-    standard input as it arrives (once its first words have come: empty input is an
-    error before anything starts).
+    (or neither, when standard input is not a terminal) standard input as it arrives
+    (once its first words have come: empty input is an error before anything starts).
+
+    Args:
+        text, file: ``TEXT`` and ``--file``, or None.
+        stdin: standard input (``sys.stdin`` when None).
 
     Raises:
-        UsageError: neither or both given, the file cannot be read as UTF-8 text, or
-            there is nothing to say.
+        UsageError: both given, neither given on a terminal, the file cannot be read
+            as UTF-8 text, or there is nothing to say.
     """
+    stream = stdin if stdin is not None else sys.stdin
+    implicit = text is None and file is None
+    if implicit:
+        if stream is None or _is_terminal(stream):
+            raise UsageError("give the text to say as TEXT, or --file FILE, or pipe it in "
+                             "(echo Hello | ttsstream speak)")
+        text = "-"
     if "-" in (text, file) and (text is None) != (file is None):
-        fragments = stdin_fragments()
+        fragments = stdin_fragments(stream)
         start = ""
         for fragment in fragments:
             start += fragment
             if start.strip():
                 return itertools.chain([start], fragments)
+        if implicit:
+            raise UsageError("no TEXT given, and standard input is empty: nothing to say (give the text as TEXT)")
         raise UsageError("standard input is empty: nothing to say")
     found = _read(text, file)
     if not found.strip():
         raise UsageError(f"{'--file ' + str(file) if file is not None else 'TEXT'} is empty: nothing to say")
     return found
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # closed, or an object without a terminal
+        return False
 
 
 def _read(text: Optional[str], file: Optional[str]) -> str:

@@ -1,24 +1,31 @@
-"""``ttsstream voices``: the models, their voices and their parameters, read from the tables.
+"""``ttsstream voices``: each model's voices (names, languages, genders), or with ``--params`` its parameters.
 
-Each model's parameters are listed from the dialect's parameter table, the very specs
-that validate ``speak()`` and the command line, with their types, ranges and the flag
-that sets them. The local voice's voices and languages come from the bundled server's
-engine (when its dependencies are installed).
+The voices come from ``ttsstream.voices()`` (``protocols.voices``), filtered by
+provider, model and language. ``--params`` lists each model's parameters from the
+dialect's parameter table, the very specs that validate ``speak()`` and the command
+line, with their types, ranges and the flag that sets them; the local voice's names and
+languages there come from the bundled server's engine (when its dependencies are
+installed).
 
-Imports: ``ttsstream.protocols``, ``ttsstream.server.espeak`` (lazily, for the local
-voice's names) and the CLI's ``options`` and ``problems``.
+Imports: ``ttsstream.protocols`` (and its voice tables), ``ttsstream.errors``,
+``ttsstream.server.espeak`` (lazily, for ``--params``) and the CLI's ``options`` and
+``problems``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any, Dict, List, Optional, TextIO
 
+from ..errors import InvalidParameterError
 from ..protocols import DIALECTS, LOCAL
 from ..protocols.params import Param
+from ..protocols.voices import LANGUAGE_NAMES, Voice
+from ..protocols.voices import voices as list_voices
 from .options import flag_of
-from .problems import OK, UsageError
+from .problems import OK, UsageError, shell_words
 
 __all__ = ["voices", "catalogue"]
 
@@ -71,8 +78,67 @@ def _spec(param: Param) -> Dict[str, Any]:
 
 def voices(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``ttsstream voices``; return the exit code. Raises UsageError."""
-    found = catalogue(args.provider, args.model)
+    if args.params:
+        if args.language is not None:
+            raise UsageError("--language filters voices, not parameters: drop --params or --language")
+        return _params(catalogue(args.provider, args.model), args.json, out)
+    try:
+        found = list_voices(args.provider, args.model, args.language)
+    except InvalidParameterError as exc:
+        value = getattr(args, exc.parameter or "", None)
+        raise UsageError(f"--{exc.parameter} {value}: {shell_words(exc.message)}") from None
     if args.json:
+        print(json.dumps([dataclasses.asdict(voice) for voice in found], indent=2), file=out)
+        return OK
+    print("\n".join(_table(found) + _notes(args, found)), file=out)
+    return OK
+
+
+def _table(found: List[Voice]) -> List[str]:
+    """The voices as aligned columns, the default voice of each model marked ``*``."""
+    rows = [("PROVIDER", "MODEL", "VOICE", "GENDER", "LANGUAGE", "SPEAKS")]
+    for voice in found:
+        default = DIALECTS[_dialect_of(voice.model)]().default_voice(voice.model)
+        rows.append((voice.provider, voice.model, voice.name + (" *" if voice.name == default else ""),
+                     voice.gender or "?", LANGUAGE_NAMES[voice.language] if voice.language else "multilingual",
+                     " ".join(voice.languages)))
+    if len(rows) == 1:
+        return ["no voice matches (see: ttsstream voices)"]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+
+
+def _notes(args: argparse.Namespace, found: List[Voice]) -> List[str]:
+    lines = [""]
+    if found:
+        lines.append("* the model's default voice. Parameters of each model: ttsstream voices --params")
+    providers = [args.provider] if args.provider else list(DIALECTS) + [LOCAL]
+    bare = [f"{provider}/{model}" for provider in providers for model in _models_of(provider)
+            if args.model in (None, model) and not list_voices(provider, model)]
+    if bare and args.language is None:
+        lines.append(f"{', '.join(bare)}: no preset voices; name a cloned voice with --voice-id ID "
+                     "(or --param audio_prompt_file=FILE)")
+    if any(voice.provider != LOCAL for voice in found):
+        lines.append("The services may have voices not listed (new presets, cloned voices): "
+                     "a name not listed is sent as it is.")
+    if any(voice.provider == LOCAL for voice in found):
+        lines.append("local: the bundled server answers to every name above on any model, in any case; "
+                     "another name is refused before anything is sent.")
+    return lines if len(lines) > 1 else []
+
+
+def _dialect_of(model: str) -> str:
+    return next(name for name, dialect in DIALECTS.items() if model in dialect.parameters)
+
+
+def _models_of(provider: str) -> List[str]:
+    dialects = list(DIALECTS.values()) if provider == LOCAL else [DIALECTS[provider]]
+    return [model for dialect in dialects for model in dialect.parameters]
+
+
+def _params(found: Dict[str, Any], as_json: bool, out: TextIO) -> int:
+    """Print the parameter catalogue (``--params``); return the exit code."""
+    if as_json:
         print(json.dumps(found, indent=2), file=out)
         return OK
     lines: List[str] = []

@@ -6,9 +6,11 @@ dialect has one), paces them, gives the fault injector its points, records the
 utterance, and ends with the dialect's end message or error message. A dialect says
 how its messages look with a ``Framing``; everything else is the same for all.
 
-This module owns the framing of audio, the limit on a request's text, and the rules
-for when an utterance is recorded. It imports ``engine``, ``synthesis``, ``faults`` and ``transcript`` from the
-package, and knows no dialect's field names.
+This module owns the framing of audio, the limit on a request's text, the rules for
+when an utterance is recorded, and the one INFO line logged per request
+(``request_line``: never a key, and of the text only a short preview). It imports
+``engine``, ``synthesis``, ``faults`` and ``transcript`` from the package, and knows no
+dialect's field names.
 """
 
 from __future__ import annotations
@@ -25,9 +27,19 @@ from .faults import FaultInjector, Scene, Stop
 from .synthesis import Pacer, Synthesis, Workers
 from .transcript import Take, Transcript
 
-__all__ = ["Framing", "Speaker"]
+__all__ = ["Framing", "Speaker", "request_line"]
 
 log = logging.getLogger("ttsstream.server")
+
+PREVIEW_CHARS = 24  # of a request's text, in its log line: enough to tell requests apart
+
+
+def request_line(take: Take, outcome: str) -> str:
+    """One request in a line: ``eigenai higgs2p5 voice=Linda 12 chars "Hello there" -> completed, 0.55 s of audio``."""
+    text = " ".join(take.text.split())
+    preview = text if len(text) <= PREVIEW_CHARS else text[:PREVIEW_CHARS - 1] + "\u2026"
+    return (f"{take.dialect} {take.model or '-'} voice={take.voice or '-'} {len(take.text)} chars "
+            f"\"{preview}\" -> {outcome}, {take.audio_seconds:.2f} s of audio")
 
 
 class Framing(NamedTuple):
@@ -81,12 +93,15 @@ class Speaker:
         """
         if len(take.text) > self._max_text:
             # Refused before anything is spoken, so not recorded; the connection serves on.
-            log.info("refused a text of %d characters (the limit is %d)", len(take.text), self._max_text)
+            log.info("%s", request_line(take, f"refused: longer than the limit of {self._max_text} characters"))
             await ws.send(framing.error(f"text is {len(take.text)} characters; this server takes at most "
                                         f"{self._max_text} per request: split it", 413))
             return True
-        with self._faults.speaking(ws):
-            return await self._speak(ws, take, framing)
+        try:
+            with self._faults.speaking(ws):
+                return await self._speak(ws, take, framing)
+        finally:
+            log.info("%s", request_line(take, take.outcome))
 
     async def _speak(self, ws: ServerConnection, take: Take, framing: Framing) -> bool:
         synthesis = Synthesis(
@@ -114,12 +129,13 @@ class Speaker:
                         piece = await synthesis.next()
                     except (UnknownVoice, UnknownLanguage) as exc:
                         # The client's mistake, not the engine's: say what to choose instead.
-                        log.info("refused an utterance: %s", exc)
+                        take.outcome = f"refused: {exc}"
                         self._transcript.record(take, completed=False)
                         await ws.send(framing.error(str(exc), 400))
                         return True
                     except Exception:  # noqa: BLE001  (an engine bug must not kill the connection)
                         log.exception("the %s engine failed", self._engine.name)
+                        take.outcome = "the engine failed"
                         self._transcript.record(take, completed=False)
                         await ws.send(framing.error("engine failed", 500))
                         return True
@@ -131,11 +147,14 @@ class Speaker:
                 await self._faults.at_frame(scene)
                 await self._faults.at_end(scene)
             except Stop as stop:
+                take.outcome = f"fault {take.fault or 'injected'}"
                 return stop.keep_serving
             self._transcript.record(take, completed=True)
+            take.outcome = "completed"
             await ws.send(framing.end(take))
             return True
         except ConnectionClosed:
+            take.outcome = "the client went away"
             self._transcript.record(take, completed=False)
             raise
         finally:

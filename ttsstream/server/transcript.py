@@ -102,6 +102,7 @@ class Take:
         self.short_by = 0  # a fault may have the next frame cut this many bytes short
         self.recorded = False
         self.connection = 0  # the number of the connection serving it (Transcript.serial)
+        self.outcome = "stopped"  # how it ended, in words, for the request's log line
 
     @property
     def frames(self) -> int:
