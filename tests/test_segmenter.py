@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from segmentation_sets import boundaries, load_expected, load_sets, nonspace, score, ttsstream_cuts
 from ttsstream.segmenter import SPEECH_CHARS_PER_SECOND, Segmenter, spoken_len, split_text
 
 
@@ -397,3 +398,95 @@ def test_split_text_limits_and_content(text, max_chars):
         assert not rest[:at].strip()
         rest = rest[at + len(piece):]
     assert not rest.strip() and "".join(joined.split()) == "".join(text.split())
+
+
+# -- a text that pauses: a complete sentence, an abbreviation, flush (issue 17, defect 4) ----
+
+
+@pytest.mark.parametrize("text", ["The first sentence arrives now. ", "Sure! ", "Really? ", "好！ ",
+                                  "यह सच है। ", "کیا حال ہے؟ ", "It costs $29. ", "Here it is.\n"])
+def test_a_complete_sentence_then_a_space_is_a_unit_at_once(text):
+    seg = Segmenter(flush_after=60.0)
+    assert seg.push(text, 0.0) == [text]
+    assert seg.pending == "" and seg.deadline is None
+
+
+@pytest.mark.parametrize("text", ["Please ask Dr. ", "Turn to p. ", "It was J. ", "He is 5 ft. ",
+                                  "Apples, pears, etc. ", "Acme Inc. ", "You live in the U.S. ", "Steps:\n1. ",
+                                  "Ask डॉ. ", "Sure!", "Wait... ", "It costs $29."])
+def test_a_sentence_end_that_may_go_on_waits_for_the_next_word(text):
+    seg = Segmenter(flush_after=60.0)
+    assert seg.push(text, 0.0) == []
+    assert seg.pending == text
+
+
+def test_later_sentences_at_the_end_still_join_while_audio_is_queued():
+    seg = Segmenter(flush_after=0.5)
+    assert seg.push("The first sentence arrives now. ", 0.0) == ["The first sentence arrives now. "]
+    seg.set_ahead(5.0, now=0.0)
+    assert seg.push("Ok. ", 0.1) == []                      # 5 s of audio queued: it may join the next
+    assert seg.push("Then the next one comes along right here. ", 0.2) == [
+        "Ok. Then the next one comes along right here. "]
+
+
+@pytest.mark.parametrize("text", ["Please ask Dr. ", "Please ask Dr.", "Read it in the U.S. ", "See p. "])
+def test_the_timer_never_sends_a_text_that_ends_in_an_abbreviation(text):
+    seg = Segmenter(flush_after=0.5)
+    seg.push(text, 0.0)
+    assert seg.deadline is None                              # no timer: it waits for the word after
+    assert seg.poll(0.5) == [] and seg.poll(60.0) == []
+    assert seg.push("Smith about it. ", 61.0) == [text + "Smith about it. "]
+
+
+def test_the_timer_sends_the_clauses_before_a_held_abbreviation():
+    seg = Segmenter(flush_after=0.5)
+    assert seg.push("Yes, and this question is a hard one; so please ask Dr. ", 0.0) == [
+        "Yes, and this question is a hard one; "]
+    seg = Segmenter(first_min_chars=40, flush_after=0.5)
+    assert seg.push("Yes, and this question is a hard one; so please ask Dr. ", 0.0) == []
+    assert seg.deadline == pytest.approx(0.5)
+    assert seg.poll(0.5) == ["Yes, and this question is a hard one; "]
+    assert seg.deadline is None and seg.pending == "so please ask Dr. "
+    seg = Segmenter(flush_after=0.5)                         # long enough: the words before it go
+    assert seg.push("I want you to go and ask Dr. ", 0.0) == []
+    assert seg.poll(0.5) == ["I want you to go and ask "]
+    assert seg.deadline is None and seg.pending == "Dr. "      # "Dr." never goes alone
+
+
+def test_flush_sends_everything_pending_now():
+    seg = Segmenter(flush_after=60.0)
+    assert seg.push("An unpunctuated fragment", 0.0) == []
+    assert seg.flush(0.1) == ["An unpunctuated fragment"]
+    assert seg.pending == "" and seg.deadline is None
+    assert seg.flush(0.2) == []                              # nothing pending: nothing to send
+    assert seg.push(" ", 0.3) == [] and seg.flush(0.4) == []  # blank: never a unit
+    assert seg.push("Ask Dr. ", 0.5) == [] and seg.flush(0.6) == [" Ask Dr. "]
+    assert seg.push("Smith.", 0.7) == [] and seg.finish() == ["Smith."]
+
+
+# -- public sentence-boundary test sets (tests/data/segmentation; the measure:
+#    tests/segmentation_sets.py) --------------------------------------------------------
+
+
+SETS = load_sets()
+EXPECTED = load_expected()
+
+
+def test_the_sets_are_read_and_their_gold_is_their_text():
+    assert len(SETS) >= 10 and sum(len(cases) for cases in SETS.values()) >= 150
+    for cases in SETS.values():
+        for case in cases:
+            assert nonspace("".join(case["sentences"])) == nonspace(case["text"])
+    assert all(entry["reason"] and entry["set"] in SETS for entry in EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_a_set_loses_nothing_and_cuts_only_where_known(name):
+    found = []
+    for i, case in enumerate(SETS[name]):
+        units, cuts, _ = ttsstream_cuts(case["text"])
+        assert "".join(units) == case["text"] and all(unit.strip() for unit in units)
+        false, missed = score(boundaries(case["sentences"]), cuts)
+        found += [(i, "false_cut", k) for k in false] + [(i, "missed", k) for k in missed]
+    expected = [(e["case"], e["kind"], e["at"]) for e in EXPECTED if e["set"] == name]
+    assert sorted(found) == sorted(expected)  # a new error fails; so does a fixed one (update expected.json)

@@ -356,6 +356,7 @@ class Segmenter:
         assert self._last_arrival is not None
         if now - self._last_arrival >= self.flush_after - _EPSILON:  # stalled: the last word is whole
             cut = self._stall_cut()
+            cut = self._flowing_cut() if cut is None else cut  # words before a held "Dr. ", if enough
         else:
             cut = self._flowing_cut()
         return [self._release(cut, now)] if cut else []
