@@ -2,29 +2,36 @@
 (an LLM's tokens), ``split_text`` for a whole string longer than one request allows.
 
 Owns the cutting rules only: no threads, no clock, no I/O; times are arguments (seconds on
-any monotonic clock). Imports: the standard library only (re, unicodedata).
+any monotonic clock). Imports: the standard library (re, unicodedata) and sentence_rules
+(where sentences end, and its tables of abbreviations per script).
 
 Units concatenate to the input exactly, whitespace included (a unit keeps the whitespace
 after its last word: strip it to send), except trailing whitespace that arrives after all
 else was released: it is never a unit of its own.
 
-Breaks. A sentence end: ``. ! ? …`` (or runs like ``?!`` ``...``) with any closing quotes or
-brackets (``."`` ``?)``), then whitespace; CJK ``。！？`` and the danda ``। ॥`` without space;
-a newline; a blank line (paragraph). A clause end: ``, ; :`` then whitespace, ``，；：、``, an
-em dash, a spaced ``-``/``–``. A word end: other whitespace (for a forced cut in text with
+Breaks. A sentence end: ``. ! ? …`` (or runs like ``?!`` ``...``), Urdu ``۔ ؟``, with any
+closing quotes, brackets or citations (``."`` ``?)`` ``.[1]``), then whitespace; CJK ``。！？``
+(not inside a ``《title》``) and the danda ``। ॥`` without space; a newline; a blank line.
+A clause end: ``, ; :`` (Urdu ``، ؛``) then whitespace, ``，；：、``, an em dash, a spaced
+``-``/``–``. A word end: other whitespace (for a forced cut in text with
 no spaces: between CJK characters). Never a break: inside a word or number (``3.14 112,000
-$29.99 1.5x 10:30``, URLs, emails); a ``.`` or ellipsis before a lowercase word; a ``.`` after
-an abbreviation (``Dr. Mr. Mrs. Ms. St. vs. e.g. i.e. U.S. a.m.``, an initial ``J. R. R.``,
-``No.`` before a digit) or a list number at a line start. Judgment: ``etc.``, ``Inc.``,
-``Jr.`` end a sentence before a capital ("pears, etc. Then"), not before a lowercase word.
+$29.99 1.5x 10:30``, URLs, emails); a ``.`` or ellipsis before a lowercase word; a spaced
+ellipsis ``. . .`` (a fourth dot ends the sentence), ``[...]``; a ``.`` after an abbreviation
+(``Dr. Mr. St. vs. e.g. i.e. a.m. डॉ. प्रो. ഡോ.``, glued too: ``Tuesday.Mr.``), an initial
+(``J. R. R. U.S. ए. पी. जे. കെ.പി.``), a list marker at a line start, after a sentence end
+or a bullet (``item. 2. The``) or as ``2.)``, a lone ``b.``; ``No. Rs. N°. p.`` before a
+digit; a unit between numbers (``5 ft. 3 in.``). Judgment: ``etc.``, ``Inc.``, ``Jr.`` end a
+sentence before a capital ("pears, etc. Then"), not before a lowercase word nor ``(``.
 
 The release rule. ``push`` releases a unit the moment its break is confirmed, that is when
 the first non-space character after it (after a CJK mark: the next character) has arrived,
-if the unit is long enough for the mode below; ``poll`` (and ``push``) force out text that
-has waited ``flush_after`` seconds (since it arrived or the last cut) while at most
-``HURRY_AHEAD`` seconds of audio are queued. Lengths are spoken (``spoken_len``: CJK counts
-3); the audio queued is what ``set_ahead`` said, run down since, else an estimate from the
-text released at ``SPEECH_CHARS_PER_SECOND``.
+if the unit is long enough for the mode below; a sentence end that all the text so far ends
+with, then whitespace, is confirmed too ("Sure! ": the writer paused), for a first unit at
+any length, unless it may go on (an abbreviation, initial, list marker, ``No.``, ellipsis).
+``poll`` (and ``push``) force out text that has waited ``flush_after`` seconds (since it
+arrived or the last cut) while at most ``HURRY_AHEAD`` seconds of audio are queued.
+Lengths are spoken (``spoken_len``: CJK counts 3); the audio queued is what ``set_ahead``
+said, run down since, else an estimate from the text released at ``SPEECH_CHARS_PER_SECOND``.
 
     mode     when                                    sentence end     clause end
     first    no unit released yet                    >= first_min     >= first_min
@@ -38,7 +45,11 @@ end, else word end leaving a third of the limit; else the last break; else betwe
 characters; else (an unbroken run) the limit. Forced while text flows (and ``first_min``
 waits): the strongest break leaving ``first_min // 2``, else the last word end (the word
 being typed stays). After a stall (no text for ``flush_after``): all of it if it ends like a
-sentence or clause (not ``29.`` nor ``Dr.``) or is one word, else up to its last word end.
+sentence or clause (not ``29.``) or is one word, else up to its last word end; but text
+ending in an abbreviation, initial or list marker (``Please ask Dr. ``) goes only up to its
+last sentence or clause end, or as a forced cut while text flows: the abbreviation never
+goes without the word after it. That wait has no time bound (the name comes next in an
+LLM's answer; "Dr." alone is never right): more text, ``flush`` or ``finish`` end it.
 
 Defaults: ``python benchmarks/bench_segmenter.py`` streams six ~600-character answers
 (numbers, a list, abbreviations, no punctuation, Chinese, Hindi) as 4-character tokens at
@@ -187,6 +198,9 @@ class Segmenter:
         min_chars: the shortest later unit a sentence end releases.
         max_chars: the longest unit (spoken length, so also a bound on ``len``).
         flush_after: seconds text may wait, while little audio is queued, before a cut is forced.
+
+    ``push`` and ``poll`` release units by the rules above; ``flush`` releases all that is
+    pending now (the caller knows of a pause); ``finish`` ends the text.
 
     Thread: none of its own and no lock; call it from one thread (or under the caller's lock).
     Raises ValueError for a length that is not a positive int, a minimum above

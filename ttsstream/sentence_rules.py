@@ -171,7 +171,8 @@ def breaks(text: str, line_start: bool, after_end: bool = False, ended: bool = F
                 if run is None:
                     horizon = start  # to judge "compounds. . . ." the run's end must have come
                     break
-                kind = _classify(token, run.group(1), at_line_start, prev, prev_end) if token.endswith(".") else WORD
+                dotted = token.endswith(".")
+                kind = _classify(token, run.group(1), at_line_start, prev, prev_end) if dotted else WORD
             elif is_dot:
                 dots += 1
                 if nxt == "." and _DOT_TOKEN_RE.match(text, end):
