@@ -232,6 +232,7 @@ class Segmenter:
         self._decided = 0                     # breaks at positions <= this were judged
         self._line_start = True               # _buf begins a line
         self._after_end = False               # _buf follows a released sentence end
+        self._last_breaks: Tuple[object, List[Tuple[int, int]]] = (None, [])
         self._units = 0
         self._first_release: Optional[float] = None
         self._released_speech = 0.0           # seconds of speech in the units released
@@ -344,7 +345,7 @@ class Segmenter:
             lead = len(self._buf) - len(self._buf.lstrip())  # leading blanks are free
             limit = lead + max(1, _fit(self._buf[lead:], self.max_chars))
             cut = None
-            for pos, kind in _breaks(self._buf[:limit + 1], self._line_start, self._after_end):
+            for pos, kind in self._breaks(self._buf[:limit + 1]):
                 if pos <= self._decided:
                     continue
                 self._decided = pos
@@ -353,7 +354,7 @@ class Segmenter:
                     break
             if cut is None and limit < len(self._buf):
                 window = self._buf[:limit + 1]
-                cut = _best_cut(window, _breaks(window, self._line_start, self._after_end), limit,
+                cut = _best_cut(window, self._breaks(window), limit,
                                 self.max_chars // 3, spoken_len, True)
             if (cut is None and self._buf[-1:].isspace() and self._buf.strip()
                     and self._accepts(self._tail_kind(), spoken_len(self._buf.strip()), now, True)):
@@ -380,14 +381,14 @@ class Segmenter:
         yet, or there is no break)."""
         if spoken_len(self._buf.strip()) < self.first_min_chars:
             return None
-        return _best_cut(self._buf, _breaks(self._buf, self._line_start, self._after_end), len(self._buf),
+        return _best_cut(self._buf, self._breaks(self._buf), len(self._buf),
                          max(1, self.first_min_chars // 2), spoken_len, False)
 
     def _stall_cut(self) -> Optional[int]:
         """Where a stall cuts: all if the text ends like a sentence or clause, or is one word;
         before a held end (``Dr.``, ``J.``, ``2.``) only at a sentence or clause end (None:
         nothing goes); else at the last word end."""
-        breaks = [(p, k) for p, k in _breaks(self._buf, self._line_start, self._after_end)
+        breaks = [(p, k) for p, k in self._breaks(self._buf)
                   if self._buf[:p].strip()]
         core = self._buf.rstrip().rstrip(_CLOSERS)
         tail = self._tail_kind()
@@ -402,8 +403,16 @@ class Segmenter:
     def _tail_kind(self) -> int:
         """The break after the pending text's last word, its next word unknown."""
         text = self._buf.rstrip()
-        found = _breaks(text + " ", self._line_start, self._after_end, ended=True)
+        found = self._breaks(text + " ", ended=True)
         return found[-1][1] if found and found[-1][0] == len(text) + 1 else _NONE
+
+    def _breaks(self, text: str, ended: bool = False) -> List[Tuple[int, int]]:
+        """The breaks in ``text``, a prefix of the pending text (the last answer is kept:
+        push, poll and deadline ask about the same text in turn)."""
+        key = (text, self._line_start, self._after_end, ended)
+        if self._last_breaks[0] != key:
+            self._last_breaks = (key, _breaks(text, self._line_start, self._after_end, ended))
+        return self._last_breaks[1]
 
     def _since(self) -> Optional[float]:
         """When the oldest pending word arrived (or the last cut, if later); None: none."""
