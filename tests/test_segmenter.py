@@ -490,3 +490,20 @@ def test_a_set_loses_nothing_and_cuts_only_where_known(name):
         found += [(i, "false_cut", k) for k in false] + [(i, "missed", k) for k in missed]
     expected = [(e["case"], e["kind"], e["at"]) for e in EXPECTED if e["set"] == name]
     assert sorted(found) == sorted(expected)  # a new error fails; so does a fixed one (update expected.json)
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_a_set_is_cut_the_same_in_fragments(name):
+    # Look-ahead rules (". . .", "compounds. . . . The") must wait for the text they need.
+    for case in SETS[name]:
+        text = case["text"]
+        points = [i for i in range(len(text) + 1) if not PAUSE_RE.search(text, 0, i)]
+        whole, _, _ = ttsstream_cuts(text)
+        for step in (1, 3, 7):
+            seg = Segmenter(first_min_chars=1, min_chars=1, max_chars=10 ** 6)
+            seg.set_ahead(3.0, 0.0)
+            units, last = [], 0
+            for point in points[step::step] + [len(text)]:
+                units += seg.push(text[last:point], 0.0)
+                last = point
+            assert units + seg.finish() == whole, (text, step)
