@@ -429,13 +429,22 @@ def test_later_sentences_at_the_end_still_join_while_audio_is_queued():
         "Ok. Then the next one comes along right here. "]
 
 
-@pytest.mark.parametrize("text", ["Please ask Dr. ", "Please ask Dr.", "Read it in the U.S. ", "See p. "])
+@pytest.mark.parametrize("text", ["Please ask Dr. ", "Please ask Dr.", "Read it in the U.S. ", "Ask डॉ. ",
+                                  "1. "])
 def test_the_timer_never_sends_a_text_that_ends_in_an_abbreviation(text):
     seg = Segmenter(flush_after=0.5)
     seg.push(text, 0.0)
     assert seg.deadline is None                              # no timer: it waits for the word after
     assert seg.poll(0.5) == [] and seg.poll(60.0) == []
     assert seg.push("Smith about it. ", 61.0) == [text + "Smith about it. "]
+
+
+@pytest.mark.parametrize("text", ["Apples, pears, etc. ", "The answer is no. ", "It weighs 5 lb. "])
+def test_the_timer_sends_an_abbreviation_that_may_end_a_sentence_whole(text):
+    seg = Segmenter(flush_after=0.5)
+    assert seg.push(text, 0.0) == []                         # "etc. Then" ends, "etc. and" goes on
+    assert seg.deadline == pytest.approx(0.5)
+    assert seg.poll(0.5) == [text]
 
 
 def test_the_timer_sends_the_clauses_before_a_held_abbreviation():

@@ -45,10 +45,10 @@ end, else word end leaving a third of the limit; else the last break; else betwe
 characters; else (an unbroken run) the limit. Forced while text flows (and ``first_min``
 waits): the strongest break leaving ``first_min // 2``, else the last word end (the word
 being typed stays). After a stall (no text for ``flush_after``): all of it if it ends like a
-sentence or clause (not ``29.``) or is one word, else up to its last word end; but text
-ending in an abbreviation, initial or list marker (``Please ask Dr. ``) goes only up to its
-last sentence or clause end, or as a forced cut while text flows: the abbreviation never
-goes without the word after it. That wait has no time bound (the name comes next in an
+sentence or clause (not ``29.``; ``etc. No. ft.`` may end one) or is one word, else up to
+its last word end; but text ending in an abbreviation a word always follows, an initial or
+a list marker (``Please ask Dr. ``) goes only up to its last sentence or clause end, or as
+a forced cut while text flows: the abbreviation never goes without the word after it. That wait has no time bound (the name comes next in an
 LLM's answer; "Dr." alone is never right): more text, ``flush`` or ``finish`` end it.
 
 Defaults: ``python benchmarks/bench_segmenter.py`` streams six ~600-character answers

@@ -142,8 +142,8 @@ def _after_dot(stem: str, nxt: str, prev: str, closers: str, item_start: bool) -
             or is_initials(stem) or (is_list_marker(stem) and (item_start or closers.startswith(")")))
             or (len(stem) == 1 and stem.islower())):
         return NONE  # not even a word end: "Dr. | Smith" stays together; "2.) The", "b. The"
-    if not nxt:  # the next word has not come: these wait for it
-        return NONE if low in BEFORE_NUMBERS or low in UNITS or low in JUDGMENT else None
+    if not nxt:  # the next word has not come: these wait for it (then a stall sends them)
+        return WORD if low in BEFORE_NUMBERS or low in UNITS or low in JUDGMENT else None
     if nxt.isdigit() and (low in BEFORE_NUMBERS or (low in UNITS and is_number(prev))):
         return NONE
     return WORD if low in JUDGMENT and nxt in OPENERS else None  # "Inc. (the maker)"
