@@ -48,8 +48,9 @@ being typed stays). After a stall (no text for ``flush_after``): all of it if it
 sentence or clause (not ``29.``; ``etc. No. ft.`` may end one) or is one word, else up to
 its last word end; but text ending in an abbreviation a word always follows, an initial or
 a list marker (``Please ask Dr. ``) goes only up to its last sentence or clause end, or as
-a forced cut while text flows: the abbreviation never goes without the word after it. That wait has no time bound (the name comes next in an
-LLM's answer; "Dr." alone is never right): more text, ``flush`` or ``finish`` end it.
+a forced cut while text flows: the abbreviation never goes without the word after it. That
+wait has no time bound (the name comes next in an LLM's answer; "Dr." alone is never
+right): more text, ``flush`` or ``finish`` end it.
 
 Defaults: ``python benchmarks/bench_segmenter.py`` streams six ~600-character answers
 (numbers, a list, abbreviations, no punctuation, Chinese, Hindi) as 4-character tokens at
