@@ -1,6 +1,31 @@
 """Benchmark: where the segmenter cuts an LLM's streamed answer, against its peers' rules.
 
     python benchmarks/bench_segmenter.py [--tokens-per-second 30] [--ttfb 0.25] [--detail]
+    python benchmarks/bench_segmenter.py --sets    # needs: pip install pysbd blingfire
+
+``--sets``: per public sentence-boundary test set (tests/data/segmentation: pySBD's golden
+rules and languages, sentencex's cases, issue 17's), its cases and gold boundaries, then
+false cuts / missed boundaries of ttsstream's sentence rules (and, apart, its first-unit
+clause cuts), of pySBD (each case in its language where pySBD has it, else English, no
+cleaning) and of blingfire; how they are counted: tests/segmentation_sets.py. To measure
+another checkout's ttsstream (an older commit) on the same sets, point
+``BENCH_TTSSTREAM_DIR`` at it. Figures (issue 17, before: 4906165):
+
+    set                cases  gold  before     after   clause   pySBD  blingfire
+    pysbd-golden-en       48    32   31 / 11   1 / 11      10   1 /  0  18 / 10
+    pysbd-languages       18    15    1 /  2   0 /  0       5   0 /  0   1 /  1
+    sentencex-en          56    31   27 /  7   6 /  4      12   8 /  0   4 /  5
+    sentencex-ja           6    15    4 /  0   4 /  0       3   4 /  0   4 /  0
+    sentencex-ml           4     1    6 /  0   0 /  0       0   7 /  0   1 /  0
+    sentencex-ur, -zh      3     4    1 /  2   0 /  0       1   0 /  0   1 /  0
+    sentencex-gu,hi,mr,pa  8     7    0 /  0   0 /  0       2   0 /  1   0 /  2
+    ttsstream-issue17     16    16   19 /  3   0 /  1       1  11 /  1   7 /  3
+    total                       121   89 / 25  11 / 16     34  31 /  2  36 / 21
+
+The remaining false cuts are deliberate (a line break is a unit; 。 always ends a
+sentence; "item 2. The" reads as an end); most misses are initials before a capital
+(``the U.S. How``), kept together because a unit must never cut a name: the list with
+reasons is tests/data/segmentation/expected.json.
 
 Six LLM-style answers of about 600 characters (prose with prices and numbers, a Markdown
 list, one dense with abbreviations, one with no punctuation, Chinese, Hindi) arrive as
@@ -34,6 +59,7 @@ loaded machine; the wall clock only shows how long the script takes.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
@@ -41,7 +67,10 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+# BENCH_TTSSTREAM_DIR: a checkout whose ttsstream to measure (say, an older commit's, for a
+# before/after comparison); the test sets always come from this one.
+sys.path.insert(0, os.environ.get("BENCH_TTSSTREAM_DIR") or str(HERE.parent))
+sys.path.insert(1, str(HERE.parent / "tests"))
 
 from ttsstream.segmenter import Segmenter, spoken_len  # noqa: E402
 
@@ -296,12 +325,75 @@ def table(tps: float, ttfb: float, detail: bool) -> None:
     print()
 
 
+def _language(set_name: str, case: Dict[str, object]) -> str:
+    """The case's language code: its own, else its set's (``sentencex-hi``), else English."""
+    code = case.get("lang") or set_name.rpartition("-")[2]
+    return str(code) if len(str(code)) == 2 else "en"
+
+
+def sets_table() -> None:
+    """Per public test set: false cuts and missed boundaries of ttsstream, pySBD, blingfire."""
+    import segmentation_sets as sets  # tests/segmentation_sets.py: the sets and the measure
+
+    peers: Dict[str, Callable[[str, str], List[str]]] = {}
+    try:
+        import pysbd
+        from pysbd.languages import LANGUAGE_CODES
+        segmenters: Dict[str, object] = {}
+
+        def pysbd_cut(text: str, lang: str) -> List[str]:
+            lang = lang if lang in LANGUAGE_CODES else "en"
+            seg = segmenters.setdefault(lang, pysbd.Segmenter(language=lang, clean=False))
+            return list(seg.segment(text))  # type: ignore[attr-defined]
+        peers["pySBD"] = pysbd_cut
+    except ImportError:
+        print("pySBD not installed (pip install pysbd): its columns are left out")
+    try:
+        import blingfire
+        peers["blingfire"] = lambda text, lang: str(blingfire.text_to_sentences(text)).split("\n")
+    except ImportError:
+        print("blingfire not installed (pip install blingfire): its columns are left out")
+    print("False cuts / missed boundaries per set (tests/segmentation_sets.py says how they are "
+          "counted); ttsstream: its sentence rules, no length limit, clause cuts apart.\n")
+    head = f"{'set':18} {'cases':>5} {'gold':>5} {'ttsstream':>10} {'clause':>6}" + "".join(
+        f" {name:>10}" for name in peers)
+    print(head)
+    print("-" * len(head))
+    totals = [0] * (4 + 2 * len(peers))
+    for name, cases in sets.load_sets().items():
+        row = [len(cases), 0, 0, 0, 0] + [0] * (2 * len(peers))
+        for case in cases:
+            text, gold = str(case["text"]), sets.boundaries(case["sentences"])
+            row[1] += len(gold)
+            _, cuts, clauses = sets.ttsstream_cuts(text)
+            false, missed = sets.score(gold, cuts)
+            row[2] += len(false)
+            row[3] += len(missed)
+            row[4] += len(clauses)
+            for i, cut in enumerate(peers.values()):
+                false, missed = sets.score(gold, sets.boundaries(cut(text, _language(name, case))))
+                row[5 + 2 * i] += len(false)
+                row[6 + 2 * i] += len(missed)
+        totals = [t + r for t, r in zip(totals, row[1:])]
+        print(f"{name:18} {row[0]:5} {row[1]:5} {row[2]:4} / {row[3]:3} {row[4]:6}" + "".join(
+            f" {row[5 + 2 * i]:4} / {row[6 + 2 * i]:3}" for i in range(len(peers))))
+    print("-" * len(head))
+    print(f"{'total':18} {'':5} {totals[0]:5} {totals[1]:4} / {totals[2]:3} {totals[3]:6}" + "".join(
+        f" {totals[4 + 2 * i]:4} / {totals[5 + 2 * i]:3}" for i in range(len(peers))))
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens-per-second", type=float, nargs="*", default=[30.0, 5.0])
     parser.add_argument("--ttfb", type=float, default=0.25)
     parser.add_argument("--detail", action="store_true", help="print each answer's units")
+    parser.add_argument("--sets", action="store_true",
+                        help="instead: false cuts and missed boundaries on the public test sets, "
+                             "beside pySBD and blingfire")
     args = parser.parse_args(argv)
+    if args.sets:
+        sets_table()
+        return 0
     for tps in args.tokens_per_second:
         table(tps, args.ttfb, args.detail)
     return 0

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import List, Sequence
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from segmentation_sets import boundaries, load_expected, load_sets, nonspace, score, ttsstream_cuts
 from ttsstream.segmenter import SPEECH_CHARS_PER_SECOND, Segmenter, spoken_len, split_text
 
 
@@ -21,10 +23,12 @@ def stream(text: str, seg: Segmenter = None, step: int = 1, now: float = 0.0) ->
 
 
 def every_break(text: str) -> List[str]:
-    """The units when every sentence or clause end is taken: no queued audio, no minimum."""
+    """The units when every sentence or clause end is taken: no queued audio, no minimum;
+    the text comes at once, so that each break is judged with the character after it (a
+    fragment that ends in a sentence end and a space would be released at once)."""
     seg = Segmenter(first_min_chars=1, min_chars=1)
     seg.set_ahead(0.0, now=0.0)
-    return [u.strip() for u in stream(text, seg)]
+    return [u.strip() for u in stream(text, seg, step=max(1, len(text)))]
 
 
 # -- numbers, abbreviations, sentence ends ------------------------------------------------
@@ -43,12 +47,12 @@ def test_a_period_waits_for_the_next_character():
     assert seg.push("It costs $29.", 0.0) == []
     assert seg.push("99", 0.0) == []                        # it was a decimal point
     assert seg.push(" today.", 0.0) == []
-    assert seg.push(" ", 0.0) == []                         # a space is not enough: "Dr. " ...
-    assert seg.push("T", 0.0) == ["It costs $29.99 today. "]
-    assert seg.pending == "T"
+    assert seg.push(" ", 0.0) == ["It costs $29.99 today. "]  # a sentence end, then a space: whole
     seg = Segmenter(first_min_chars=5)
-    assert seg.push("It costs $29. ", 0.0) == []
-    assert seg.push("Then", 0.0) == ["It costs $29. "]     # a price that ends a sentence
+    assert seg.push("Ask Dr. ", 0.0) == []                  # but "Dr. " waits for its name
+    assert seg.push("Smith", 0.0) == []
+    seg = Segmenter(first_min_chars=5)
+    assert seg.push("It costs $29. ", 0.0) == ["It costs $29. "]  # a price that ends a sentence
 
 
 @pytest.mark.parametrize("text", [
@@ -209,7 +213,7 @@ def test_stall_releases_a_complete_sentence_but_not_a_number_or_title():
     assert seg.finish() == ["$29.99 a month."]
     seg = Segmenter(flush_after=0.5)
     seg.push("Please call Dr.", 0.0)
-    assert seg.poll(0.5) == ["Please call "]
+    assert seg.poll(0.5) == []
 
 
 def test_time_limit_waits_while_audio_is_queued():
@@ -299,6 +303,9 @@ ALPHABET = st.sampled_from(list("ab cD EFxyz 0123 .,!?;:…—-\"')(\n\n   ") +
 TEXTS = st.lists(ALPHABET, max_size=120).map("".join)
 
 
+PAUSE_RE = re.compile(r"[.!?…。！？।॥۔؟][\"')\]}”’»」』）]*\s+$")
+
+
 def split_at(text: str, cuts: Sequence[int]) -> List[str]:
     points = sorted({c % (len(text) + 1) for c in cuts} | {0, len(text)})
     return [text[a:b] for a, b in zip(points, points[1:])]
@@ -341,10 +348,14 @@ def test_a_timer_at_the_deadline_always_releases(text, cuts, gaps):
 @settings(max_examples=250, deadline=None)
 @given(TEXTS, st.lists(st.integers(0, 10_000), max_size=30), st.lists(st.integers(0, 10_000), max_size=30))
 def test_units_do_not_depend_on_fragmentation(text, cuts_a, cuts_b):
+    # Except where a fragment ends in a sentence end and a space: there the text so far is
+    # a unit at once (the producer may pause), whatever comes next.
+    pauses = {i for i in range(len(text) + 1) if PAUSE_RE.search(text, 0, i)}
+
     def run(cuts: Sequence[int]) -> List[str]:
         seg = Segmenter(first_min_chars=10, min_chars=15, max_chars=60)
         units = []
-        for fragment in split_at(text, cuts):
+        for fragment in split_at(text, [c for c in cuts if c % (len(text) + 1) not in pauses]):
             units += seg.push(fragment, 0.0)
         return units + seg.finish()
     assert run(cuts_a) == run(cuts_b)
@@ -387,3 +398,121 @@ def test_split_text_limits_and_content(text, max_chars):
         assert not rest[:at].strip()
         rest = rest[at + len(piece):]
     assert not rest.strip() and "".join(joined.split()) == "".join(text.split())
+
+
+# -- a text that pauses: a complete sentence, an abbreviation, flush (issue 17, defect 4) ----
+
+
+@pytest.mark.parametrize("text", ["The first sentence arrives now. ", "Sure! ", "Really? ", "好！ ",
+                                  "यह सच है। ", "کیا حال ہے؟ ", "It costs $29. ", "Here it is.\n"])
+def test_a_complete_sentence_then_a_space_is_a_unit_at_once(text):
+    seg = Segmenter(flush_after=60.0)
+    assert seg.push(text, 0.0) == [text]
+    assert seg.pending == "" and seg.deadline is None
+
+
+@pytest.mark.parametrize("text", ["Please ask Dr. ", "Turn to p. ", "It was J. ", "He is 5 ft. ",
+                                  "Apples, pears, etc. ", "Acme Inc. ", "You live in the U.S. ", "Steps:\n1. ",
+                                  "Ask डॉ. ", "Sure!", "Wait... ", "It costs $29."])
+def test_a_sentence_end_that_may_go_on_waits_for_the_next_word(text):
+    seg = Segmenter(flush_after=60.0)
+    assert seg.push(text, 0.0) == []
+    assert seg.pending == text
+
+
+def test_later_sentences_at_the_end_still_join_while_audio_is_queued():
+    seg = Segmenter(flush_after=0.5)
+    assert seg.push("The first sentence arrives now. ", 0.0) == ["The first sentence arrives now. "]
+    seg.set_ahead(5.0, now=0.0)
+    assert seg.push("Ok. ", 0.1) == []                      # 5 s of audio queued: it may join the next
+    assert seg.push("Then the next one comes along right here. ", 0.2) == [
+        "Ok. Then the next one comes along right here. "]
+
+
+@pytest.mark.parametrize("text", ["Please ask Dr. ", "Please ask Dr.", "Read it in the U.S. ", "Ask डॉ. ",
+                                  "1. "])
+def test_the_timer_never_sends_a_text_that_ends_in_an_abbreviation(text):
+    seg = Segmenter(flush_after=0.5)
+    seg.push(text, 0.0)
+    assert seg.deadline is None                              # no timer: it waits for the word after
+    assert seg.poll(0.5) == [] and seg.poll(60.0) == []
+    assert seg.push("Smith about it. ", 61.0) == [text + "Smith about it. "]
+
+
+@pytest.mark.parametrize("text", ["Apples, pears, etc. ", "The answer is no. ", "It weighs 5 lb. "])
+def test_the_timer_sends_an_abbreviation_that_may_end_a_sentence_whole(text):
+    seg = Segmenter(flush_after=0.5)
+    assert seg.push(text, 0.0) == []                         # "etc. Then" ends, "etc. and" goes on
+    assert seg.deadline == pytest.approx(0.5)
+    assert seg.poll(0.5) == [text]
+
+
+def test_the_timer_sends_the_clauses_before_a_held_abbreviation():
+    seg = Segmenter(flush_after=0.5)
+    assert seg.push("Yes, and this question is a hard one; so please ask Dr. ", 0.0) == [
+        "Yes, and this question is a hard one; "]
+    seg = Segmenter(first_min_chars=40, flush_after=0.5)
+    assert seg.push("Yes, and this question is a hard one; so please ask Dr. ", 0.0) == []
+    assert seg.deadline == pytest.approx(0.5)
+    assert seg.poll(0.5) == ["Yes, and this question is a hard one; "]
+    assert seg.deadline is None and seg.pending == "so please ask Dr. "
+    seg = Segmenter(flush_after=0.5)                         # long enough: the words before it go
+    assert seg.push("I want you to go and ask Dr. ", 0.0) == []
+    assert seg.poll(0.5) == ["I want you to go and ask "]
+    assert seg.deadline is None and seg.pending == "Dr. "      # "Dr." never goes alone
+
+
+def test_flush_sends_everything_pending_now():
+    seg = Segmenter(flush_after=60.0)
+    assert seg.push("An unpunctuated fragment", 0.0) == []
+    assert seg.flush(0.1) == ["An unpunctuated fragment"]
+    assert seg.pending == "" and seg.deadline is None
+    assert seg.flush(0.2) == []                              # nothing pending: nothing to send
+    assert seg.push(" ", 0.3) == [] and seg.flush(0.4) == []  # blank: never a unit
+    assert seg.push("Ask Dr. ", 0.5) == [] and seg.flush(0.6) == [" Ask Dr. "]
+    assert seg.push("Smith.", 0.7) == [] and seg.finish() == ["Smith."]
+
+
+# -- public sentence-boundary test sets (tests/data/segmentation; the measure:
+#    tests/segmentation_sets.py) --------------------------------------------------------
+
+
+SETS = load_sets()
+EXPECTED = load_expected()
+
+
+def test_the_sets_are_read_and_their_gold_is_their_text():
+    assert len(SETS) >= 10 and sum(len(cases) for cases in SETS.values()) >= 150
+    for cases in SETS.values():
+        for case in cases:
+            assert nonspace("".join(case["sentences"])) == nonspace(case["text"])
+    assert all(entry["reason"] and entry["set"] in SETS for entry in EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_a_set_loses_nothing_and_cuts_only_where_known(name):
+    found = []
+    for i, case in enumerate(SETS[name]):
+        units, cuts, _ = ttsstream_cuts(case["text"])
+        assert "".join(units) == case["text"] and all(unit.strip() for unit in units)
+        false, missed = score(boundaries(case["sentences"]), cuts)
+        found += [(i, "false_cut", k) for k in false] + [(i, "missed", k) for k in missed]
+    expected = [(e["case"], e["kind"], e["at"]) for e in EXPECTED if e["set"] == name]
+    assert sorted(found) == sorted(expected)  # a new error fails; so does a fixed one (update expected.json)
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_a_set_is_cut_the_same_in_fragments(name):
+    # Look-ahead rules (". . .", "compounds. . . . The") must wait for the text they need.
+    for case in SETS[name]:
+        text = case["text"]
+        points = [i for i in range(len(text) + 1) if not PAUSE_RE.search(text, 0, i)]
+        whole, _, _ = ttsstream_cuts(text)
+        for step in (1, 3, 7):
+            seg = Segmenter(first_min_chars=1, min_chars=1, max_chars=10 ** 6)
+            seg.set_ahead(3.0, 0.0)
+            units, last = [], 0
+            for point in points[step::step] + [len(text)]:
+                units += seg.push(text[last:point], 0.0)
+                last = point
+            assert units + seg.finish() == whole, (text, step)

@@ -15,6 +15,7 @@ from typing import AsyncIterator, Iterator, List, Optional
 import pytest
 
 from ttsstream import Cancelled, InvalidParameterError, TTSClient, TTSError
+from ttsstream.segmenter import Segmenter
 from ttsstream.server import tone_pcm
 
 SENTENCES = ["The first sentence is here.", " Then a second one, with a clause.",
@@ -278,3 +279,55 @@ def test_an_async_generator_is_closed_when_the_speech_is_cancelled_and_its_error
             failed.wait(10)
     assert cleanup == ["closed"]
     assert recorded(server, 1)[0] == SENTENCES[0].strip()
+
+
+# -- a text that pauses (issue 17, defect 4): no wait for a timer that is 60 s long ---------
+
+
+@pytest.mark.parametrize("provider", ["eigenai", "shunyalabs"])
+@pytest.mark.parametrize("text", ["The first sentence arrives now. ", "Sure! "])
+def test_a_complete_sentence_is_spoken_without_waiting_for_more_text(server, provider, text):
+    # With flush_after=60 s, only the sentence rule can send it before the 20 s timeout.
+    segments: List = []
+    begun = threading.Event()
+    with TTSClient(provider=provider, url=server.url) as client:
+        speech = client.open_stream(segmenter=Segmenter(flush_after=60.0),
+                                    on_segment=lambda s: (segments.append(s), begun.set()))
+        speech.feed(text)
+        assert begun.wait(20)
+        speech.finish()
+        speech.wait(20)
+    assert [s.text for s in segments] == [text]
+    check_in_order(speech, server)
+
+
+@pytest.mark.parametrize("provider", ["eigenai", "shunyalabs"])
+def test_flush_sends_an_unfinished_fragment_now(server, provider):
+    segments: List = []
+    begun = threading.Event()
+    with TTSClient(provider=provider, url=server.url) as client:
+        speech = client.open_stream(segmenter=Segmenter(flush_after=60.0),
+                                    on_segment=lambda s: (segments.append(s), begun.set()))
+        speech.flush()                                        # nothing fed: nothing sent
+        speech.feed("Let me check that for you and")
+        speech.flush()
+        assert begun.wait(20)
+        speech.feed(" then ask Dr. ")
+        speech.feed("Smith.")
+        speech.finish()
+        speech.flush()                                        # after finish: a no-op
+        speech.wait(20)
+        speech.flush()                                        # after the end: a no-op
+    assert [s.text for s in segments] == ["Let me check that for you and", " then ask Dr. Smith."]
+    check_in_order(speech, server)
+
+
+def test_flush_after_cancel_is_a_no_op(server):
+    with TTSClient(provider="eigenai", url=server.url) as client:
+        speech = client.open_stream(segmenter=Segmenter(flush_after=60.0))
+        speech.feed("Nothing of this")
+        speech.cancel()
+        speech.flush()
+        with pytest.raises(Cancelled):
+            speech.wait(10)
+    assert server.transcript == []

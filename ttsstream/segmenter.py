@@ -2,29 +2,36 @@
 (an LLM's tokens), ``split_text`` for a whole string longer than one request allows.
 
 Owns the cutting rules only: no threads, no clock, no I/O; times are arguments (seconds on
-any monotonic clock). Imports: the standard library only (re, unicodedata).
+any monotonic clock). Imports: the standard library (re, unicodedata) and sentence_rules
+(where sentences end, and its tables of abbreviations per script).
 
 Units concatenate to the input exactly, whitespace included (a unit keeps the whitespace
 after its last word: strip it to send), except trailing whitespace that arrives after all
 else was released: it is never a unit of its own.
 
-Breaks. A sentence end: ``. ! ? …`` (or runs like ``?!`` ``...``) with any closing quotes or
-brackets (``."`` ``?)``), then whitespace; CJK ``。！？`` and the danda ``। ॥`` without space;
-a newline; a blank line (paragraph). A clause end: ``, ; :`` then whitespace, ``，；：、``, an
-em dash, a spaced ``-``/``–``. A word end: other whitespace (for a forced cut in text with
+Breaks. A sentence end: ``. ! ? …`` (or runs like ``?!`` ``...``), Urdu ``۔ ؟``, with any
+closing quotes, brackets or citations (``."`` ``?)`` ``.[1]``), then whitespace; CJK ``。！？``
+(not inside a ``《title》``) and the danda ``। ॥`` without space; a newline; a blank line.
+A clause end: ``, ; :`` (Urdu ``، ؛``) then whitespace, ``，；：、``, an em dash, a spaced
+``-``/``–``. A word end: other whitespace (for a forced cut in text with
 no spaces: between CJK characters). Never a break: inside a word or number (``3.14 112,000
-$29.99 1.5x 10:30``, URLs, emails); a ``.`` or ellipsis before a lowercase word; a ``.`` after
-an abbreviation (``Dr. Mr. Mrs. Ms. St. vs. e.g. i.e. U.S. a.m.``, an initial ``J. R. R.``,
-``No.`` before a digit) or a list number at a line start. Judgment: ``etc.``, ``Inc.``,
-``Jr.`` end a sentence before a capital ("pears, etc. Then"), not before a lowercase word.
+$29.99 1.5x 10:30``, URLs, emails); a ``.`` or ellipsis before a lowercase word; a spaced
+ellipsis ``. . .`` (a fourth dot ends the sentence), ``[...]``; a ``.`` after an abbreviation
+(``Dr. Mr. St. vs. e.g. i.e. a.m. डॉ. प्रो. ഡോ.``, glued too: ``Tuesday.Mr.``), an initial
+(``J. R. R. U.S. ए. पी. जे. കെ.പി.``), a list marker at a line start, after a sentence end
+or a bullet (``item. 2. The``) or as ``2.)``, a lone ``b.``; ``No. Rs. N°. p.`` before a
+digit; a unit between numbers (``5 ft. 3 in.``). Judgment: ``etc.``, ``Inc.``, ``Jr.`` end a
+sentence before a capital ("pears, etc. Then"), not before a lowercase word nor ``(``.
 
 The release rule. ``push`` releases a unit the moment its break is confirmed, that is when
 the first non-space character after it (after a CJK mark: the next character) has arrived,
-if the unit is long enough for the mode below; ``poll`` (and ``push``) force out text that
-has waited ``flush_after`` seconds (since it arrived or the last cut) while at most
-``HURRY_AHEAD`` seconds of audio are queued. Lengths are spoken (``spoken_len``: CJK counts
-3); the audio queued is what ``set_ahead`` said, run down since, else an estimate from the
-text released at ``SPEECH_CHARS_PER_SECOND``.
+if the unit is long enough for the mode below; a sentence end that all the text so far ends
+with, then whitespace, is confirmed too ("Sure! ": the writer paused), for a first unit at
+any length, unless it may go on (an abbreviation, initial, list marker, ``No.``, ellipsis).
+``poll`` (and ``push``) force out text that has waited ``flush_after`` seconds (since it
+arrived or the last cut) while at most ``HURRY_AHEAD`` seconds of audio are queued.
+Lengths are spoken (``spoken_len``: CJK counts 3); the audio queued is what ``set_ahead``
+said, run down since, else an estimate from the text released at ``SPEECH_CHARS_PER_SECOND``.
 
     mode     when                                    sentence end     clause end
     first    no unit released yet                    >= first_min     >= first_min
@@ -38,7 +45,12 @@ end, else word end leaving a third of the limit; else the last break; else betwe
 characters; else (an unbroken run) the limit. Forced while text flows (and ``first_min``
 waits): the strongest break leaving ``first_min // 2``, else the last word end (the word
 being typed stays). After a stall (no text for ``flush_after``): all of it if it ends like a
-sentence or clause (not ``29.`` nor ``Dr.``) or is one word, else up to its last word end.
+sentence or clause (not ``29.``; ``etc. No. ft.`` may end one) or is one word, else up to
+its last word end; but text ending in an abbreviation a word always follows, an initial or
+a list marker (``Please ask Dr. ``) goes only up to its last sentence or clause end, or as
+a forced cut while text flows: the abbreviation never goes without the word after it. That
+wait has no time bound (the name comes next in an LLM's answer; "Dr." alone is never
+right): more text, ``flush`` or ``finish`` end it.
 
 Defaults: ``python benchmarks/bench_segmenter.py`` streams six ~600-character answers
 (numbers, a list, abbreviations, no punctuation, Chinese, Hindi) as 4-character tokens at
@@ -68,6 +80,14 @@ import re
 import unicodedata
 from typing import Callable, List, Optional, Sequence, Tuple
 
+from .sentence_rules import ALL_PUNCT, CLOSERS, NOSPACE_ENDS, OPENERS, SPACED_ENDS
+from .sentence_rules import CLAUSE as _CLAUSE
+from .sentence_rules import NONE as _NONE
+from .sentence_rules import PARAGRAPH as _PARAGRAPH
+from .sentence_rules import SENTENCE as _SENTENCE
+from .sentence_rules import WORD as _WORD
+from .sentence_rules import breaks as _breaks
+
 __all__ = ["Segmenter", "split_text", "spoken_len", "SPEECH_CHARS_PER_SECOND"]
 
 # About 150 words a minute: 14 characters a second of English, spaces included; a CJK
@@ -79,29 +99,9 @@ _WIDE_WEIGHT = 3
 HURRY_AHEAD = 1.0
 RELAXED_AHEAD = 6.0
 
-_NONE, _WORD, _CLAUSE, _SENTENCE, _PARAGRAPH = 0, 1, 2, 3, 4
 _EPSILON = 1e-9  # so that poll(deadline) releases despite float rounding
-
-_CLOSERS = "\"')]}”’»」』）】〕〉》〗］｝"
-_OPENERS = "\"'([{“‘«「『（【〔〈《〖［｛"
-_LATIN_ENDS = ".!?…"
-_NOSPACE_ENDS = "。！？｡।॥"
-_CLAUSE_ENDS = ",;:，；：、"
-_ALL_PUNCT = _LATIN_ENDS + _NOSPACE_ENDS + _CLAUSE_ENDS + "—"
-# Titles and abbreviations that a name or more of the sentence always follows.
-_ABBREVIATIONS = frozenset("""
-    mr mrs ms mx dr prof st mt rev fr sr gen col capt cpt lt sgt cmdr adm gov sen rep hon
-    pres messrs mme mlle vs v cf viz approx ca al e.g i.e jan feb mar apr jun jul aug sep
-    sept oct nov dec dept univ assn bros est
-""".split())
-# Abbreviations that end sentences too, but not before a number: "No. 5", "p. 12".
-_BEFORE_NUMBERS = frozenset("no nos vol vols p pp fig figs eq eqs sec ch art op ed".split())
-_INITIALS_RE = re.compile(r"[A-Z]|(?:[A-Za-z]{1,2}\.)+[A-Za-z]{1,2}")  # J, U.S, e.g, Ph.D
-_LIST_MARKER_RE = re.compile(r"\d{1,3}|[A-Za-z]|[ivxIVX]{1,4}")
+_CLOSERS, _OPENERS, _LATIN_ENDS, _NOSPACE_ENDS, _ALL_PUNCT = CLOSERS, OPENERS, SPACED_ENDS, NOSPACE_ENDS, ALL_PUNCT
 _SPACE_RE = re.compile(r"\s+")
-_NOSPACE_RE = re.compile(
-    "([。！？｡।॥]+|[，；：、]+|—+)[%s]*(?=[^\\s%s%s])"
-    % (re.escape(_CLOSERS), re.escape(_ALL_PUNCT), re.escape(_CLOSERS)))
 
 
 def spoken_len(text: str) -> int:
@@ -113,53 +113,6 @@ def spoken_len(text: str) -> int:
 
 def _wide(char: str) -> bool:
     return unicodedata.east_asian_width(char) in "WF"  # CJK ideographs, kana, hangul
-
-
-def _classify(token: str, nxt: str, line_start: bool) -> int:
-    """The kind of break after ``token`` (whitespace follows it, then ``nxt``)."""
-    core = token.rstrip(_CLOSERS)
-    if not core:
-        return _WORD
-    last = core[-1]
-    if last in _NOSPACE_ENDS:
-        return _SENTENCE
-    if last in _CLAUSE_ENDS:
-        return _CLAUSE
-    if last in "—–-":  # "well— so", " - ", " -- "; not "pre- and" nor a "- " bullet
-        return _CLAUSE if (last == "—" or not core.strip("-–")) and not line_start else _WORD
-    if last not in _LATIN_ENDS:
-        return _WORD
-    stem = core.rstrip(_LATIN_ENDS)
-    if core[len(stem):] == ".":
-        stem = stem.lstrip(_OPENERS)
-        low = stem.lower()
-        if (low in _ABBREVIATIONS or (low in _BEFORE_NUMBERS and nxt.isdigit())
-                or _INITIALS_RE.fullmatch(stem) or (line_start and _LIST_MARKER_RE.fullmatch(stem))):
-            return _NONE  # not even a word end: "Dr. | Smith" stays together
-    return _WORD if nxt.islower() else _SENTENCE  # "... and" / "etc. and" go on
-
-
-def _breaks(text: str, line_start: bool) -> List[Tuple[int, int]]:
-    """Every confirmed break in ``text`` (which begins a line if ``line_start``) as
-    (position, kind), in order: a unit may end before ``text[position]``, a non-space."""
-    found = []
-    token_start, at_line_start = 0, line_start
-    for match in _SPACE_RE.finditer(text):
-        start, end = match.span()
-        if end >= len(text):
-            break  # the next character has not arrived yet
-        newlines = match.group().count("\n")
-        if start > 0:
-            kind = (_PARAGRAPH if newlines >= 2 else _SENTENCE if newlines
-                    else _classify(text[token_start:start], text[end], at_line_start))
-            if kind:
-                found.append((end, kind))
-        token_start, at_line_start = end, newlines > 0 or (start == 0 and at_line_start)
-    for match in _NOSPACE_RE.finditer(text):
-        mark = match.group(1)[0]
-        found.append((match.end(), _SENTENCE if mark in _NOSPACE_ENDS else _CLAUSE))
-    found.sort()
-    return found
 
 
 def _fit(text: str, limit: int) -> int:
@@ -247,6 +200,9 @@ class Segmenter:
         max_chars: the longest unit (spoken length, so also a bound on ``len``).
         flush_after: seconds text may wait, while little audio is queued, before a cut is forced.
 
+    ``push`` and ``poll`` release units by the rules above; ``flush`` releases all that is
+    pending now (the caller knows of a pause); ``finish`` ends the text.
+
     Thread: none of its own and no lock; call it from one thread (or under the caller's lock).
     Raises ValueError for a length that is not a positive int, a minimum above
     ``max_chars``, or a ``flush_after`` that is not a positive number of seconds.
@@ -276,6 +232,8 @@ class Segmenter:
         self._arrivals: List[Tuple[int, float]] = []  # (offset, time) of pending fragments
         self._decided = 0                     # breaks at positions <= this were judged
         self._line_start = True               # _buf begins a line
+        self._after_end = False               # _buf follows a released sentence end
+        self._last_breaks: Tuple[object, List[Tuple[int, int]]] = (None, [])
         self._units = 0
         self._first_release: Optional[float] = None
         self._released_speech = 0.0           # seconds of speech in the units released
@@ -302,6 +260,12 @@ class Segmenter:
             if self._first_arrival is None:
                 self._first_arrival = now
         return self._by_text(now) + self._by_time(now)
+
+    def flush(self, now: float) -> List[str]:
+        """Everything pending as one unit now, whatever its end (none if it is blank): the
+        caller knows no more text is coming for a while. The text goes on afterwards."""
+        self._now = now
+        return [self._release(len(self._buf), now)] if self._buf.strip() else []
 
     def poll(self, now: float) -> List[str]:
         """The unit forced out by the time limit at ``now``, if any (call it from a timer;
@@ -344,14 +308,20 @@ class Segmenter:
             runs_low = told[1] + told[0] - HURRY_AHEAD
         else:
             runs_low = since if first is None else first + self._released_speech - HURRY_AHEAD
-        waits = since if self._flowing_cut() is not None else self._last_arrival  # for a stall
+        if self._flowing_cut() is not None:
+            waits = since
+        elif self._stall_cut() is not None:
+            waits = self._last_arrival
+        else:
+            return None  # "Please ask Dr. ": held until more text, flush() or finish()
         return max(since + self.flush_after, waits + self.flush_after, runs_low)
 
     # -- the rules ---------------------------------------------------------------------
 
-    def _accepts(self, kind: int, length: int, now: float) -> bool:
-        """Whether a break of ``kind`` ending a unit of spoken ``length`` releases it now."""
-        if kind == _PARAGRAPH:
+    def _accepts(self, kind: int, length: int, now: float, at_end: bool = False) -> bool:
+        """Whether a break of ``kind`` ending a unit of spoken ``length`` releases it now
+        (``at_end``: a sentence end that all the text so far ends with, then a space)."""
+        if kind == _PARAGRAPH or (at_end and kind >= _SENTENCE and self._units == 0):
             return length > 0
         if kind < _CLAUSE or length < self.first_min_chars:
             return False
@@ -376,7 +346,7 @@ class Segmenter:
             lead = len(self._buf) - len(self._buf.lstrip())  # leading blanks are free
             limit = lead + max(1, _fit(self._buf[lead:], self.max_chars))
             cut = None
-            for pos, kind in _breaks(self._buf[:limit + 1], self._line_start):
+            for pos, kind in self._breaks(self._buf[:limit + 1]):
                 if pos <= self._decided:
                     continue
                 self._decided = pos
@@ -385,8 +355,11 @@ class Segmenter:
                     break
             if cut is None and limit < len(self._buf):
                 window = self._buf[:limit + 1]
-                cut = _best_cut(window, _breaks(window, self._line_start), limit,
+                cut = _best_cut(window, self._breaks(window), limit,
                                 self.max_chars // 3, spoken_len, True)
+            if (cut is None and self._buf[-1:].isspace() and self._buf.strip()
+                    and self._accepts(self._tail_kind(), spoken_len(self._buf.strip()), now, True)):
+                cut = len(self._buf)  # "The first sentence arrives now. ": no need to wait for more
             if cut is None:
                 return units
             units.append(self._release(cut, now))
@@ -398,8 +371,8 @@ class Segmenter:
             return []
         assert self._last_arrival is not None
         if now - self._last_arrival >= self.flush_after - _EPSILON:  # stalled: the last word is whole
-            usable = [p for p, _ in _breaks(self._buf, self._line_start) if self._buf[:p].strip()]
-            cut: Optional[int] = len(self._buf) if self._ends_complete() or not usable else usable[-1]
+            cut = self._stall_cut()
+            cut = self._flowing_cut() if cut is None else cut  # words before a held "Dr. ", if enough
         else:
             cut = self._flowing_cut()
         return [self._release(cut, now)] if cut else []
@@ -409,15 +382,38 @@ class Segmenter:
         yet, or there is no break)."""
         if spoken_len(self._buf.strip()) < self.first_min_chars:
             return None
-        return _best_cut(self._buf, _breaks(self._buf, self._line_start), len(self._buf),
+        return _best_cut(self._buf, self._breaks(self._buf), len(self._buf),
                          max(1, self.first_min_chars // 2), spoken_len, False)
 
-    def _ends_complete(self) -> bool:
-        """Whether the pending text ends like a sentence or clause (not ``29.`` nor ``Dr.``)."""
+    def _stall_cut(self) -> Optional[int]:
+        """Where a stall cuts: all if the text ends like a sentence or clause, or is one word;
+        before a held end (``Dr.``, ``J.``, ``2.``) only at a sentence or clause end (None:
+        nothing goes); else at the last word end."""
+        breaks = [(p, k) for p, k in self._breaks(self._buf)
+                  if self._buf[:p].strip()]
         core = self._buf.rstrip().rstrip(_CLOSERS)
-        if not core or core[-1] not in _ALL_PUNCT or (core[-1] in ".,:" and core[-2:-1].isdigit()):
-            return False
-        return core[-1] != "." or _classify(core.split()[-1], "A", False) != _NONE
+        tail = self._tail_kind()
+        if tail == _NONE:
+            strong = [p for p, k in breaks if k >= _CLAUSE]
+            return strong[-1] if strong else None
+        typing_number = core[-1:] in ".,:" and core[-2:-1].isdigit() and not self._buf[-1:].isspace()
+        if (core[-1:] in _ALL_PUNCT and not typing_number) or not breaks:  # not "$29." (of "$29.99")
+            return len(self._buf)
+        return breaks[-1][0]
+
+    def _tail_kind(self) -> int:
+        """The break after the pending text's last word, its next word unknown."""
+        text = self._buf.rstrip()
+        found = self._breaks(text + " ", ended=True)
+        return found[-1][1] if found and found[-1][0] == len(text) + 1 else _NONE
+
+    def _breaks(self, text: str, ended: bool = False) -> List[Tuple[int, int]]:
+        """The breaks in ``text``, a prefix of the pending text (the last answer is kept:
+        push, poll and deadline ask about the same text in turn)."""
+        key = (text, self._line_start, self._after_end, ended)
+        if self._last_breaks[0] != key:
+            self._last_breaks = (key, _breaks(text, self._line_start, self._after_end, ended))
+        return self._last_breaks[1]
 
     def _since(self) -> Optional[float]:
         """When the oldest pending word arrived (or the last cut, if later); None: none."""
@@ -433,6 +429,7 @@ class Segmenter:
         self._base += cut
         self._decided = 0
         self._line_start = "\n" in unit[len(unit.rstrip()):] or (not unit.strip() and self._line_start)
+        self._after_end = unit.rstrip().rstrip(_CLOSERS)[-1:] in _LATIN_ENDS + _NOSPACE_ENDS
         keep = [a for a in self._arrivals if a[0] <= self._base]
         self._arrivals = keep[-1:] + [a for a in self._arrivals if a[0] > self._base]
         self._units += 1

@@ -109,6 +109,22 @@ class StreamSpeech(Speech):
         """
         self._stream.feed(text)
 
+    def flush(self) -> None:
+        """Send what has been fed so far as a unit now, without waiting for more text or
+        for the segmenter's timer: say, the producer knows it will pause (a tool call, a
+        turn's end) and the text so far lacks the end the segmenter waits for.
+
+        Text that ends in a sentence end and a space goes at once anyway; text that ends in
+        an abbreviation, initial or list marker (``Dr.``, ``J.``, ``2.``) waits for the word
+        after it, for ``flush()`` or for ``finish()``: its timer never sends it alone.
+
+        A no-op when nothing is pending, after ``finish()`` (it sent everything) and after
+        the speech has ended (cancelled, failed): it never raises.
+
+        Thread: any.
+        """
+        self._stream.flush_now()
+
     def finish(self) -> None:
         """No more text: speak what is left. Idempotent. Thread: any."""
         self._stream.finish()
@@ -198,6 +214,13 @@ class TextStream:
             complete = self._all_spoken()
         if complete:
             self._speech._end(None)
+
+    def flush_now(self) -> None:
+        """Send everything pending as a unit now (``StreamSpeech.flush``)."""
+        with self._lock:
+            if self._finished or self._stopped:
+                return
+            self._queue(self._segmenter.flush(time.monotonic()))  # a flush time left: a no-op
 
     def flush(self, now: float) -> None:
         """Send what has waited past the segmenter's flush time. Thread: the flusher."""
