@@ -831,3 +831,36 @@ def test_serve_forever_stops_cleanly_on_sigterm(tmp_path):
     assert b"".join(frames) == tone_pcm("bye")
     assert process.returncode == 0, err
     assert out == "returned\n" and err == ""  # the server itself prints nothing
+
+
+def test_a_stopping_server_loop_unwinds_the_tasks_still_pending():
+    """What ``asyncio.run`` does before closing a loop: a task still pending when the
+    server's main ends (a client connected until the interpreter exits) is cancelled and
+    its async generator closed, not destroyed pending with a traceback on stderr."""
+    import asyncio
+
+    from ttsstream.server.app import _finish_tasks
+
+    closed = []
+
+    async def frames():
+        try:
+            while True:
+                await asyncio.sleep(1)
+                yield b""
+        finally:
+            closed.append("generator")
+
+    async def handler():
+        async for _ in frames():
+            pass
+
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(handler())
+        loop.run_until_complete(asyncio.sleep(0.01))  # the handler is inside its generator
+        _finish_tasks(loop)
+        assert task.cancelled() and closed == ["generator"]
+        assert not asyncio.all_tasks(loop)
+    finally:
+        loop.close()

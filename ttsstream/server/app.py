@@ -314,6 +314,7 @@ class LocalServer:
         loop = asyncio.new_event_loop()
         try:
             loop.run_until_complete(self._main(sock, ready))
+            _finish_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
         except BaseException as exc:  # noqa: BLE001  (report, never die silently)
             if not ready.is_set():
@@ -420,3 +421,15 @@ def _path_of(target: str) -> str:
     """The path of a request target, without query or trailing slash."""
     path = urlsplit(target).path
     return path.rstrip("/") or "/"
+
+
+def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel the tasks still pending on ``loop`` and let them unwind, as ``asyncio.run``
+    does before it closes a loop: a connection's task left pending (a client that stayed
+    connected until the interpreter exits) would otherwise be destroyed pending, and its
+    async generators closed while still running, each with a traceback on stderr."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
