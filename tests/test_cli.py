@@ -156,5 +156,6 @@ def test_speak_without_a_device_says_so_and_writes_a_wav(server, tmp_path):
     assert f"wrote {tmp_path / 'speech.wav'}" in result.stdout
     assert read_wav(tmp_path / "speech.wav")[3] == tone_pcm("Hello")
 
+    # A device the user names that PortAudio does not have is a usage error (issue 17).
     chosen = run_cli(["speak", "Hello", "--url", server.eigenai_url, "--device", "nosuch"], env, tmp_path)
-    assert chosen.returncode == 1 and "PlaybackError" in chosen.stderr
+    assert chosen.returncode == 2 and "--device nosuch: no such output device" in chosen.stderr

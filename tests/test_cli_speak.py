@@ -444,6 +444,17 @@ def test_a_device_that_does_not_exist_is_a_usage_error(server, tmp_path) -> None
     assert "--device 99: no such output device" in message and "ttsstream devices" in message
     assert server.connections == 0
 
+    # On a machine with no output device at all (a HOME without the ALSA file device, no
+    # sound server), naming one is the same usage error, not a playback failure.
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    nothing = env(HOME=str(bare), PULSE_SERVER="unix:/nonexistent", JACK_NO_START_SERVER="1")
+    result = subprocess.run([sys.executable, "-m", "ttsstream", "speak", "Hi", "--url", server.eigenai_url,
+                             "--device", "99"], capture_output=True, timeout=TIMEOUT, env=nothing, cwd=str(tmp_path))
+    message = result.stderr.decode()
+    assert result.returncode == 2 and "--device 99: no such output device" in message, message
+    assert server.connections == 0
+
 
 def test_json_says_a_failure_as_json_and_keeps_the_code() -> None:
     port = _closed_port()

@@ -82,6 +82,8 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 sink = _default_sink(args.format)  # never replaces a file: speech.wav, speech-1.wav, ...
             if why is not None:
                 note(f"cannot play here ({why}); writing {sink.path} instead")
+        elif player is None and why is not None:
+            note(f"cannot play here ({why}); writing {args.out} only")
         run = _Run(choice, player, StatusLine.for_stream(err, args.quiet), args.timeout, sink)
         try:
             run.speak(text)
@@ -178,8 +180,8 @@ def _open_player(device: Optional[str]) -> Tuple[Optional["AudioPlayer"], Option
     chosen: Union[None, int, str] = int(device) if device is not None and device.isdigit() else device
     if chosen is not None:
         found = output_devices()
-        if found and not any(_matches(chosen, each) for each in found):
-            listed = ", ".join(f"{each['index']}: {each['name']}" for each in found)
+        if not any(_matches(chosen, each) for each in found):
+            listed = ", ".join(f"{each['index']}: {each['name']}" for each in found) or "none here"
             raise UsageError(f"--device {device}: no such output device (there are {listed}); "
                              "list them with: ttsstream devices")
     player = AudioPlayer(device=chosen)
