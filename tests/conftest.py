@@ -1,9 +1,12 @@
 """Shared fixtures: a bundled server on a real loopback port, a callback recorder, a
-throwaway certificate authority for ``wss://``, and a guard that fails any test leaving a
-thread behind."""
+throwaway certificate authority for ``wss://``, a virtual screen for the examples that
+open windows, and a guard that fails any test leaving a thread behind."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 import threading
 import time
 from pathlib import Path
@@ -196,3 +199,23 @@ def pytest_collection_modifyitems(config: Any, items: List[Any]) -> None:
     """Run the soak first, so that its memory figures describe the client alone rather than
     what the load test's 600 threads left in the process's allocator."""
     items.sort(key=lambda item: item.path.name != "test_soak.py")
+
+
+@pytest.fixture(scope="module")
+def screen() -> Iterator[str]:
+    """An Xvfb display for the README's and the docs' examples (Tk, pygame, Jupyter)."""
+    from sample_harness import Xvfb
+
+    needs = [name for name in ("tkinter", "pygame", "IPython") if importlib.util.find_spec(name) is None]
+    if shutil.which("Xvfb") is None:
+        needs.append("Xvfb (apt-get install xvfb)")
+    if importlib.util.find_spec("pyaudio") is None:
+        needs.append("pyaudio")
+    if needs:  # a missing part fails CI; on a developer's laptop it skips
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"missing: {', '.join(needs)}")
+    display = Xvfb().start()
+    try:
+        assert display.display is not None
+        yield display.display
+    finally:
+        display.stop()

@@ -22,6 +22,7 @@ from typing import Callable, Dict, List, Optional
 
 import pytest
 
+from processes import reaped
 from ttsstream import InvalidParameterError, TTSClient
 from ttsstream.cli import main
 from ttsstream.cli.sink import wav_header
@@ -91,16 +92,11 @@ def test_a_signal_keeps_the_audio_received_so_far(make_server, tmp_path, signum,
     child = subprocess.Popen([sys.executable, "-m", "ttsstream", "speak", LONG, "--url", server.eigenai_url,
                               "--out", "book.wav", "--no-play"], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, env=env(), cwd=str(tmp_path))
-    try:
+    with reaped(child):
         wait_for(audio_so_far(tmp_path, 9600), "some audio in the part file")
         child.send_signal(signum)
         assert child.wait(TIMEOUT) == code
         err = child.stderr.read().decode()
-    finally:
-        child.kill()
-        child.wait()
-        child.stdout.close()
-        child.stderr.close()
     assert os.listdir(tmp_path) == ["book.wav"]  # no part file, nothing else
     audio = check_wav(tmp_path / "book.wav")
     assert tone_pcm(LONG).startswith(audio)
@@ -137,14 +133,10 @@ def test_standard_output_into_a_file_gets_its_header_patched_when_interrupted(ma
         child = subprocess.Popen([sys.executable, "-m", "ttsstream", "speak", LONG, "--url", server.eigenai_url,
                                   "--out", "-", "-q"], stdout=stdout, stderr=subprocess.PIPE, env=env(),
                                  cwd=str(tmp_path))
-        try:
+        with reaped(child):
             wait_for(lambda: target.stat().st_size >= 44 + 9600, "some audio on standard output")
             child.send_signal(signal.SIGTERM)
             assert child.wait(TIMEOUT) == 143
-        finally:
-            child.kill()
-            child.wait()
-            child.stderr.close()
     assert tone_pcm(LONG).startswith(check_wav(target))
 
 
@@ -153,17 +145,12 @@ def test_a_pipe_keeps_the_streaming_header_when_terminated(make_server, tmp_path
     child = subprocess.Popen([sys.executable, "-m", "ttsstream", "speak", LONG, "--url", server.eigenai_url,
                               "--out", "-", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env(),
                              cwd=str(tmp_path))
-    try:
+    with reaped(child):
         header = child.stdout.read(44)
         child.send_signal(signal.SIGTERM)
         child.stdout.read()  # the rest, to the end: nothing blocks the child's last writes
         code = child.wait(TIMEOUT)
         err = child.stderr.read().decode()
-    finally:
-        child.kill()
-        child.wait()
-        child.stdout.close()
-        child.stderr.close()
     assert header == wav_header(24000)  # the unknown sizes, as streaming readers expect
     assert code == 143 and err == "ttsstream speak: terminated (SIGTERM)\n", err
     assert os.listdir(tmp_path) == []

@@ -13,7 +13,6 @@ import io
 import json
 import os
 import re
-import select
 import signal
 import socket
 import subprocess
@@ -25,6 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 
 from playback_pulse import alsa_file_home
+from processes import read_pty, reaped
 from ttsstream.cli.sink import wav_header
 from ttsstream.cli.text import PIECE_CHARS
 from ttsstream.protocols import DIALECTS
@@ -167,15 +167,11 @@ def test_a_reader_that_goes_away_ends_the_speech_quietly(server) -> None:
     text = "A long text for a reader who leaves early. " * 60  # far more audio than a pipe buffers
     child = subprocess.Popen([sys.executable, "-m", "ttsstream", "speak", text, "--url", server.eigenai_url,
                               "--out", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env())
-    try:
+    with reaped(child):
         assert child.stdout.read(4) == b"RIFF"
         child.stdout.close()  # as `| head -c 4` does
         code = child.wait(TIMEOUT)
         err = child.stderr.read()
-    finally:
-        child.kill()
-        child.wait()
-        child.stderr.close()
     assert code == 141
     assert err == b"", err.decode()
 
@@ -185,16 +181,11 @@ def test_ctrl_c_stops_the_speech_with_130(make_server, tmp_path) -> None:
     child = subprocess.Popen([sys.executable, "-m", "ttsstream", "speak", "Interrupt me. " * 20, "--url",
                               server.eigenai_url, "--out", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              env=env(), cwd=str(tmp_path))
-    try:
+    with reaped(child):
         assert child.stdout.read(44) == wav_header(24000)
         child.send_signal(signal.SIGINT)
         code = child.wait(TIMEOUT)
         err = child.stderr.read().decode()
-    finally:
-        child.kill()
-        child.wait()
-        child.stdout.close()
-        child.stderr.close()
     assert code == 130 and err == "ttsstream speak: interrupted\n", err
 
 
@@ -240,22 +231,12 @@ def run_on_a_terminal(args: List[str], environment: Optional[Dict[str, str]] = N
                                  stdin=subprocess.DEVNULL, env=environment or env())
     finally:
         os.close(slave)
-    screen = b""
     try:
-        out = child.stdout.read()
-        code = child.wait(TIMEOUT)
-        while select.select([master], [], [], 0)[0]:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child's end is closed and everything was read
-                break
-            if not chunk:
-                break
-            screen += chunk
+        with reaped(child):
+            out = child.stdout.read()
+            code = child.wait(TIMEOUT)
+            screen = read_pty(master)
     finally:
-        child.kill()
-        child.wait()
-        child.stdout.close()
         os.close(master)
     return code, out, screen
 
@@ -485,28 +466,14 @@ def _on_a_pty(args: List[str], stdin_pty: bool = False, stdin: Optional[bytes] =
     finally:
         os.close(slave)
     try:
-        if not stdin_pty:
-            child.stdin.write(stdin or b"")
-            child.stdin.close()
-        err = child.stderr.read()
-        code = child.wait(TIMEOUT)
-        screen = b""
-        while select.select([master], [], [], 0)[0]:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the child's end is closed and everything was read
-                break
-            if not chunk:
-                break
-            screen += chunk
-        if stdin_pty:
-            screen = child.stdout.read()
+        with reaped(child):
+            if not stdin_pty:
+                child.stdin.write(stdin or b"")
+                child.stdin.close()
+            err = child.stderr.read()
+            code = child.wait(TIMEOUT)
+            screen = child.stdout.read() if stdin_pty else read_pty(master)
     finally:
-        child.kill()
-        child.wait()
-        child.stderr.close()
-        if child.stdout:
-            child.stdout.close()
         os.close(master)
     return code, screen, err
 

@@ -14,16 +14,14 @@ import ast
 import importlib.util
 import os
 import re
-import shutil
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import pytest
 
 import ttsstream
 from doc_snippets import REPO, Fence, fences, run_console, run_python, run_shell, stray_markers
-from sample_harness import Xvfb
 
 DOCS = REPO / "docs"
 IN_CI = bool(os.environ.get("CI"))
@@ -122,22 +120,6 @@ def test_the_command_line_page_has_its_examples_and_exit_codes() -> None:
 
 # -- running them -----------------------------------------------------------------------------------
 
-
-@pytest.fixture(scope="module")
-def screen() -> Iterator[str]:
-    needs = [name for name in ("tkinter", "pygame", "IPython") if importlib.util.find_spec(name) is None]
-    if shutil.which("Xvfb") is None:
-        needs.append("Xvfb (apt-get install xvfb)")
-    if importlib.util.find_spec("pyaudio") is None:
-        needs.append("pyaudio")
-    if needs:
-        (pytest.fail if IN_CI else pytest.skip)(f"missing: {', '.join(needs)}")
-    display = Xvfb().start()
-    try:
-        assert display.display is not None
-        yield display.display
-    finally:
-        display.stop()
 
 
 PYTHON = [fence for fence in FENCES if fence.lang == "python" and fence.not_run is None]

@@ -11,16 +11,13 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from doc_snippets import REPO, TIMEOUT, Fence, fences, shell_env, stray_markers
 from doc_snippets import run_python as run_python_fence
-from sample_harness import Xvfb
 
 README = REPO / "README.md"
 IN_CI = bool(os.environ.get("CI"))
@@ -79,22 +76,6 @@ def test_the_readme_links_resolve() -> None:
                    "docs/licences.md", "LICENSE", "CHANGELOG.md"):
         assert needed in local, needed
 
-
-@pytest.fixture(scope="module")
-def screen() -> Iterator[str]:
-    needs = [name for name in ("tkinter", "pygame", "IPython") if importlib.util.find_spec(name) is None]
-    if shutil.which("Xvfb") is None:
-        needs.append("Xvfb (apt-get install xvfb)")
-    if importlib.util.find_spec("pyaudio") is None:
-        needs.append("pyaudio")
-    if needs:
-        (pytest.fail if IN_CI else pytest.skip)(f"missing: {', '.join(needs)}")
-    display = Xvfb().start()
-    try:
-        assert display.display is not None
-        yield display.display
-    finally:
-        display.stop()
 
 
 @pytest.mark.parametrize("fence", PYTHON, ids=[f"line{fence.line}" for fence in PYTHON])
