@@ -16,9 +16,6 @@ client.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import logging
 import os
 import threading
@@ -32,6 +29,7 @@ from .callbacks import (AudioCallback, CompleteCallback, ErrorCallback, SegmentC
                         interruptible_wait, invoke)
 from .connection import Connection, Sink
 from .errors import Cancelled, ProtocolError, SynthesisTimeout, TTSError
+from .notebook import speech_html, status
 
 if TYPE_CHECKING:
     from .playline import Turn
@@ -120,43 +118,12 @@ class Speech(Sink):
         self._ending: Optional[Tuple[Optional[TTSError]]] = None
         self._done = threading.Event()
 
-    def _status(self, detail: bool = False) -> str:
-        """running, playing, done, or failed: ErrorName (with its message if ``detail``)."""
-        if not self._final:
-            return "running"
-        if not self._done.is_set():
-            return "playing"
-        if self._error is None:
-            return "done"
-        name = type(self._error).__name__
-        return f"failed: {name}: {self._error}" if detail else f"failed: {name}"
-
     def __repr__(self) -> str:
-        return f"<Speech {self._status()}, {self.duration:.2f} s at {self._sample_rate} Hz, text={self.text[:30]!r}>"
+        return f"<Speech {status(self)}, {self.duration:.2f} s at {self._sample_rate} Hz, text={self.text[:30]!r}>"
 
     def _repr_html_(self) -> str:
-        """How a notebook shows a speech: an audio player and its figures.
-
-        A running speech shows what has arrived so far; display it again (or
-        ``speech.wait()`` first) for the whole of it.
-        """
-        latency = self.first_audio_latency
-        rows = [("text", self.text if len(self.text) <= 200 else self.text[:200] + "…"),
-                ("state", self._status(detail=True)),
-                ("duration", f"{self.duration:.2f} s at {self._sample_rate} Hz"),
-                ("first audio after", "-" if latency is None else f"{latency * 1000:.0f} ms")]
-        if self._turn is not None:
-            rows.append(("playback underruns", f"{self.underruns} ({self.underrun_ms:.0f} ms)"))
-        table = "".join(f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
-                        f"<td style='text-align:left'>{html.escape(value)}</td></tr>" for name, value in rows)
-        if self._keep_audio and self._bytes:
-            wav = io.BytesIO()
-            write_wav(wav, self.pcm, self._sample_rate)
-            data = base64.b64encode(wav.getvalue()).decode("ascii")
-            player = f'<audio controls src="data:audio/wav;base64,{data}"></audio>'
-        else:
-            player = "<em>no audio kept</em>" if not self._keep_audio else "<em>no audio yet</em>"
-        return f"<div class='ttsstream-speech'>{player}<table>{table}</table></div>"
+        """How a notebook shows a speech: an audio player and its figures (``notebook.py``)."""
+        return speech_html(self)
 
     # -- what users read ---------------------------------------------------------
 
