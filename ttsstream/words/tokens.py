@@ -5,8 +5,8 @@ A word is a whitespace-separated token of the text that holds a letter or a digi
 (``"1,250"``, ``"3.14"``, ``"o'clock"`` and ``"well-known"`` are one word each; a lone
 ``"।"`` or ``"—"`` is none). Its text is the token without the punctuation around it:
 leading and trailing characters of a Unicode punctuation category (quotes, brackets,
-commas, full stops, dandas, dashes, CJK punctuation) are stripped; symbols (``$``, ``%``)
-and combining marks are kept. Inner punctuation stays (``"hello—world"`` is one word).
+commas, full stops, dandas, dashes, CJK punctuation) are stripped; symbols (``$``), the
+marks read aloud (``% ‰ # @ &``) and combining marks are kept. Inner punctuation stays (``"hello—world"`` is one word).
 
 Chinese and Japanese are written without spaces, so inside a token every Han or kana
 character is a word of its own (what subtitle tools do); a kana length mark, an iteration
@@ -66,8 +66,11 @@ _SPACED = re.compile(r"\S+")
 _SMALL_KANA = frozenset("ぁぃぅぇぉっゃゅょゎゕゖァィゥェォッャュョヮヵヶㇰㇱㇲㇳㇴㇵㇶㇷㇸㇹㇺㇻㇼㇽㇾㇿｧｨｩｪｫｬｭｮｯ")
 
 
+_SPOKEN = frozenset("%‰‱#@&")  # punctuation by category, but read aloud ("50%", "#1")
+
+
 def _is_punct(char: str) -> bool:
-    return unicodedata.category(char)[0] == "P"
+    return unicodedata.category(char)[0] == "P" and char not in _SPOKEN
 
 
 def _is_alnum(char: str) -> bool:
