@@ -15,7 +15,7 @@ import subprocess
 import sys
 import unicodedata
 from pathlib import Path
-from typing import List, Sequence, Set, Tuple
+from typing import Dict, List, Sequence, Set, Tuple
 
 import numpy as np
 import pytest
@@ -199,6 +199,13 @@ def test_estimate_of_silence_or_nothing_spreads_the_words() -> None:
     assert spread == naive_times(tokens, 1.0)
 
 
+@pytest.mark.parametrize("rate", [0, -16000, 16000.0, True, "16000"])
+def test_estimate_refuses_a_sample_rate_that_is_not_a_positive_integer(rate: object) -> None:
+    with pytest.raises(InvalidParameterError, match="sample_rate") as caught:
+        estimate(tokenize("one two"), b"\0\0" * 100, rate)  # type: ignore[arg-type]
+    assert caught.value.parameter == "sample_rate"
+
+
 def test_naive_times_spread_by_characters() -> None:
     assert naive_times(tokenize("a bbb"), 2.0) == [(0.0, 0.5), (0.5, 2.0)]
     assert naive_times([], 2.0) == []
@@ -319,6 +326,15 @@ def test_phrases_are_short_and_end_at_punctuation_and_pauses() -> None:
     assert all(len(cue[2].split()) <= 7 and cue[1] - cue[0] <= 3.5 for cue in cues)
     assert "你好" in [cue[2] for cue in cues]                # CJK words join without spaces
     assert phrases([]) == [] and to_srt([]) == "" and to_vtt([]) == "WEBVTT\n"
+
+
+@pytest.mark.parametrize("limits, parameter", [
+    ({"max_words": 0}, "max_words"), ({"max_words": 2.5}, "max_words"), ({"max_seconds": 0}, "max_seconds"),
+    ({"max_seconds": float("nan")}, "max_seconds"), ({"max_seconds": "3"}, "max_seconds")])
+def test_phrases_refuse_limits_that_allow_no_cue(limits: Dict[str, object], parameter: str) -> None:
+    with pytest.raises(InvalidParameterError, match=parameter) as caught:
+        phrases(_words(_TEXT), **limits)  # type: ignore[arg-type]
+    assert caught.value.parameter == parameter
 
 
 @pytest.mark.parametrize("name", ["subs.srt", "subs.VTT"])

@@ -54,8 +54,16 @@ def phrases(words: Sequence[Word], max_words: int = 7, max_seconds: float = 3.5,
         max_seconds: a cue ends before a word that would make it longer than this.
         text: the text the words' offsets point into; a word followed there by
             punctuation (``, . ! ?`` ...) ends its cue. Optional.
+
+    Raises:
+        InvalidParameterError: ``max_words`` is below 1 or ``max_seconds`` not above 0.
     """
-    max_words = max(int(max_words), 1)
+    if isinstance(max_words, bool) or not isinstance(max_words, int) or max_words < 1:
+        raise InvalidParameterError(f"max_words must be a whole number of at least 1, not {max_words!r}",
+                                    parameter="max_words")
+    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
+        raise InvalidParameterError(f"max_seconds must be a number of seconds above 0, not {max_seconds!r}",
+                                    parameter="max_seconds")
     cues: List[Cue] = []
     group: List[Word] = []
     for i, word in enumerate(words):
@@ -109,6 +117,7 @@ def save_subtitles(words: Sequence[Word], path: Union[str, "os.PathLike[str]"], 
 
     Raises:
         InvalidParameterError: the extension is neither ``.srt`` nor ``.vtt``; nothing is written.
+        OSError: the file cannot be written (no such folder, no permission).
     """
     target = Path(path)
     suffix = target.suffix.lower()

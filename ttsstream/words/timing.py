@@ -13,7 +13,8 @@ between two pinned boundaries are spread by weight over the speech between them
 (pauses left unpinned count as no time). The first word starts where the speech starts,
 the last ends where it ends.
 
-Imports: numpy and the standard library only (typing, unicodedata), and ``.tokens``.
+Imports: numpy and the standard library only (typing, unicodedata), ``ttsstream.errors``
+and ``.tokens``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..errors import InvalidParameterError
 from .tokens import Token
 
 __all__ = ["estimate", "naive_times", "weight", "pauses"]
@@ -190,12 +192,18 @@ def estimate(tokens: Sequence[Token], pcm: bytes, sample_rate: int, *, text: Opt
         One pair per token: starts strictly increasing (when the speech lasts longer than
         a microsecond per word), ``start <= end <= next start``, all within the audio.
         Without any sound in ``pcm``, the words are spread over it as ``naive_times`` does.
+
+    Raises:
+        InvalidParameterError: ``sample_rate`` is not a positive integer.
     """
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
+        raise InvalidParameterError(f"sample_rate must be a positive whole number of Hz, not {sample_rate!r}",
+                                    parameter="sample_rate")
     if not tokens:
         return []
-    samples = np.frombuffer(pcm[:len(pcm) // 2 * 2], dtype="<i2")
-    duration = len(samples) / sample_rate if sample_rate > 0 else 0.0
-    begin, finish, spans = pauses(samples, sample_rate) if sample_rate > 0 else (0.0, 0.0, np.zeros((0, 2)))
+    samples = np.frombuffer(pcm[:len(pcm) // 2 * 2], dtype="<i2")  # an odd last byte is no sample
+    duration = len(samples) / sample_rate
+    begin, finish, spans = pauses(samples, sample_rate)
     if finish <= begin:
         return naive_times(tokens, duration)
     # The speech stretches between the pauses, and the speech time before each.
