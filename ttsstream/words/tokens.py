@@ -12,7 +12,8 @@ Chinese and Japanese are written without spaces, so inside a token every Han or 
 character is a word of its own (what subtitle tools do); a kana length mark, an iteration
 mark (``ー``, ``々``), a small kana or a combining mark joins the character before it, and a
 run of other letters or digits between them (``"iPhone15"``) is one word. Korean is
-spaced and follows the general rule. Every letter and digit of the text lies in exactly
+spaced and follows the general rule; so do Thai, Lao and Khmer, whose unspaced runs are
+one word each (splitting them needs a dictionary). Every letter and digit of the text lies in exactly
 one word.
 
 Imports: the standard library only (typing, dataclasses, re, unicodedata).
