@@ -99,7 +99,7 @@ def test_no_import_cycle() -> None:
 
 
 @pytest.mark.parametrize("leaf", ["ttsstream.errors", "ttsstream.checks", "ttsstream.redaction",
-                                  "ttsstream.sentence_rules"])
+                                  "ttsstream.sentence_rules", "ttsstream.words.tokens"])
 def test_leaves_import_nothing_of_the_package(leaf: str) -> None:
     assert GRAPH[leaf] == set()
 
@@ -119,6 +119,10 @@ def test_leaves_import_nothing_of_the_package(leaf: str) -> None:
     ("ttsstream.speech", ["ttsstream.client", "ttsstream.playback", "ttsstream.pool", "ttsstream.playline"]),
     ("ttsstream.pool", ["ttsstream.client", "ttsstream.speech", "ttsstream.playback"]),
     # The bundled server speaks the dialects from the other side: never the client's parts.
+    # Word timing is pure: the text and the audio in, times out; the speech uses it, never the reverse.
+    ("ttsstream.words", ["ttsstream.client", "ttsstream.connection", "ttsstream.speech", "ttsstream.pool",
+                         "ttsstream.playback", "ttsstream.playline", "ttsstream.wire", "ttsstream.protocols",
+                         "ttsstream.server", "ttsstream.api", "ttsstream.cli", "ttsstream.local"]),
     ("ttsstream.server", ["ttsstream.client", "ttsstream.connection", "ttsstream.speech", "ttsstream.pool",
                           "ttsstream.playback", "ttsstream.playline", "ttsstream.api", "ttsstream.cli"]),
 ])
