@@ -12,8 +12,7 @@ PCM and the end marker only, as from the real services; the aligner sees only th
 received PCM and the text.
 
 The table: for each source and language, the word onset error (|start - truth|,
-median and p95, ms) of the aligned times, of the aligned times without the snap to
-pauses, of the estimate (``ttsstream.words.estimate``, when that module exists) and of
+median and p95, ms) of the aligned times, of the estimate (``ttsstream.words.estimate``, when that module exists) and of
 the naive baseline (words spread by character count across the unit); and the
 alignment's cost, CPU seconds of the aligning thread per second of audio.
 
@@ -257,13 +256,8 @@ def measure(quick: bool) -> Dict[str, Any]:
                 spans = aligner.align(tokens, text, pcm, rate, language)
                 cpu += time.thread_time() - began
                 audio_seconds += len(pcm) / 2 / rate
-                snap, aligner._SNAP_FRAMES = aligner._SNAP_FRAMES, 0
-                try:
-                    unsnapped = aligner.align(tokens, text, pcm, rate, language)
-                finally:
-                    aligner._SNAP_FRAMES = snap
                 errors = rows.setdefault((source, language), {})
-                found = {"aligned": spans, "aligned, no pause snap": unsnapped}
+                found = {"aligned": spans}
                 for method, values in found.items():
                     if values is None:
                         errors.setdefault(method + " (failed)", []).append(1.0)

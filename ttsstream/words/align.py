@@ -4,8 +4,9 @@
 bundled eSpeak NG, which reports where each of its words starts; computes MFCCs of
 that reference and of the received audio; warps one onto the other with a banded DTW
 (``features.dtw_path``), and carries the reference's word boundaries across the
-warping path. A start that lands in a pause of the received audio moves to where the
-sound resumes. It needs only the audio, so it works for any provider, and it works
+warping path. (Moving starts that land in a pause to where the sound resumes made
+them worse in ``benchmarks/bench_words.py``: weak onsets, "s" and "th", read as
+pause; so it is not done.) It needs only the audio, so it works for any provider, and it works
 for every language eSpeak NG speaks (Hindi and the other languages zero-indic speaks
 included), which rules out an English-only recogniser.
 
@@ -15,7 +16,7 @@ clause. Sharing that instance would make the server's synthesis wait for alignme
 and would change its selected voice behind its back. So the aligner loads a private
 copy of the library (the same file, copied once to a temporary directory, since the
 dynamic loader hands out one instance per path) and serialises its own calls with
-``_Reference.lock``: alignments wait for each other only for the reference's
+the lock of that instance: alignments wait for each other only for the reference's
 synthesis (a few milliseconds per second of speech); the server never waits for them.
 ctypes releases the GIL during ``espeak_Synth``, so the two run in parallel.
 
@@ -58,6 +59,10 @@ _CHARS_UTF8 = 1
 _EVENT_LIST_TERMINATED = 0
 _EVENT_WORD = 1
 _BUFFER_MS = 200
+_PARAM_RATE = 1
+_PARAM_PITCH = 3
+_REFERENCE_WPM = 175     # eSpeak's own defaults, set on every call all the same
+_REFERENCE_PITCH = 50
 
 _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
@@ -79,23 +84,22 @@ _CONTROL = {code: " " for code in list(range(0x00, 0x09)) + list(range(0x0B, 0x2
 _MIN_SECONDS = 0.2       # less received sound than this cannot be aligned
 _BAND_SECONDS = 1.5      # the DTW band: at least this far either side of the diagonal ...
 _BAND_FRACTION = 0.25    # ... or this fraction of the longer signal
-_SNAP_FRAMES = 15        # a start up to 150 ms inside a pause moves to the pause's end
 
 
 class _Reference:
     """A private eSpeak NG instance that speaks reference audio with word events.
 
-    Thread: any; ``speak()`` holds ``lock``.
+    Thread: any; ``speak()`` holds the instance's ``lock``.
     """
 
-    lock = threading.Lock()
     _instance: "Optional[_Reference]" = None
     _failed = False
+    _instance_lock = threading.Lock()  # guards the two above
 
     @classmethod
     def get(cls) -> "Optional[_Reference]":
         """The instance, loaded on first use; None if eSpeak NG cannot be loaded."""
-        with cls.lock:
+        with cls._instance_lock:
             if cls._instance is None and not cls._failed:
                 try:
                     cls._instance = cls()
@@ -114,12 +118,15 @@ class _Reference:
         lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_SetParameter.restype = ctypes.c_int
         lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         lib.espeak_Synth.restype = ctypes.c_int
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, _BUFFER_MS, os.fsencode(data), _INITIALIZE_DONT_EXIT)
         if rate <= 0:
             raise RuntimeError(f"eSpeak NG failed to initialise with its data in {data} (error {rate})")
+        self.lock = threading.Lock()  # one synthesis at a time: the instance's state is global
         self._callback = _SynthCallback(self._receive)  # kept: ctypes frees a collected callback
         lib.espeak_SetSynthCallback(self._callback)
         self._lib = lib
@@ -156,9 +163,12 @@ class _Reference:
                 index += 1
         return 0
 
-    def speak(self, text: str, voice: str) -> Optional[Tuple[bytes, List[Tuple[int, int]]]]:
-        """``text`` spoken in ``voice``: its samples (int16 at ``sample_rate``) and its
-        word events as (character position from 1, sample); None if eSpeak failed."""
+    def speak(self, text: str, voice: str, wpm: int = _REFERENCE_WPM,
+              pitch: int = _REFERENCE_PITCH) -> Optional[Tuple[bytes, List[Tuple[int, int]]]]:
+        """``text`` spoken in ``voice`` (an eSpeak name, "hi" or "en-us+f3") at ``wpm``
+        words per minute and ``pitch`` (0-100): its samples (int16 at ``sample_rate``)
+        and its word events as (character position from 1, sample); None if eSpeak
+        failed."""
         data = text.translate(_CONTROL).encode("utf-8") + b"\0"
         with self.lock:
             if voice != self._voice:
@@ -166,6 +176,8 @@ class _Reference:
                 if self._lib.espeak_SetVoiceByName(voice.encode("ascii")):
                     return None
                 self._voice = voice
+            self._lib.espeak_SetParameter(_PARAM_RATE, wpm, 0)
+            self._lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
             self._sink, self._words = [], []
             try:
                 error = self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
@@ -253,7 +265,7 @@ def align(tokens: Sequence[TokenLike], text: str, pcm: bytes, sample_rate: int,
     total = len(received) / features.RATE
     last = 0.0
     for start_frame, end_frame in zip(starts, ends):
-        start = _after_pause(carry(start_frame), received_sound) * frame
+        start = carry(start_frame) * frame
         end = carry(end_frame) * frame if end_frame < r1 else s1 * frame
         start = min(max(start, last), total)
         end = min(max(end, start), total)
@@ -318,15 +330,6 @@ def _fill(starts: List[Optional[float]], offsets: List[int], total: float) -> Li
     filled = np.interp(np.array(offsets, dtype=np.float64), xs, ys)
     result = [float(value) if value is not None else float(filled[index]) for index, value in enumerate(starts)]
     return list(np.maximum.accumulate(np.array(result)))
-
-
-def _after_pause(frame: int, sound: "np.ndarray[Any, np.dtype[np.bool_]]") -> int:
-    """``frame``, or where the sound resumes if ``frame`` is in a pause ending soon."""
-    end = min(frame + _SNAP_FRAMES, sound.size)
-    if frame >= sound.size or sound[frame]:
-        return frame
-    ahead = np.flatnonzero(sound[frame:end])
-    return frame + int(ahead[0]) if ahead.size else frame
 
 
 def _close_gaps(spans: List[Span]) -> List[Span]:
