@@ -8,9 +8,14 @@ Loose bounds only: the figures that matter are in ``benchmarks/bench_words.py``.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import statistics
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -19,6 +24,9 @@ import pytest
 from ttsstream import TTSClient
 from ttsstream.server import LocalServer
 from ttsstream.words import align as aligner
+from ttsstream.words import features
+
+BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_words.py"
 
 Token = Tuple[str, int, int]
 
@@ -182,3 +190,49 @@ def _spectrum_distance(one: bytes, other: bytes) -> float:
         frames = samples[:samples.size // 512 * 512].reshape(-1, 512)
         return np.log(np.abs(np.fft.rfft(frames * np.hanning(512), axis=1)).mean(axis=0) + 1.0)
     return float(np.sqrt(np.mean((spectrum(one) - spectrum(other)) ** 2)))
+
+
+@pytest.mark.parametrize("factor", [1, 2, 3])
+def test_the_warp_finds_a_known_stretch(factor: int) -> None:
+    # The received signal is the reference with every frame repeated ``factor`` times
+    # and its short pause made long: each reference frame of sound must map to its first
+    # copy. Long enough (90 s at 10 ms) that factors 2 and 3 take the two-pass warp.
+    rng = np.random.default_rng(7)
+    noise = rng.normal(size=(3000 + 9, 12))
+    # Features that change smoothly from frame to frame, as speech's do over 10 ms, and
+    # a silence far from every sound.
+    sound = np.stack([np.convolve(noise[:, k], np.hanning(10), mode="valid") for k in range(12)], axis=1)
+    reference = np.concatenate([sound[:1500], np.full((5, 12), -8.0), sound[1500:]])
+    stretched = np.repeat(sound, factor, axis=0)
+    received = np.concatenate([stretched[:1500 * factor], np.full((400, 12), -8.0), stretched[1500 * factor:]])
+    path = features.warp(reference, received)
+    assert np.array_equal(path[:1500], np.arange(1500) * factor)
+    assert np.array_equal(path[1505:], np.arange(1500, 3000) * factor + 400)
+
+
+def test_a_long_unit_is_aligned_as_well_as_a_short_one(truth_voice: aligner._Reference) -> None:
+    text = " ".join([ENGLISH] * 14)  # about 90 s: the two-pass warp
+    pcm, rate, truth = spoken(truth_voice, text, "en-us+m3", 150, 65)
+    assert len(pcm) / 2 / rate > 60
+    spans = aligner.align(tokenize(text), text, pcm, rate, "en")
+    assert spans is not None
+    errors = [abs(start - true) for (start, _), true in zip(spans, truth) if true is not None]
+    assert statistics.median(errors) < 0.080
+    assert sorted(errors)[int(0.9 * len(errors))] < 0.200
+
+
+def test_the_words_benchmark_runs_and_reports_every_source(tmp_path: Path) -> None:
+    out = tmp_path / "words.json"
+    env = dict(os.environ, PYTHONPATH=str(BENCHMARK.parent.parent))
+    done = subprocess.run([sys.executable, str(BENCHMARK), "--quick", "--json", str(out)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    rows = {(row["source"], row["method"]): row for row in report["table"]}
+    sources = {source for source, _ in rows}
+    assert {"en", "hi"} <= {row["language"] for row in report["table"]}
+    for source in sources:
+        assert rows[(source, "aligned")]["words"] > 10
+        assert rows[(source, "naive")]["words"] == rows[(source, "aligned")]["words"]
+    assert report["cpu_per_audio_second"] > 0 and report["audio_seconds"] > 10
+    assert "alignment cost" in done.stdout and "naive" in done.stdout

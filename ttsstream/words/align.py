@@ -253,7 +253,8 @@ def align(tokens: Sequence[TokenLike], text: str, pcm: bytes, sample_rate: int,
     # trailing silence differ between services and would only bend the path.
     r0, r1 = _sounding(ref_sound)
     s0, s1 = _sounding(received_sound)
-    path = features.dtw_path(features.mfcc(ref)[r0:r1], features.mfcc(received)[s0:s1], _band(r1 - r0, s1 - s0))
+    path = features.warp(features.mfcc(ref)[r0:r1], features.mfcc(received)[s0:s1], _BAND_FRACTION,
+                         int(_BAND_SECONDS * features.RATE / features.HOP))
 
     starts, ends = _reference_bounds(tokens, events, reference.sample_rate, ref_sound)
     frame = features.HOP / features.RATE
@@ -272,11 +273,6 @@ def align(tokens: Sequence[TokenLike], text: str, pcm: bytes, sample_rate: int,
         spans.append((start, end))
         last = start
     return _close_gaps(spans)
-
-
-def _band(ref_frames: int, received_frames: int) -> int:
-    longest = max(ref_frames, received_frames)
-    return max(int(_BAND_SECONDS * features.RATE / features.HOP), int(_BAND_FRACTION * longest))
 
 
 def _sounding(sound: "np.ndarray[Any, np.dtype[np.bool_]]") -> Tuple[int, int]:
