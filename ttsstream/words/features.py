@@ -193,7 +193,7 @@ def dtw_path(reference: FloatArray, received: FloatArray, low: IntArray, high: I
     return _backtrack(cost, starts, low, high, cols)
 
 
-def _backtrack(cost: FloatArray, starts: IntArray, low: IntArray, high: IntArray, cols: int) -> IntArray:
+def _backtrack(cost: "npt.NDArray[np.float32]", starts: IntArray, low: IntArray, high: IntArray, cols: int) -> IntArray:
     """Walk the cheapest path back from the last cell; keep each row's first column."""
     rows = low.size
     first = np.zeros(rows, dtype=np.int64)
