@@ -236,3 +236,19 @@ def test_the_words_benchmark_runs_and_reports_every_source(tmp_path: Path) -> No
         assert rows[(source, "naive")]["words"] == rows[(source, "aligned")]["words"]
     assert report["cpu_per_audio_second"] > 0 and report["audio_seconds"] > 10
     assert "alignment cost" in done.stdout and "naive" in done.stdout
+
+
+def test_without_espeak_alignment_gives_none_and_says_why_once() -> None:
+    # A process where espeakng_loader cannot be imported (None in sys.modules makes
+    # the import fail as if it were not installed).
+    code = ("import logging, sys\n"
+            "logging.basicConfig(level=logging.WARNING, format='%(message)s')\n"
+            "sys.modules['espeakng_loader'] = None\n"
+            "from ttsstream.words import align\n"
+            "pcm = b'\\x00\\x10' * 24000\n"
+            "print([align.align([('hello', 0, 5)], 'hello', pcm, 24000) for _ in range(2)])\n")
+    env = dict(os.environ, PYTHONPATH=str(BENCHMARK.parent.parent))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[None, None]"
+    assert done.stderr.count("word alignment is off") == 1, done.stderr
