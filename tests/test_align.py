@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -252,3 +252,23 @@ def test_without_espeak_alignment_gives_none_and_says_why_once() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[None, None]"
     assert done.stderr.count("word alignment is off") == 1, done.stderr
+
+
+def test_tokens_may_be_objects_with_offsets(truth_voice: aligner._Reference) -> None:
+    class Token(NamedTuple):  # as ttsstream.words.Token: the offsets by name
+        text: str
+        char_start: int
+        char_end: int
+
+    class Word:  # no indexing at all
+        def __init__(self, text: str, char_start: int, char_end: int) -> None:
+            self.text, self.char_start, self.char_end = text, char_start, char_end
+
+    pcm, rate, _ = spoken(truth_voice, ENGLISH, "en-us+m3", 160, 60)
+    as_tuples = aligner.align(tokenize(ENGLISH), ENGLISH, pcm, rate)
+    as_named = aligner.align([Token(*token) for token in tokenize(ENGLISH)], ENGLISH, pcm, rate)
+    as_objects = aligner.align([Word(*token) for token in tokenize(ENGLISH)], ENGLISH, pcm, rate)
+    assert as_tuples is not None and as_named is not None and as_objects is not None
+    assert len(as_tuples) == len(as_named) == len(as_objects) == len(tokenize(ENGLISH))
+    for other in (as_named, as_objects):  # the same, but for eSpeak's call-to-call jitter
+        assert max(abs(a[0] - b[0]) for a, b in zip(as_tuples, other)) < 0.05

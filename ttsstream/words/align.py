@@ -51,7 +51,7 @@ __all__ = ["align", "reference_available"]
 
 log = logging.getLogger(__name__)
 
-TokenLike = Sequence[Any]  # (text, char_start, char_end), or an object indexable like one
+TokenLike = Any  # (text, char_start, char_end), or an object with .char_start and .char_end
 Span = Tuple[float, float]
 
 # eSpeak NG's C interface (speak_lib.h).
@@ -214,8 +214,9 @@ def align(tokens: Sequence[TokenLike], text: str, pcm: bytes, sample_rate: int,
     """Each token's (start, end) in seconds from ``pcm``'s first sample, measured.
 
     Args:
-        tokens: the words of ``text`` in order, each ``(text, char_start, char_end)``
-            (a ``Token`` of ``ttsstream.words`` or any tuple like it).
+        tokens: the words of ``text`` in order, each a ``(text, char_start, char_end)``
+            tuple or an object with ``char_start`` and ``char_end`` (a ``Token`` of
+            ``ttsstream.words``).
         text: the text the audio speaks.
         pcm: the audio received, int16 little-endian mono.
         sample_rate: its rate in Hz.
@@ -300,16 +301,16 @@ def _reference_bounds(tokens: Sequence[TokenLike], events: List[Tuple[int, int]]
     to_frame = features.RATE / rate / features.HOP
     starts: List[Optional[float]] = []
     cursor = 0
-    for token in tokens:
+    offsets = [_offsets(token) for token in tokens]
+    for low, high in offsets:
         found: Optional[float] = None
-        low, high = int(token[1]), int(token[2])
         while cursor < len(events) and events[cursor][0] - 1 < high:
             position, sample = events[cursor]
             if found is None and position - 1 >= low:
                 found = sample * to_frame
             cursor += 1
         starts.append(found)
-    filled = _fill(starts, [int(token[1]) for token in tokens], float(sound.size))
+    filled = _fill(starts, [low for low, _ in offsets], float(sound.size))
     frames = [int(round(value)) for value in filled]
     ends: List[int] = []
     for index, start in enumerate(frames):
@@ -319,6 +320,13 @@ def _reference_bounds(tokens: Sequence[TokenLike], events: List[Tuple[int, int]]
             end -= 1  # back over the pause before the next word
         ends.append(end)
     return frames, ends
+
+
+def _offsets(token: TokenLike) -> Tuple[int, int]:
+    """A token's (char_start, char_end)."""
+    if hasattr(token, "char_start"):
+        return int(token.char_start), int(token.char_end)
+    return int(token[1]), int(token[2])
 
 
 def _fill(starts: List[Optional[float]], offsets: List[int], total: float) -> List[float]:
