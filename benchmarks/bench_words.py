@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 import wave
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import soxr
@@ -45,7 +45,14 @@ from ttsstream import TTSClient  # noqa: E402
 from ttsstream.server import LocalServer  # noqa: E402
 from ttsstream.words import align as aligner  # noqa: E402
 
-Token = Tuple[str, int, int]
+class Token(NamedTuple):
+    """A word and where it lies in the text (as ``ttsstream.words.Token``)."""
+
+    text: str
+    char_start: int
+    char_end: int
+
+
 Times = List[Optional[float]]  # None: the source did not say when this word starts
 
 ENGLISH = [
@@ -104,7 +111,7 @@ def tokenize(text: str) -> List[Token]:
         while end > start and not text[end - 1].isalnum():
             end -= 1
         if start < end:
-            tokens.append((text[start:end], start, end))
+            tokens.append(Token(text[start:end], start, end))
     return tokens
 
 
@@ -283,7 +290,7 @@ def measure(quick: bool) -> Dict[str, Any]:
                     errors.setdefault(method, []).extend(
                         abs(start - true) * 1000 for (start, _), true in zip(values, truth) if true is not None)
                 if estimate is not None:
-                    estimated = estimate(tokens, pcm, rate)
+                    estimated = estimate(tokens, pcm, rate, text=text)
                     errors.setdefault("estimated", []).extend(
                         abs(word[0] - true) * 1000 for word, true in zip(estimated, truth) if true is not None)
                 errors.setdefault("naive", []).extend(
