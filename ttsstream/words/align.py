@@ -143,7 +143,9 @@ class _Reference:
     def _load_private_copy(path: str) -> Any:
         """The library loaded from a copy at a path of its own, so that it is a second
         instance instead of the server's (the dynamic loader hands out one per path).
-        On POSIX the copy is removed at once (the loaded mapping stays valid)."""
+        On POSIX the copy is removed at once (the loaded mapping stays valid); on
+        Windows, where a loaded DLL cannot be deleted, it stays in the temporary
+        directory (one per process)."""
         folder = tempfile.mkdtemp(prefix="ttsstream-align-")
         name, extension = os.path.splitext(os.path.basename(path))
         copy = os.path.join(folder, f"{name}-ttsstream-align{extension}")
