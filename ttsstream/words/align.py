@@ -231,8 +231,9 @@ def align(tokens: Sequence[TokenLike], text: str, pcm: bytes, sample_rate: int,
         None when alignment is impossible (eSpeak NG missing, a language it has no
         voice for, no tokens, audio too short or silent), so that the caller estimates.
 
-    Thread: any; several calls may run at once (they share one eSpeak instance for a
-    few milliseconds each). CPU-bound: run it on a worker thread.
+    Thread: any; several calls may run at once (they take turns on one eSpeak
+    instance, about 1 ms per second of speech each). CPU-bound (about 6 ms per second
+    of audio): run it on a worker thread, never on one that carries audio.
     """
     if not tokens or sample_rate <= 0 or len(pcm) < 4:
         return None
@@ -271,7 +272,7 @@ def align(tokens: Sequence[TokenLike], text: str, pcm: bytes, sample_rate: int,
 
     pauses = _pauses(received_level, _PAUSE_DB, _PAUSE_FRAMES)
     spans: List[Span] = []
-    total = len(received) / features.RATE
+    total = (len(pcm) // 2) / sample_rate  # the audio as received, not as resampled
     last = 0.0
     for start_frame, end_frame in zip(starts, ends):
         start = _out_of_pause(carry(start_frame), pauses) * frame
