@@ -125,6 +125,10 @@ def test_leaves_import_nothing_of_the_package(leaf: str) -> None:
                          "ttsstream.server", "ttsstream.api", "ttsstream.cli", "ttsstream.local"]),
     ("ttsstream.server", ["ttsstream.client", "ttsstream.connection", "ttsstream.speech", "ttsstream.pool",
                           "ttsstream.playback", "ttsstream.playline", "ttsstream.api", "ttsstream.cli"]),
+    # Word timing sits below the speech and knows nothing of sockets, dialects or servers.
+    ("ttsstream.words", ["ttsstream.client", "ttsstream.connection", "ttsstream.wire", "ttsstream.speech",
+                         "ttsstream.pool", "ttsstream.playback", "ttsstream.playline", "ttsstream.server",
+                         "ttsstream.protocols", "ttsstream.api", "ttsstream.cli"]),
 ])
 def test_arrows_point_one_way(layer: str, forbidden: List[str]) -> None:
     for name, targets in _imports_of([layer]).items():
@@ -150,6 +154,13 @@ def _third_party(path: Path) -> Set[str]:
 
 def test_only_the_wire_touches_websocket_client() -> None:
     assert sorted(name for name, path in PATHS.items() if "websocket" in _third_party(path)) == ["ttsstream.wire"]
+
+
+def test_word_timing_opens_no_socket() -> None:
+    words = [path for name, path in PATHS.items() if name.startswith("ttsstream.words")]
+    assert words, "no ttsstream.words modules were found"
+    for path in words:
+        assert not {"socket", "ssl", "websocket", "websockets", "asyncio"} & _third_party(path), path
 
 
 def test_pyaudio_is_imported_only_by_playback_devices() -> None:
