@@ -393,7 +393,8 @@ class EspeakEngine(Engine):
             pcm, marks = self._espeak.speak(clause, voice, wpm, pitch, end_pause=index < last)
             native_samples = np.frombuffer(pcm, dtype=np.int16)
             mine = spans[bisect.bisect_left(firsts, offset):bisect.bisect_left(firsts, offset + len(clause))]
-            timed = time_words(mine, [(offset + position, sample) for position, sample in marks], native_samples)
+            timed = time_words(mine, [(offset + position, sample) for position, sample in marks], native_samples,
+                               native)
             # soxr's stream adds no delay: native sample n is output sample n * rate / native.
             words = [word._replace(start=(spoken + word.start) * sample_rate // native,
                                    end=(spoken + word.end) * sample_rate // native) for word in timed]
