@@ -18,8 +18,8 @@ with its audio as a ``TimedPieces``.
 This module owns the process's eSpeak NG instance, the mapping from the voice and
 language names the real services use to eSpeak voices, clause splitting and
 resampling. It starts no thread, imports only ``engine`` (the interface) and
-``wordtimes`` from the package, and loads ``espeakng_loader``, ``soxr`` and the library only when an
-``EspeakEngine`` is made.
+``wordtimes`` from the package, and loads ``espeakng_loader``, ``soxr`` and the library
+only when an ``EspeakEngine`` is made.
 """
 
 from __future__ import annotations
@@ -389,9 +389,15 @@ class EspeakEngine(Engine):
         last = len(clauses) - 1
         spoken = 0  # native samples of the clauses before this one
         firsts = [span.char_start for span in spans]
+        words: List[SpokenWord] = []
         for index, (offset, clause) in enumerate(clauses):
             pcm, marks = self._espeak.speak(clause, voice, wpm, pitch, end_pause=index < last)
             native_samples = np.frombuffer(pcm, dtype=np.int16)
+            samples = native_samples
+            if resampler is not None:
+                samples = resampler.resample_chunk(samples, last=index == last)
+            # A clause's words go with the next piece: timing them waits until its audio is out.
+            yield (samples.astype("<i2", copy=False).tobytes() if samples.size else b""), words
             mine = spans[bisect.bisect_left(firsts, offset):bisect.bisect_left(firsts, offset + len(clause))]
             timed = time_words(mine, [(offset + position, sample) for position, sample in marks], native_samples,
                                native)
@@ -399,10 +405,7 @@ class EspeakEngine(Engine):
             words = [word._replace(start=(spoken + word.start) * sample_rate // native,
                                    end=(spoken + word.end) * sample_rate // native) for word in timed]
             spoken += native_samples.size
-            samples = native_samples
-            if resampler is not None:
-                samples = resampler.resample_chunk(samples, last=index == last)
-            yield (samples.astype("<i2", copy=False).tobytes() if samples.size else b""), words
+        yield b"", words
 
     def _variant(self, voice: Optional[str]) -> _Variant:
         if voice is None or not voice.strip():
