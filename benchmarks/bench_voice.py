@@ -82,7 +82,7 @@ def batch_synthesis() -> float:
     variant = VOICES[VOICE.lower()][1]
     voice = f"gmw/en-US+{variant.variant}".encode()
     started = time.perf_counter()
-    pcm = espeak.speak(PARAGRAPH, voice, 175, variant.pitch, end_pause=False)
+    pcm, _ = espeak.speak(PARAGRAPH, voice, 175, variant.pitch, end_pause=False)
     audio = soxr.resample(np.frombuffer(pcm, dtype=np.int16), espeak.sample_rate, RATE)
     elapsed = time.perf_counter() - started
     assert len(audio) > 5 * RATE

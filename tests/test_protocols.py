@@ -35,9 +35,12 @@ from ttsstream.protocols import (
     Failed,
     Metadata,
     Request,
+    WordTime,
+    WordTimes,
     dialect_for_url,
     get_dialect,
 )
+from ttsstream.protocols.extensions import WORDS, header_line, parse_words, requested, words_frame
 from ttsstream.protocols import eigenai as eigen_mod
 from ttsstream.protocols import shunyalabs as shunya_mod
 from ttsstream.protocols.eigenai import EigenAI
@@ -1266,3 +1269,67 @@ def test_protocol_layer_values_are_plain() -> None:
     request = Request("higgs2p5", "Hi", {"text": "Hi"}, ("higgs2p5",))
     assert (request.model, request.text, request.params, request.session) == (
         "higgs2p5", "Hi", {"text": "Hi"}, ("higgs2p5",))
+
+
+# -- ttsstream's own extension: word times (protocols.extensions) -------------------------
+
+WORDS_MESSAGE = ('{"type":"ttsstream.words","words":[{"text":"Hello","char_start":0,"char_end":5,'
+                 '"start":0.0,"end":0.25},{"text":"world","char_start":7,"char_end":12,"start":0.35,"end":0.6}]}')
+
+
+@pytest.mark.parametrize("name", ["eigenai", "shunyalabs"])
+def test_both_dialects_parse_the_words_message(name: str) -> None:
+    event = get_dialect(name).parse_text(WORDS_MESSAGE, audio_seen=True)
+    assert isinstance(event, WordTimes)
+    assert event.words == (WordTime("Hello", 0, 5, 0.0, 0.25), WordTime("world", 7, 12, 0.35, 0.6))
+    assert repr(event) == "WordTimes(2 words)"
+    empty = get_dialect(name).parse_text('{"type":"ttsstream.words","words":[]}', audio_seen=False)
+    assert isinstance(empty, WordTimes) and empty.words == ()
+
+
+def test_the_words_message_round_trips_and_keeps_its_shape() -> None:
+    words = [WordTime("नमस्ते", 0, 6, 0.0, 0.61), WordTime("1,250", 8, 13, 0.7, 1.2345678)]
+    frame = words_frame(words)
+    assert json.loads(frame) == {"type": "ttsstream.words", "words": [
+        {"text": "नमस्ते", "char_start": 0, "char_end": 6, "start": 0.0, "end": 0.61},
+        {"text": "1,250", "char_start": 8, "char_end": 13, "start": 0.7, "end": 1.234568}]}
+    assert "नमस्ते" in frame  # non-ASCII as is, like every message we send
+    event = parse_words(json.loads(frame))
+    assert event is not None and event.words[1] == WordTime("1,250", 8, 13, 0.7, 1.234568)
+
+
+@pytest.mark.parametrize("name", ["eigenai", "shunyalabs"])
+@pytest.mark.parametrize("words", [
+    None, "Hello", {"text": "Hello"}, [1], [None], [{"text": "Hello"}],
+    [{"text": 5, "char_start": 0, "char_end": 5, "start": 0, "end": 1}],
+    [{"text": "Hello", "char_start": 0.0, "char_end": 5, "start": 0, "end": 1}],
+    [{"text": "Hello", "char_start": True, "char_end": 5, "start": 0, "end": 1}],
+    [{"text": "Hello", "char_start": 6, "char_end": 5, "start": 0, "end": 1}],
+    [{"text": "Hello", "char_start": -1, "char_end": 5, "start": 0, "end": 1}],
+    [{"text": "Hello", "char_start": 0, "char_end": 5, "start": 1, "end": 0.5}],
+    [{"text": "Hello", "char_start": 0, "char_end": 5, "start": -0.1, "end": 1}],
+    [{"text": "Hello", "char_start": 0, "char_end": 5, "start": "0", "end": 1}],
+    [{"text": "Hello", "char_start": 0, "char_end": 5, "start": 0, "end": 10 ** 400}],
+    [{"text": "ok", "char_start": 0, "char_end": 2, "start": 0, "end": 1}, {"text": "bad"}],
+])
+def test_a_malformed_words_message_is_ignored_with_a_debug_log(name: str, words: Any, caplog: Any) -> None:
+    caplog.set_level("DEBUG", logger="ttsstream.protocols")
+    message = json.dumps({"type": "ttsstream.words", **({} if words is None else {"words": words})})
+    assert get_dialect(name).parse_text(message, audio_seen=True) is None
+    assert any("malformed ttsstream.words" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("name", ["eigenai", "shunyalabs"])
+def test_other_ttsstream_messages_are_unknown_json_and_ignored(name: str) -> None:
+    dialect = get_dialect(name)
+    assert dialect.parse_text('{"type":"ttsstream.phonemes","phonemes":[]}', audio_seen=True) is None
+    # A words message with a sample_rate is still words, not Shunyalabs metadata.
+    event = dialect.parse_text('{"type":"ttsstream.words","words":[],"sample_rate":16000}', audio_seen=True)
+    assert isinstance(event, WordTimes)
+
+
+def test_the_extension_header_asks_by_name_in_any_case() -> None:
+    assert header_line(WORDS) == "X-TTSStream-Extensions: words"
+    assert requested(["Words , other", "third"]) == {"words", "other", "third"}
+    assert requested([]) == frozenset() and requested([" , "]) == frozenset()
+    assert WORDS not in requested(["wordsmith"])

@@ -15,10 +15,11 @@ import itertools
 import logging
 import threading
 import time
-from typing import Callable, List, NamedTuple, Optional, Union
+from typing import Callable, List, NamedTuple, Optional, Tuple, Union
 
 from .errors import ConnectionFailed, ProtocolError, TTSError
-from .protocols import Audio, Dialect, Done, Failed, Metadata, Request
+from .protocols import Audio, Dialect, Done, Failed, Metadata, Request, WordTime, WordTimes
+from .protocols.extensions import WORDS, header_line
 from .redaction import redact, remember_secret, scrub_exception
 from .retry import RetryPolicy, Timeouts, Watch, open_with_retries
 from .urls import display_url
@@ -30,6 +31,9 @@ logger = logging.getLogger("ttsstream.connection")
 
 _ids = itertools.count(1)
 _JOIN_GRACE = 5.0  # seconds a close() waits for a reader thread beyond the socket timeout
+# Asks the bundled server for word times (protocols.extensions), on every handshake: a
+# server may be `ttsstream serve` on another host. Real services ignore an unknown header.
+_EXTENSIONS = header_line(WORDS)
 
 
 class Sink:
@@ -47,6 +51,10 @@ class Sink:
 
     def _on_metadata(self, sample_rate: Optional[int]) -> None:  # pragma: no cover - interface
         """The server announced the audio's sample rate."""
+
+    def _on_words(self, words: Tuple[WordTime, ...]) -> None:
+        """The server timed the utterance's words (a hint; ignored unless overridden), in
+        order with the audio: after the audio they describe."""
 
     def _end(self, error: Optional[TTSError]) -> None:  # pragma: no cover - interface
         """The utterance ended: normally (None) or with ``error``."""
@@ -309,7 +317,7 @@ class Connection:
         def open_once(seconds: float) -> None:
             self._wire = wire = Wire(self.dialect.title, self.dialect.env_key, settings.ca_bundle)  # fresh each try
             wire.open(self.dialect.connect_url(self._url, settings.api_key),
-                      self.dialect.connect_headers(settings.api_key), seconds, where)
+                      [*self.dialect.connect_headers(settings.api_key), _EXTENSIONS], seconds, where)
 
         self._attempt = open_with_retries(open_once, settings.retry, self._attempt, self._deadline,
                                           self._closing, where, limit)
@@ -408,6 +416,9 @@ class Connection:
         elif isinstance(event, Metadata):
             if sink is not None:
                 sink._on_metadata(event.sample_rate)
+        elif isinstance(event, WordTimes):
+            if sink is not None:
+                sink._on_words(event.words)
         elif isinstance(event, Failed):
             raise event.error
         elif isinstance(event, Done):

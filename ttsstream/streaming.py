@@ -34,7 +34,7 @@ from typing import Callable, Deque, Iterable, List, Optional, Tuple
 
 from .connection import Connection, Sink
 from .errors import InvalidParameterError, TTSError
-from .protocols import Request
+from .protocols import Request, WordTime
 from .protocols.params import check_encodable
 from .segmenter import Segmenter
 from .speech import Speech
@@ -61,6 +61,7 @@ class _Unit(Sink):
         self.sent = False
         self.begun = False                # its segment has begun in the speech
         self.ended = False
+        self.words: Optional[Tuple[WordTime, ...]] = None  # the server's times, from its first sample
 
     def _attach(self, connection: Connection) -> None:
         self.connection = connection
@@ -70,6 +71,9 @@ class _Unit(Sink):
 
     def _on_metadata(self, sample_rate: Optional[int]) -> None:
         self.stream._metadata(self, sample_rate)
+
+    def _on_words(self, words: Tuple[WordTime, ...]) -> None:
+        self.stream._words(self, words)
 
     def _end(self, error: Optional[TTSError]) -> None:
         self.stream._unit_ended(self, error)
@@ -327,6 +331,12 @@ class TextStream:
                 self._speech._on_metadata(sample_rate)
             else:
                 unit.rate = sample_rate
+
+    def _words(self, unit: _Unit, words: Tuple[WordTime, ...]) -> None:
+        """The server's word times for ``unit``: offsets into ``unit.request.text`` (its text
+        without the edges' spaces), seconds from the unit's first sample."""
+        with self._lock:
+            unit.words = words
 
     def _unit_ended(self, unit: _Unit, error: Optional[TTSError]) -> None:
         with self._lock:

@@ -2,8 +2,9 @@
 
 A dialect builds the frames a client sends (``open_frames``, ``request_frames``) and
 turns the frames it receives into small events (``Audio``, ``Metadata``, ``Done``,
-``Failed``). No I/O and no threads live here, so each dialect is tested with the exact
-byte strings a server would send.
+``Failed``; ``WordTimes`` from ttsstream's own opt-in ``extensions``). No I/O and no
+threads live here, so each dialect is tested with the exact byte strings a server
+would send.
 
 This module is the registry: adding a provider is one new module in this package
 (a ``Dialect`` subclass from ``base``) and one line in ``DIALECTS``. The package imports
@@ -16,7 +17,7 @@ from typing import Dict, Optional, Tuple, Type
 from urllib.parse import urlsplit
 
 from ..errors import InvalidParameterError
-from .base import MAX_TEXT_CHARS, Audio, Dialect, Done, Event, Failed, Metadata, Request
+from .base import MAX_TEXT_CHARS, Audio, Dialect, Done, Event, Failed, Metadata, Request, WordTime, WordTimes
 from .eigenai import EigenAI
 from .shunyalabs import Shunyalabs
 
@@ -25,6 +26,8 @@ __all__ = [
     "Metadata",
     "Done",
     "Failed",
+    "WordTime",
+    "WordTimes",
     "Event",
     "Request",
     "Dialect",

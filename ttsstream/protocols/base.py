@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple, Type, Union
 from urllib.parse import urlsplit
 
 from ..checks import is_number
@@ -27,6 +27,8 @@ __all__ = [
     "Metadata",
     "Done",
     "Failed",
+    "WordTime",
+    "WordTimes",
     "Event",
     "Request",
     "Dialect",
@@ -100,7 +102,38 @@ class Failed:
         return f"Failed({self.error!r})"
 
 
-Event = Union[Audio, Metadata, Done, Failed]
+class WordTime(NamedTuple):
+    """One word of the utterance as the server timed it (``protocols.extensions``).
+
+    Attributes:
+        text: the word, as it stands in the request's text.
+        char_start: its offset in the request's text; ``text == request_text[char_start:char_end]``.
+        char_end: the offset just past it.
+        start: seconds from the utterance's first audio sample to the word's first sound.
+        end: seconds to just past its last sound (``>= start``).
+    """
+
+    text: str
+    char_start: int
+    char_end: int
+    start: float
+    end: float
+
+
+class WordTimes:
+    """The server said when each word of the current utterance is spoken (a hint:
+    only the bundled server sends it, and only to a client that asked)."""
+
+    __slots__ = ("words",)
+
+    def __init__(self, words: Tuple[WordTime, ...]) -> None:
+        self.words = words
+
+    def __repr__(self) -> str:
+        return f"WordTimes({len(self.words)} words)"
+
+
+Event = Union[Audio, Metadata, Done, Failed, WordTimes]
 
 
 # -- requests ---------------------------------------------------------------------

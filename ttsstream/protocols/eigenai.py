@@ -6,7 +6,7 @@ and ends with ``{"type": "complete"}``. The error format is not documented; we r
 ``{"type": "error", "message"|"error": …, "code": …}``.
 
 This is the only module that knows EigenAI's field names. It is pure: no I/O.
-Imports: protocols.base, errors, checks and the standard library.
+Imports: protocols.base, protocols.extensions, errors, checks and the standard library.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from .base import (
     loads_object,
     reject_foreign,
 )
+from .extensions import WORDS_TYPE, parse_words
 from .params import NUMBER, OBJECT, STRING, Param, check_params, names_of, table
 
 __all__ = ["EigenAI", "PARAMETERS", "MODELS", "parse_auth", "parse_request", "complete_frame", "error_frame",
@@ -123,6 +124,8 @@ class EigenAI(Dialect):
         if message is None:
             return None
         kind = message.get("type")
+        if kind == WORDS_TYPE:  # our own extension: only the bundled server sends it, when asked
+            return parse_words(message)
         if kind == "complete":
             return Done(message)
         if kind == "error" or (kind is None and "error" in message):

@@ -13,7 +13,7 @@ server): ``Authorization: Bearer KEY``, one request ``{"input", "request_type":
 ``completion`` message.
 
 This is the only module that knows Shunyalabs' field names. It is pure: no I/O.
-Imports: protocols.base, errors, checks and the standard library.
+Imports: protocols.base, protocols.extensions, errors, checks and the standard library.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from .base import (
     reject_foreign,
     sample_rate_of,
 )
+from .extensions import WORDS_TYPE, parse_words
 from .params import NUMBER, STRING, Param, check_params, names_of, table
 
 __all__ = ["Shunyalabs", "PARAMETERS", "MODELS", "VOICES", "LANGUAGES", "DEFAULT_VOICE", "ServerConfig", "parse_config",
@@ -134,6 +135,8 @@ class Shunyalabs(Dialect):
         if message is None:
             return None
         kind = message.get("type")
+        if kind == WORDS_TYPE:  # our own extension: only the bundled server sends it, when asked
+            return parse_words(message)
         if kind == "error":
             return Failed(_server_error(message))
         if kind in END_TYPES:

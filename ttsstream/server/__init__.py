@@ -10,7 +10,10 @@
 with audio from a speech engine: eSpeak NG (``espeak``, the default) or a
 deterministic tone per character (``tone``). It records every utterance it serves,
 can inject faults (``FAULTS``, ``parse_fault``) so that clients can be tested against
-a bad server, can pace audio at a multiple of real time, and can serve ``wss://``.
+a bad server, can pace audio at a multiple of real time, and can serve ``wss://``. To a
+client that asks in its handshake (``X-TTSStream-Extensions: words``) it also says when
+each word is spoken, in a ``ttsstream.words`` message before each end message (see
+``speaker`` and ``ttsstream.protocols.extensions``); other clients see no difference.
 ``provider="local"`` uses ``shared_server()``; ``ttsstream serve`` uses ``serve_forever()``.
 
 One module per concern; each imports only modules below it in this list:
@@ -23,7 +26,8 @@ One module per concern; each imports only modules below it in this list:
 - ``security``: key checks, exposure beyond loopback, TLS and the size limits;
 - ``synthesis``: engine worker threads and real-time pacing;
 - ``transcript``: ``Utterance`` and the server's record;
-- ``engines`` (the registry), ``tone``, ``espeak`` and ``engine`` (the interface).
+- ``engines`` (the registry), ``tone``, ``espeak``, ``wordtimes`` (which spans are words,
+  and when an engine's marks and audio say each was spoken) and ``engine`` (the interface).
 
 The server speaks the dialects from ``ttsstream.protocols`` and never imports the
 client side of the package. Importing it needs ``websockets>=13``; ``import

@@ -5,8 +5,14 @@ little-endian mono) so the server can frame and send audio while the rest is sti
 being made. Engines may be slow and may block: the server advances their iterators
 on worker threads, never on its event loop, and closes an iterator it abandons.
 
-This module owns that interface (``Engine``), the errors an engine raises for a voice
-or language it lacks, and the check of speed and sample rate every engine makes. It
+An engine that knows when each word is spoken returns a ``TimedPieces`` (still an
+iterator of PCM pieces) whose ``words`` grow as its pieces are taken: the server then
+tells a client that asked for them (the ``ttsstream.words`` extension message). An
+engine that returns a plain iterator simply reports no words.
+
+This module owns that interface (``Engine``, ``TimedPieces``, ``SpokenWord``), the errors
+an engine raises for a voice or language it lacks, and the check of speed and sample
+rate every engine makes. It
 knows nothing of sockets, threads or dialects, imports only ``ttsstream.checks`` and
 the standard library, and imports no engine: engines import it.
 """
@@ -14,11 +20,11 @@ the standard library, and imports no engine: engines import it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from ..checks import require_number
 
-__all__ = ["Engine", "UnknownVoice", "UnknownLanguage", "check_speed_and_rate"]
+__all__ = ["Engine", "SpokenWord", "TimedPieces", "UnknownVoice", "UnknownLanguage", "check_speed_and_rate"]
 
 
 class Engine(ABC):
@@ -47,6 +53,57 @@ class Engine(ABC):
             ValueError: for a speed or sample rate the engine cannot produce.
         """
         ...
+
+
+class SpokenWord(NamedTuple):
+    """One word of an utterance, where the engine spoke it.
+
+    Attributes:
+        char_start: offset of the word's first character in the text given to
+            ``synthesize``; ``text[char_start:char_end]`` is the word.
+        char_end: offset just past its last character.
+        start: the sample where the word's sound begins, counted from the utterance's
+            first sample at its ``sample_rate``.
+        end: the sample just past its sound (``>= start``; trailing silence excluded).
+    """
+
+    char_start: int
+    char_end: int
+    start: int
+    end: int
+
+
+class TimedPieces(Iterator[bytes]):
+    """An engine's PCM pieces that also say which words they spoke.
+
+    Args:
+        pieces: ``(pcm, words)`` pairs: each piece of PCM with the words whose sound is
+            complete once it (and the pieces before it) have been played.
+
+    Attributes:
+        words: every word reported so far, in order; it grows as pieces are taken, so
+            after the last piece it holds all of the utterance's words.
+
+    Thread: one at a time, like any engine iterator.
+    """
+
+    def __init__(self, pieces: Iterator[Tuple[bytes, Sequence[SpokenWord]]]) -> None:
+        self._pieces = pieces
+        self.words: List[SpokenWord] = []
+
+    def __iter__(self) -> "TimedPieces":
+        return self
+
+    def __next__(self) -> bytes:
+        pcm, words = next(self._pieces)
+        self.words.extend(words)
+        return pcm
+
+    def close(self) -> None:
+        """Close the underlying generator (the server does, when it stops early)."""
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
 
 
 class UnknownVoice(ValueError):

@@ -8,15 +8,23 @@ clause at a time: two utterances interleave clause by clause instead of one wait
 the other's whole text. An utterance's first clause is spoken (and yielded) before its
 second is even started, which is what makes the first audio quick.
 
+Word times are exact: eSpeak reports where each of its words begins, to the sample
+(``espeak_EVENT_WORD``'s ``sample``, counted in the clause's own audio at its native
+rate; its ``text_position`` counts characters, not UTF-8 bytes, from 1). They are mapped
+onto the words of the request's text (``wordtimes``) and onto the resampled audio,
+which soxr keeps in step with its input (no added delay), and the engine returns them
+with its audio as a ``TimedPieces``.
+
 This module owns the process's eSpeak NG instance, the mapping from the voice and
 language names the real services use to eSpeak voices, clause splitting and
-resampling. It starts no thread, imports only ``engine`` (the interface) from the
-package, and loads ``espeakng_loader``, ``soxr`` and the library only when an
-``EspeakEngine`` is made.
+resampling. It starts no thread, imports only ``engine`` (the interface) and
+``wordtimes`` from the package, and loads ``espeakng_loader``, ``soxr`` and the library
+only when an ``EspeakEngine`` is made.
 """
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import os
 import re
@@ -26,7 +34,8 @@ from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from .engine import Engine, UnknownLanguage, UnknownVoice, check_speed_and_rate
+from .engine import Engine, SpokenWord, TimedPieces, UnknownLanguage, UnknownVoice, check_speed_and_rate
+from .wordtimes import Span, time_words, word_spans
 
 __all__ = ["EspeakEngine", "VOICES", "LANGUAGES", "DEFAULT_LANGUAGE"]
 
@@ -89,7 +98,24 @@ _PARAM_RATE = 1
 _PARAM_PITCH = 3
 _BUFFER_MS = 50                  # how much audio eSpeak hands the callback at a time
 
-_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+_EVENT_LIST_TERMINATED = 0
+_EVENT_WORD = 1
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    """``espeak_EVENT``: a list of them, ended by type 0, comes with each callback."""
+
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", _EventId)]
+
+
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                  ctypes.POINTER(_Event))
 
 
 class _VoiceStruct(ctypes.Structure):
@@ -170,7 +196,9 @@ class _Espeak:
             self.languages = _list_languages(lib)
         self._lib = lib
         self.sample_rate: int = rate
+        # Written by the callback, inside speak(), under the lock.
         self._sink: List[bytes] = []
+        self._marks: List[Tuple[int, int]] = []
         self._voice: Optional[bytes] = None
 
     def _receive(self, wav: Any, count: int, events: Any) -> int:
@@ -178,10 +206,19 @@ class _Espeak:
         # since an exception here cannot propagate. Returning 0 means "go on".
         if count > 0:
             self._sink.append(ctypes.string_at(wav, 2 * count))
+        index = 0
+        while events and events[index].type != _EVENT_LIST_TERMINATED:
+            event = events[index]
+            if event.type == _EVENT_WORD:
+                self._marks.append((event.text_position - 1, event.sample))
+            index += 1
         return 0
 
-    def speak(self, clause: str, voice: bytes, wpm: int, pitch: int, end_pause: bool) -> bytes:
-        """Synthesise one clause; return its samples (int16, native order, at ``sample_rate``).
+    def speak(self, clause: str, voice: bytes, wpm: int, pitch: int,
+              end_pause: bool) -> Tuple[bytes, List[Tuple[int, int]]]:
+        """Synthesise one clause; return its samples (int16, native order, at ``sample_rate``)
+        and where eSpeak began each of its words: ``(character offset in the clause,
+        sample)`` pairs.
 
         Thread: any; blocks while another clause is being spoken.
 
@@ -199,15 +236,15 @@ class _Espeak:
                 self._voice = voice
             self._lib.espeak_SetParameter(_PARAM_RATE, wpm, 0)
             self._lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
-            self._sink = []
+            self._sink, self._marks = [], []
             try:
                 error = self._lib.espeak_Synth(text, len(text), 0, _POS_CHARACTER, 0, flags, None, None)
-                pcm = b"".join(self._sink)
+                pcm, marks = b"".join(self._sink), self._marks
             finally:
-                self._sink = []
+                self._sink, self._marks = [], []
         if error:
             raise RuntimeError(f"eSpeak NG failed to speak a clause (error {error})")
-        return pcm
+        return pcm, marks
 
 
 def _list_languages(lib: Any) -> Dict[str, str]:
@@ -241,17 +278,22 @@ def _list_languages(lib: Any) -> Dict[str, str]:
 # -- text to clauses ------------------------------------------------------------------------
 
 
-def _clauses(text: str) -> List[str]:
+def _clauses(text: str) -> List[Tuple[int, str]]:
     """Split ``text`` into clauses of at most ``_MAX_CLAUSE`` characters, each with its
-    punctuation; drop the empty ones."""
-    text = _CONTROL.sub(" ", text)
+    punctuation and its offset in ``text``; drop the empty ones."""
+    text = _CONTROL.sub(" ", text)  # one character for one: offsets stay the text's
     clauses: List[str] = []
     start = 0
     for match in _CLAUSE_END.finditer(text):
         clauses.extend(_cut(text[start:match.end()]))
         start = match.end()
     clauses.extend(_cut(text[start:]))
-    return [clause for clause in clauses if clause.strip()]
+    placed, offset = [], 0
+    for clause in clauses:
+        if clause.strip():
+            placed.append((offset, clause))
+        offset += len(clause)
+    return placed
 
 
 def _cut(clause: str) -> List[str]:
@@ -318,9 +360,9 @@ class EspeakEngine(Engine):
         return tuple(name for name, _ in VOICES.values())
 
     def synthesize(self, text: str, *, voice: Optional[str] = None, language: Optional[str] = None,
-                   speed: float = 1.0, sample_rate: int = 24000) -> Iterator[bytes]:
+                   speed: float = 1.0, sample_rate: int = 24000) -> TimedPieces:
         """Check the request now, then yield the speech clause by clause (int16 LE mono at
-        ``sample_rate``), each clause as soon as eSpeak has spoken it.
+        ``sample_rate``), each clause as soon as eSpeak has spoken it, with its words' times.
 
         Thread: any; each clause holds the process-wide eSpeak lock while it is spoken.
 
@@ -334,23 +376,36 @@ class EspeakEngine(Engine):
         identifier = self._language(language, text)
         name = identifier + ("+" + variant.variant if variant.variant else "")
         wpm = min(max(int(round(_WPM_NORMAL * speed)), _WPM_RANGE[0]), _WPM_RANGE[1])
-        return self._pieces(_clauses(text), name.encode("utf-8"), wpm, variant.pitch, sample_rate)
+        return TimedPieces(self._pieces(_clauses(text), word_spans(text), name.encode("utf-8"), wpm,
+                                        variant.pitch, sample_rate))
 
-    def _pieces(self, clauses: List[str], voice: bytes, wpm: int, pitch: int,
-                sample_rate: int) -> Iterator[bytes]:
+    def _pieces(self, clauses: List[Tuple[int, str]], spans: List[Span], voice: bytes, wpm: int, pitch: int,
+                sample_rate: int) -> Iterator[Tuple[bytes, List[SpokenWord]]]:
         native = self._espeak.sample_rate
         # One resampler for the whole utterance carries its filter state across clauses,
         # so joins between clauses do not click.
         resampler = None if sample_rate == native else self._soxr.ResampleStream(native, sample_rate, 1,
                                                                                   dtype="int16")
         last = len(clauses) - 1
-        for index, clause in enumerate(clauses):
-            pcm = self._espeak.speak(clause, voice, wpm, pitch, end_pause=index < last)
-            samples = np.frombuffer(pcm, dtype=np.int16)
+        spoken = 0  # native samples of the clauses before this one
+        firsts = [span.char_start for span in spans]
+        words: List[SpokenWord] = []
+        for index, (offset, clause) in enumerate(clauses):
+            pcm, marks = self._espeak.speak(clause, voice, wpm, pitch, end_pause=index < last)
+            native_samples = np.frombuffer(pcm, dtype=np.int16)
+            samples = native_samples
             if resampler is not None:
                 samples = resampler.resample_chunk(samples, last=index == last)
-            if samples.size:
-                yield samples.astype("<i2", copy=False).tobytes()
+            # A clause's words go with the next piece: timing them waits until its audio is out.
+            yield (samples.astype("<i2", copy=False).tobytes() if samples.size else b""), words
+            mine = spans[bisect.bisect_left(firsts, offset):bisect.bisect_left(firsts, offset + len(clause))]
+            timed = time_words(mine, [(offset + position, sample) for position, sample in marks], native_samples,
+                               native)
+            # soxr's stream adds no delay: native sample n is output sample n * rate / native.
+            words = [word._replace(start=(spoken + word.start) * sample_rate // native,
+                                   end=(spoken + word.end) * sample_rate // native) for word in timed]
+            spoken += native_samples.size
+        yield b"", words
 
     def _variant(self, voice: Optional[str]) -> _Variant:
         if voice is None or not voice.strip():

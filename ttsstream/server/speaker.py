@@ -6,23 +6,34 @@ dialect has one), paces them, gives the fault injector its points, records the
 utterance, and ends with the dialect's end message or error message. A dialect says
 how its messages look with a ``Framing``; everything else is the same for all.
 
+A client that asked for the ``words`` extension in its handshake (``X-TTSStream-Extensions:
+words``, see ``protocols.extensions``) gets one ``ttsstream.words`` message per utterance,
+after its audio and just before its end message, when the engine reports words (the
+``tone`` and ``espeak`` engines do): every word of the request's text, by its offsets
+in that text, with its start and end in seconds from the utterance's first sample as
+sent (the engine's own samples: the server neither trims nor resamples them; pacing
+only delays them, and a WAV header is not audio). Every other client's traffic is
+exactly what it was.
+
 This module owns the framing of audio, the limit on a request's text, the rules for
-when an utterance is recorded, and the one INFO line logged per request
-(``request_line``: never a key, and of the text only a short preview). It imports
-``engine``, ``synthesis``, ``faults`` and ``transcript`` from the package, and knows no
-dialect's field names.
+when an utterance is recorded, the words message's place, and the one INFO line
+logged per request (``request_line``: never a key, and of the text only a short
+preview). It imports ``engine``, ``synthesis``, ``faults`` and ``transcript`` from the
+package, and ``protocols.extensions``; it knows no dialect's field names.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, List, NamedTuple, Optional
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from .engine import Engine, UnknownLanguage, UnknownVoice
+from ..protocols.base import WordTime
+from ..protocols.extensions import HEADER, WORDS, requested, words_frame
+from .engine import Engine, SpokenWord, UnknownLanguage, UnknownVoice
 from .faults import FaultInjector, Scene, Stop
 from .synthesis import Pacer, Synthesis, Workers
 from .transcript import Take, Transcript
@@ -111,6 +122,8 @@ class Speaker:
         )
         take.connection = self._transcript.serial(ws.id)
         pacer = Pacer(self._realtime, take.sample_rate, len(take.header))
+        assert ws.request is not None  # websockets sets it in the handshake, before any handler runs
+        wants_words = WORDS in requested(ws.request.headers.get_all(HEADER))
 
         async def send_audio(frame: bytes, is_final: bool = False) -> None:
             if framing.chunk is not None:
@@ -151,6 +164,9 @@ class Speaker:
                 return stop.keep_serving
             self._transcript.record(take, completed=True)
             take.outcome = "completed"
+            words = synthesis.words if wants_words else None
+            if words is not None:
+                await ws.send(words_frame(_word_times(take, words)))
             await ws.send(framing.end(take))
             return True
         except ConnectionClosed:
@@ -174,3 +190,10 @@ class Speaker:
             del buffer[:cut]
             await scene.send_audio(frame, final and not buffer)
             await scene.pacer.sent(len(frame))
+
+
+def _word_times(take: Take, words: List[SpokenWord]) -> List[WordTime]:
+    """The engine's words as the client is told them: seconds, never past the audio sent."""
+    rate, seconds = take.sample_rate, take.audio_seconds
+    return [WordTime(take.text[word.char_start:word.char_end], word.char_start, word.char_end,
+                     min(word.start / rate, seconds), min(word.end / rate, seconds)) for word in words]

@@ -16,9 +16,9 @@ import asyncio
 import logging
 import queue
 import threading
-from typing import Any, Callable, Dict, Iterator, Optional, Set, Tuple, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, TypeVar
 
-from .engine import Engine
+from .engine import Engine, SpokenWord, TimedPieces
 
 __all__ = ["Workers", "Synthesis", "Pacer"]
 
@@ -92,6 +92,15 @@ class Synthesis:
             self._iterator = await self._call(self._start)
         iterator = self._iterator
         return await self._call(lambda: next(iterator, None))
+
+    @property
+    def words(self) -> Optional[List[SpokenWord]]:
+        """The words the engine has reported so far, or None for an engine that reports none.
+
+        Thread: the event loop, between pieces (the engine's thread is idle then).
+        """
+        iterator = self._iterator
+        return list(iterator.words) if isinstance(iterator, TimedPieces) else None
 
     async def close(self) -> None:
         """Close the iterator (a generator's cleanup may block, so on the thread) and end the thread."""

@@ -1,7 +1,12 @@
 """The ``tone`` engine: a deterministic stand-in voice, one faded tone per character.
 
+Its word times are exact by construction: a word (``wordtimes.word_spans``) sounds from
+the first sample of its first character's tone to the last of its last's, since the
+punctuation stripped around a word is what is silent, so tests check the server's
+``ttsstream.words`` messages against them to the sample.
+
 This module owns ``ToneEngine`` and ``tone_pcm`` (the audio tests expect). It imports
-only ``engine`` from the package, numpy and the standard library.
+only ``engine`` and ``wordtimes`` from the package, numpy and the standard library.
 """
 
 from __future__ import annotations
@@ -9,11 +14,12 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from typing import Iterator, Optional
+from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from .engine import Engine, check_speed_and_rate
+from .engine import Engine, SpokenWord, TimedPieces, check_speed_and_rate
+from .wordtimes import word_spans
 
 __all__ = ["ToneEngine", "tone_pcm"]
 
@@ -61,8 +67,9 @@ class ToneEngine(Engine):
     name = "tone"
 
     def synthesize(self, text: str, *, voice: Optional[str] = None, language: Optional[str] = None,
-                   speed: float = 1.0, sample_rate: int = 24000) -> Iterator[bytes]:
-        """Yield the tones word by word (each word with the spaces that follow it).
+                   speed: float = 1.0, sample_rate: int = 24000) -> TimedPieces:
+        """Yield the tones word by word (each word with the spaces that follow it), each
+        piece with the times of the words it completes.
 
         Thread: any; pure computation.
 
@@ -71,12 +78,20 @@ class ToneEngine(Engine):
         """
         check_speed_and_rate(speed, sample_rate)
         samples = max(1, int(round(sample_rate * CHAR_SECONDS / speed)))
-        return self._pieces(text, samples, sample_rate)
+        return TimedPieces(self._pieces(text, samples, sample_rate))
 
     @staticmethod
-    def _pieces(text: str, samples: int, sample_rate: int) -> Iterator[bytes]:
+    def _pieces(text: str, samples: int, sample_rate: int) -> Iterator[Tuple[bytes, List[SpokenWord]]]:
+        spans = word_spans(text)
+        next_span = 0
         for match in _PIECE.finditer(text):
-            yield b"".join(_char_pcm(char, samples, sample_rate) for char in match.group())
+            done = []  # a word lies inside one piece: its token is the piece's
+            while next_span < len(spans) and spans[next_span].char_start < match.end():
+                span = spans[next_span]
+                done.append(SpokenWord(span.char_start, span.char_end, span.char_start * samples,
+                                       span.char_end * samples))
+                next_span += 1
+            yield b"".join(_char_pcm(char, samples, sample_rate) for char in match.group()), done
 
 
 def tone_pcm(text: str, sample_rate: int = 24000, speed: float = 1.0) -> bytes:
