@@ -34,6 +34,7 @@ from .retry import Timeouts
 from .segmenter import Segmenter
 from .speech import Segment
 from .streaming import StreamSpeech
+from .words import Word
 
 __version__ = "0.1.0"
 
@@ -48,6 +49,7 @@ __all__ = [
     "AudioPlayer",
     "Timeouts",
     "Segment",
+    "Word",
     "Segmenter",
     "StreamSpeech",
     "TTSError",

@@ -27,8 +27,9 @@ from .errors import TTSError
 
 if TYPE_CHECKING:
     from .speech import Segment, Speech
+    from .words import Word
 
-__all__ = ["AudioCallback", "CompleteCallback", "ErrorCallback", "SegmentCallback", "invoke", "in_callback_of",
+__all__ = ["AudioCallback", "CompleteCallback", "ErrorCallback", "SegmentCallback", "WordCallback", "invoke", "in_callback_of",
            "interruptible_wait"]
 
 logger = logging.getLogger("ttsstream")
@@ -37,6 +38,7 @@ AudioCallback = Callable[[AudioChunk], Any]
 CompleteCallback = Callable[["Speech"], Any]
 ErrorCallback = Callable[[TTSError], Any]
 SegmentCallback = Callable[["Segment"], Any]
+WordCallback = Callable[["Word"], Any]
 
 
 # Which speech's callback this thread is running, so that a blocking wait from inside

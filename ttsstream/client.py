@@ -27,7 +27,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Optional, Set, Union
 
-from .callbacks import AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback
+from .callbacks import AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback, WordCallback
 from .checks import require_number
 from .config import Endpoint, check_voice, choose_dialect, resolve_key
 from .connection import Settings, Sink
@@ -42,6 +42,7 @@ from .segmenter import Segmenter, split_text
 from .speech import Speech
 from .fragments import Fragments, as_fragments
 from .streaming import Flusher, StreamSpeech, TextStream
+from .speech_words import WordTimer
 from .urls import check_ca_bundle, display_url
 
 if TYPE_CHECKING:
@@ -116,6 +117,7 @@ class TTSClient(MainLoopIntegration):
         self._timeouts = timeouts
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
         self._flusher = Flusher()  # text streams' flush times (a thread once a stream needs it)
+        self._word_timer = WordTimer()  # speeches' words (a thread once on_word or keep_audio=False needs it)
         self._owns_player = player is None
 
         self._lock = threading.Lock()
@@ -158,7 +160,8 @@ class TTSClient(MainLoopIntegration):
               on_audio: Optional[AudioCallback] = None, on_complete: Optional[CompleteCallback] = None,
               on_error: Optional[ErrorCallback] = None, play: bool = False, block: bool = True,
               keep_audio: bool = True, extra: Optional[Mapping[str, Any]] = None,
-              on_segment: Optional[SegmentCallback] = None, **params: Any) -> Speech:
+              on_segment: Optional[SegmentCallback] = None, on_word: Optional[WordCallback] = None,
+              **params: Any) -> Speech:
         """Speak ``text``; audio arrives on ``on_audio`` chunk by chunk.
 
         Args:
@@ -184,6 +187,8 @@ class TTSClient(MainLoopIntegration):
             extra: fields the parameter tables do not know, sent as they are.
             on_segment: ``on_segment(segment)`` when a unit's audio begins (a plain
                 speech has one unit; see ``speech.segments``).
+            on_word: ``on_word(word: Word)`` once per word, in order: when it has been
+                timed, or with ``play=True`` when it begins to be heard (see ``speech.words``).
             **params: the model's parameters (see the contract's table).
 
         Returns:
@@ -198,7 +203,7 @@ class TTSClient(MainLoopIntegration):
         """
         started = time.perf_counter()
         callbacks: Dict[str, Any] = dict(on_audio=on_audio, on_complete=on_complete, on_error=on_error,
-                                         on_segment=on_segment, keep_audio=keep_audio)
+                                         on_segment=on_segment, on_word=on_word, keep_audio=keep_audio)
         if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:  # cut into units, spoken as one
             check_text(text, max_chars=None)  # what a request would refuse (NUL, lone surrogates)
             long = self._open_text_stream(voice, params, extra, play, started, callbacks, None)
@@ -209,7 +214,8 @@ class TTSClient(MainLoopIntegration):
         else:
             request = self._build_request(text, voice, params, extra)
             line = self._line_for_play() if play else None
-            speech = Speech(request.text, self._dialect.sample_rate, **self._speech_args(started), **callbacks)
+            speech = Speech(request.text, self._dialect.sample_rate, **self._speech_args(started, params),
+                            **callbacks)
             with self._lock:
                 self._admit(speech, line)
                 connection, refill = self._pool.take(request)
@@ -265,6 +271,7 @@ class TTSClient(MainLoopIntegration):
     def open_stream(self, voice: Optional[str] = None, on_audio: Optional[AudioCallback] = None,
                     on_complete: Optional[CompleteCallback] = None, on_error: Optional[ErrorCallback] = None,
                     play: bool = False, on_segment: Optional[SegmentCallback] = None, keep_audio: bool = True,
+                    on_word: Optional[WordCallback] = None,
                     extra: Optional[Mapping[str, Any]] = None, segmenter: Optional[Segmenter] = None,
                     **params: Any) -> StreamSpeech:
         """Start a speech whose text comes later, piece by piece: ``feed(text)``, ``finish()``.
@@ -290,7 +297,7 @@ class TTSClient(MainLoopIntegration):
         Thread: any; ``feed`` and ``finish`` may come from any thread.
         """
         callbacks: Dict[str, Any] = dict(on_audio=on_audio, on_complete=on_complete, on_error=on_error,
-                                         on_segment=on_segment, keep_audio=keep_audio)
+                                         on_segment=on_segment, on_word=on_word, keep_audio=keep_audio)
         return self._open_text_stream(voice, params, extra, play, time.perf_counter(), callbacks, None, segmenter)
 
     def _open_text_stream(self, voice: Optional[str], params: Dict[str, Any], extra: Optional[Mapping[str, Any]],
@@ -299,7 +306,7 @@ class TTSClient(MainLoopIntegration):
         """A running StreamSpeech, fed from ``fragments`` on a thread of its own if given."""
         template = self._build_request("stream", voice, params, extra)  # checks the parameters now
         line = self._line_for_play() if play else None
-        speech = StreamSpeech("", self._dialect.sample_rate, **self._speech_args(started), **callbacks)
+        speech = StreamSpeech("", self._dialect.sample_rate, **self._speech_args(started, params), **callbacks)
         speech._stream = TextStream(
             speech, segmenter or Segmenter(), lambda unit: self._build_request(unit, voice, params, extra),
             self._send_unit, sequential=self._dialect.reusable, flusher=self._flusher)
@@ -326,9 +333,11 @@ class TTSClient(MainLoopIntegration):
 
         connection.begin(unit, request, then=then)
 
-    def _speech_args(self, started: float) -> Dict[str, Any]:
+    def _speech_args(self, started: float, params: Mapping[str, Any]) -> Dict[str, Any]:
+        language = params.get("language") or params.get("language_id")  # a hint for the word aligner
         return dict(post=self._pending.put if self.dispatch == "poll" else None, on_finished=self._forget,
-                    started=started)
+                    started=started, word_timer=self._word_timer,
+                    language=language if isinstance(language, str) else None)
 
     def _admit(self, speech: Speech, line: Optional[PlayLine]) -> None:
         """Under the lock: count a new speech as running (and in the playback line)."""
@@ -391,6 +400,7 @@ class TTSClient(MainLoopIntegration):
         if player is not None and self._owns_player:
             player.close()
         self._flusher.close()
+        self._word_timer.close()
         self._pool.close()
         for stream in fed:  # a feeder outlives its speech until its iterable yields again
             stream.join()

@@ -38,7 +38,7 @@ class Turn:
     """
 
     __slots__ = ("line", "speech", "held", "ended", "fed", "error", "retired", "underruns_at",
-                 "underrun_ms_at", "outcome", "underruns", "underrun_ms", "over")
+                 "underrun_ms_at", "played_at", "outcome", "underruns", "underrun_ms", "played", "over")
 
     def __init__(self, line: "PlayLine", speech: "Speech") -> None:
         self.line = line
@@ -51,10 +51,12 @@ class Turn:
         self.retired = False           # out of the line; its outcome is being recorded
         self.underruns_at = 0          # the player's counters when its audio started
         self.underrun_ms_at = 0.0
+        self.played_at = 0             # the player's played bytes when its audio started
         # The outcome, written once when the turn is retired.
         self.outcome: Optional[TTSError] = None  # None: played out
         self.underruns = 0
         self.underrun_ms = 0.0
+        self.played = 0                # bytes of its audio written to the device
         self.over = False              # the outcome above is final
 
 
@@ -152,6 +154,20 @@ class PlayLine:
         for turn in turns:
             self._retire(turn, error)
 
+    def played_seconds(self, turn: Turn) -> float:
+        """Seconds of ``turn``'s audio written to the device so far (final once it is over).
+
+        Only the head of the line plays, so the player's count since the turn's audio
+        started is the turn's own. Thread: any.
+        """
+        if turn.over:
+            played = turn.played
+        else:
+            with self._lock:
+                playing = turn.fed and bool(self._line) and self._line[0] is turn
+                played = self.player.played_bytes - turn.played_at if playing else 0
+        return max(0, played) / (2 * turn.speech.sample_rate)
+
     def _device_failed(self, error: PlaybackError) -> None:
         """The player's device failed: the speech playing ends with ``error`` now, not at
         its next chunk (those queued behind it fail as they start). Thread: the player's,
@@ -182,6 +198,7 @@ class PlayLine:
                 self._line.remove(turn)
             underruns = self.player.underruns - turn.underruns_at if turn.fed else 0
             underrun_ms = self.player.underrun_ms - turn.underrun_ms_at if turn.fed else 0.0
+            played = self.player.played_bytes - turn.played_at if turn.fed and head else 0
             # The next speech's held audio goes to the player, and its end mark if its
             # stream has ended too (a speech the player refuses is passed over).
             while head and self._line and self._line[0].error is None:
@@ -196,7 +213,7 @@ class PlayLine:
                     self._line.popleft()
                     continue
                 break
-        turn.outcome, turn.underruns, turn.underrun_ms = error, underruns, underrun_ms
+        turn.outcome, turn.underruns, turn.underrun_ms, turn.played = error, underruns, underrun_ms, played
         turn.over = True
         turn.speech._playback_ended()
         for nxt, failed in failures:
@@ -209,6 +226,7 @@ class PlayLine:
                 self.player.set_sample_rate(turn.speech.sample_rate)
                 turn.underruns_at = self.player.underruns
                 turn.underrun_ms_at = self.player.underrun_ms
+                turn.played_at = self.player.played_bytes
                 turn.fed = True
             for piece in pieces:
                 if isinstance(piece, bytes):

@@ -20,16 +20,18 @@ import logging
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .audio import SAMPLE_WIDTH, AudioChunk, SampleAligner, pcm_to_array, write_wav
-from .callbacks import (AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback, in_callback_of,
-                        interruptible_wait, invoke)
+from .callbacks import (AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback, WordCallback,
+                        in_callback_of, interruptible_wait, invoke)
 from .connection import Connection, Sink
 from .errors import Cancelled, ProtocolError, SynthesisTimeout, TTSError
+from .protocols import WordTime
 from .notebook import speech_html, status
+from .speech_words import SpeechClock, SpeechWords, WordTimer, WordTrack
 
 if TYPE_CHECKING:
     from .playline import Turn
@@ -62,7 +64,7 @@ class Segment:
         end = "..." if self.end is None else f"{self.end:.2f}"
         return f"Segment({self.index}, {self.text[:30]!r}, {self.start:.2f}-{end} s)"
 
-class Speech(Sink):
+class Speech(Sink, SpeechWords):
     """One utterance: running, then finished with audio or with an error.
 
     Returned by ``TTSClient.speak()``. Its audio grows while it runs; ``wait()`` blocks
@@ -77,7 +79,8 @@ class Speech(Sink):
                  on_complete: Optional[CompleteCallback], on_error: Optional[ErrorCallback],
                  keep_audio: bool, post: Optional[Callable[[Callable[[], None]], None]],
                  on_finished: Callable[["Speech"], None], started: float,
-                 on_segment: Optional[SegmentCallback] = None) -> None:
+                 on_segment: Optional[SegmentCallback] = None, on_word: Optional[WordCallback] = None,
+                 word_timer: Optional[WordTimer] = None, language: Optional[str] = None) -> None:
         self.text = text
         self.callback_errors: List[BaseException] = []  # appended by whichever thread ran the callback
 
@@ -109,6 +112,12 @@ class Speech(Sink):
         self._next_index = 0
         self._first_audio: Optional[float] = None
         self._segments: List[Segment] = []   # a plain speech's one; a text stream's, one per unit
+        self._text_offset = 0                 # where the next unit's text begins in self.text
+        # Its words (with a lock of their own): timed on the client's word timer when
+        # on_word wants them or the audio is not kept, else when speech.words is read.
+        self._track = WordTrack(on_word is not None or not keep_audio, word_timer,
+                                None if on_word is None else lambda word: self._deliver(on_word, word),
+                                SpeechClock(self), language=language)
         self._final = False                   # the stream's outcome is settled
         self._error: Optional[TTSError] = None  # also set under _state by a failed playback after _final
 
@@ -281,6 +290,7 @@ class Speech(Sink):
                 self._bytes += len(pcm)
                 if self._keep_audio:
                     self._pieces.append(pcm)
+                self._track.audio(pcm)
                 if self._turn is not None:  # to the speakers first, then to the callback
                     self._turn.line.audio(self._turn, pcm)
                 # A playback failure just now has ended the speech: no audio after on_error.
@@ -293,12 +303,19 @@ class Speech(Sink):
         if self._ending is not None:  # an end asked for while we delivered
             self._settle()
 
+    def _on_words(self, words: Sequence[WordTime]) -> None:
+        """The server's word times for the unit now arriving (reader thread)."""
+        self._track.exact(words)
+
     def _segment_begins(self, text: str) -> None:
         """A unit's audio begins now (holds _delivery): record it and tell on_segment."""
         if self._segments and self._segments[-1].end is None:
             self._segments[-1].end = self.duration
+            self._track.end(self.duration, self._bytes, self._sample_rate)
         segment = Segment(len(self._segments), text, self.duration)
         self._segments.append(segment)
+        self._track.begin(text, self._text_offset, self.duration, self._bytes)
+        self._text_offset += len(text)
         callback = self._on_segment_cb
         if callback is None:
             return
@@ -346,6 +363,7 @@ class Speech(Sink):
         self._final = True
         if self._segments and self._segments[-1].end is None:
             self._segments[-1].end = self.duration
+        self._track.end(self.duration, self._bytes, self._sample_rate, complete=error is None)
         callback: Optional[Callable[[Any], Any]] = self._on_complete_cb if error is None else self._on_error_cb
         if callback is not None:
             self._deliver(callback, self if error is None else error)
@@ -369,6 +387,7 @@ class Speech(Sink):
         error = self._turn.outcome if self._turn is not None else None
         if error is not None and not self._final:
             self._end(error)
+        self._track.playback_over()
         self._settle_done()
 
     def _settle_done(self) -> None:

@@ -337,6 +337,9 @@ class TextStream:
         without the edges' spaces), seconds from the unit's first sample."""
         with self._lock:
             unit.words = words
+            if self._line and self._line[0] is unit and unit.begun:  # its audio is the speech's now
+                self._speech._on_words(words)
+            # else: told when the unit's held audio goes out (_deliver)
 
     def _unit_ended(self, unit: _Unit, error: Optional[TTSError]) -> None:
         with self._lock:
@@ -376,6 +379,8 @@ class TextStream:
                 if head.held:
                     held, head.held = head.held, []
                     self._deliver(head, held)
+                if head.words is not None:  # times that came while it waited, after its audio
+                    self._speech._on_words(head.words)
 
     def _all_spoken(self) -> bool:
         """Under the lock: the text is finished and every unit has ended."""

@@ -163,6 +163,8 @@ def _speak(commands: "argparse._SubParsersAction[_Parser]") -> None:
                         help="also write the audio to FILE.wav as it arrives, or to standard output with '-' "
                              "(then nothing else goes there, and nothing plays here: pipe it to aplay or "
                              "ffplay -); without a device or with --no-play: speech.wav")
+    output.add_argument("--subtitles", metavar="FILE.srt|FILE.vtt",
+                        help="also write when each word is spoken, as SRT or WebVTT subtitles (by the extension)")
     output.add_argument("--format", choices=FORMATS, default="wav",
                         help="wav (default) or raw: 16-bit little-endian mono PCM, no header")
     output.add_argument("--no-play", action="store_true", help="do not play the audio, only write it")

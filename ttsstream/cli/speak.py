@@ -61,6 +61,8 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     to_stdout = args.out == "-"
     if to_stdout:
         _refuse_terminal(out)
+    if args.subtitles:
+        _check_subtitles(args.subtitles)
     note: Callable[[str], None] = ((lambda message: None) if args.quiet
                                    else (lambda message: print(f"ttsstream: {message}", file=err)))
     sink: Optional[AudioSink] = None
@@ -94,9 +96,17 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 sink.close(complete=not sink.broken, sample_rate=run.sample_rate)
             if sink.broken:
                 return BROKEN_PIPE
+        if args.subtitles:
+            run.save_subtitles(args.subtitles)
     except BaseException:
         if sink is not None and sink.close(complete=False) and sink.path is not None:
             note(f"kept the {sink.duration:.2f} s of audio received so far in {Path(sink.path).resolve()}")
+        if args.subtitles and run is not None:
+            try:
+                if run.save_subtitles(args.subtitles):
+                    note(f"kept the subtitles of the words received so far in {Path(args.subtitles).resolve()}")
+            except (OSError, ValueError) as exc:  # the first failure is the one to report
+                note(f"could not keep the subtitles: {exc}")
         raise
     finally:
         if player is not None:
@@ -155,6 +165,15 @@ def _start_local(choice: Choice) -> None:
     from ..local import local_url
 
     local_url(choice.dialect)
+
+
+def _check_subtitles(path: str) -> None:
+    """Refuse a subtitle file of a kind not written, or in a folder that is not there."""
+    if os.path.splitext(path)[1].lower() not in (".srt", ".vtt"):
+        raise UsageError(f"--subtitles {path}: name a .srt (SubRip) or .vtt (WebVTT) file")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"--subtitles {path}: the folder {folder} does not exist")
 
 
 def _refuse_terminal(out: TextIO) -> None:
@@ -255,6 +274,14 @@ class _Run:
             speech.wait()
             self.progress.done_chars = len(speech.text)
             self._draw(force=True)
+
+    def save_subtitles(self, path: str) -> bool:
+        """Write the words of what was spoken (or received so far) to ``path``; return
+        whether there was a speech to write. Raises OSError."""
+        if not self.speeches:
+            return False
+        self.speeches[-1].save_subtitles(path)
+        return True
 
     def _segment(self, segment: Any) -> None:
         """A unit begins (to play): the progress moves. Thread: a reader (or the cue) thread."""
