@@ -517,7 +517,7 @@ def speak_file_words(work: Path) -> Dict[str, Any]:
 @scenario
 def speak_file_words_cancel(work: Path) -> Dict[str, Any]:
     """A long speech cancelled after about a second of playback: what was heard."""
-    text = " ".join(f"item{i}" for i in range(60)) + "."
+    text = " ".join(f"item{i}" for i in range(400)) + "."  # about 13 s of tone
     with LocalServer(engine="tone") as url:
         with TTSClient(url=url + "/api/v1/generate/ws") as client:
             speech = client.speak(text, play=True, block=False)
