@@ -18,6 +18,7 @@ import os
 import signal as os_signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Tuple
@@ -236,6 +237,66 @@ def pulse_fades(work: Path) -> Dict[str, Any]:
     for name, at in stamps.items():
         after = np.flatnonzero((times >= at) & (times <= at + 0.3) & (samples != 0))
         result[f"{name}_to_silence"] = float(times[after[-1]] - at) if len(after) else 0.0
+    result["threads"] = other_threads()
+    return result
+
+
+
+@scenario
+def pulse_words(work: Path) -> Dict[str, Any]:
+    """A speech played on the null sink with on_word: each word notes how much of the
+    speech had been played when it was told, and on which thread."""
+    text = "Each word is told as it is heard, one after another, in the order of the text."
+    told: List[Any] = []
+    speeches: List[Any] = []
+    with LocalServer(engine="tone") as url:
+        with TTSClient(url=url + "/api/v1/generate/ws") as client:
+            def on_word(word: Any) -> None:
+                played = speeches[0].played if speeches else -1.0
+                told.append([word.index, word.text, word.start, played, threading.current_thread().name])
+
+            speeches.append(client.speak(text, play=True, on_word=on_word, block=False,
+                                              voice_settings={"speed": 0.5}))
+            speech = speeches[0].wait(60)
+            words = speech.words
+            for _ in range(500):  # the last words may be told just after wait() returns
+                if len(told) >= len(words):
+                    break
+                time.sleep(0.01)
+            result = {"told": told, "words": [[w.index, w.text, w.start, w.end, w.source] for w in words],
+                      "played": speech.played, "duration": speech.duration, "heard": speech.heard_text,
+                      "text": text}
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
+def pulse_words_cancel(work: Path) -> Dict[str, Any]:
+    """A long speech on the null sink, cancelled after about a second of playback: what
+    was heard, against what the sink's monitor recorded."""
+    recorder = MonitorRecorder(dict(os.environ))
+    if not recorder.wait_started():
+        raise RuntimeError("parec delivered nothing from the monitor")
+    text = " ".join(f"item{i}" for i in range(60)) + "."
+    error = None
+    with LocalServer(engine="tone") as url:
+        with TTSClient(url=url + "/api/v1/generate/ws") as client:
+            speech = client.speak(text, play=True, block=False, voice_settings={"speed": 0.5})
+            for _ in range(2000):
+                if (speech.played or 0.0) >= 1.0:
+                    break
+                time.sleep(0.01)
+            speech.cancel()
+            try:
+                speech.wait(30)
+            except Exception as exc:  # Cancelled, reported to the test
+                error = type(exc).__name__
+            time.sleep(0.3)  # the sink's last sound reaches the monitor
+            result = {"error": error, "played": speech.played, "duration": speech.duration,
+                      "heard": speech.heard_text, "text": text,
+                      "words": [[w.index, w.text, w.start, w.end, w.source] for w in speech.words]}
+    recorder.stop()
+    (work / "recorded.raw").write_bytes(recorder.samples().tobytes())
     result["threads"] = other_threads()
     return result
 

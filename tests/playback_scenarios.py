@@ -487,59 +487,6 @@ def speak_file_stream(work: Path) -> Dict[str, Any]:
 
 
 @scenario
-def speak_file_words(work: Path) -> Dict[str, Any]:
-    """A speech played on the file device with on_word: each word notes how much of the
-    speech had been played when it was told, and on which thread."""
-    text = "Each word is told as it is heard, one after another, in the order of the text."
-    told: List[Any] = []
-    speeches: List[Any] = []
-    with LocalServer(engine="tone") as url:
-        with TTSClient(url=url + "/api/v1/generate/ws") as client:
-            def on_word(word: Any) -> None:
-                played = speeches[0].played if speeches else -1.0
-                told.append([word.index, word.text, word.start, played, threading.current_thread().name])
-
-            speeches.append(client.speak(text, play=True, on_word=on_word, block=False))
-            speech = speeches[0].wait(60)
-            words = speech.words
-            for _ in range(500):  # the last words may be told just after wait() returns
-                if len(told) >= len(words):
-                    break
-                time.sleep(0.01)
-            snapshot(work / OUT, work / "at_wait.raw")
-            result = {"told": told, "words": [[w.index, w.text, w.start, w.end, w.source] for w in words],
-                      "played": speech.played, "duration": speech.duration, "heard": speech.heard_text,
-                      "text": text}
-    result["threads"] = other_threads()
-    return result
-
-
-@scenario
-def speak_file_words_cancel(work: Path) -> Dict[str, Any]:
-    """A long speech cancelled after about a second of playback: what was heard."""
-    text = " ".join(f"item{i}" for i in range(400)) + "."  # about 13 s of tone
-    with LocalServer(engine="tone") as url:
-        with TTSClient(url=url + "/api/v1/generate/ws") as client:
-            speech = client.speak(text, play=True, block=False)
-            for _ in range(1000):
-                if (speech.played or 0.0) >= 1.0:
-                    break
-                time.sleep(0.01)
-            speech.cancel()
-            error = None
-            try:
-                speech.wait(30)
-            except Exception as exc:  # Cancelled, reported to the test
-                error = type(exc).__name__
-            snapshot(work / OUT, work / "at_cancel.raw")
-            result = {"error": error, "played": speech.played, "duration": speech.duration,
-                      "heard": speech.heard_text, "text": text,
-                      "words": [[w.index, w.text, w.start, w.end, w.source] for w in speech.words]}
-    result["threads"] = other_threads()
-    return result
-
-
-@scenario
 def speak_file_queue(work: Path) -> Dict[str, Any]:
     texts = ["First of three.", "Second, a little longer than the first.", "Third."]
     with LocalServer(engine="tone") as url:

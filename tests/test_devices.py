@@ -173,3 +173,41 @@ def test_stop_pause_resume_and_cancel_fade_instead_of_clicking(pulse: PulseDaemo
     ramp, level = faded_end(heard, pcm[offset:])
     assert 0 < ramp <= FADE + 1 and level < 0.35, (ramp, level)
     assert result["threads"] == []
+
+
+# ------------------------------------------------------------------ words as they are heard
+
+
+def test_on_word_tells_each_word_once_its_playback_has_reached_it(pulse: PulseDaemon, tmp_path: Path) -> None:
+    result = run_scenario("pulse_words", tmp_path, pulse.env)
+    words, told = result["words"], result["told"]
+    assert [w[1] for w in words] == [t.strip(",.") for t in result["text"].split()]
+    assert {w[4] for w in words} == {"exact"}  # the tone engine's own times
+    assert [t[0] for t in told] == [w[0] for w in words]  # once each, in order
+    for index, text, start, played, thread in told:
+        assert played >= start, (index, text, start, played)  # told when heard, not when received
+        assert thread == "ttsstream-words"
+    assert told[-1][3] < result["duration"]  # paced by the sink: not all played at once
+    assert result["played"] == pytest.approx(result["duration"])
+    assert result["heard"] == result["text"].rstrip(".")  # every word, as written
+    assert result["threads"] == []
+
+
+def test_heard_text_after_a_cancel_during_playback(pulse: PulseDaemon, tmp_path: Path) -> None:
+    result = run_scenario("pulse_words_cancel", tmp_path, pulse.env)
+    assert result["error"] == "Cancelled"
+    played, heard, text = result["played"], result["heard"], result["text"]
+    recorded = load(tmp_path / "recorded.raw")
+    sounded = np.flatnonzero(recorded)
+    heard_on_sink = (sounded[-1] - sounded[0] + 1) / RATE if len(sounded) else 0.0
+    assert 1.0 <= played < result["duration"] - 1.0
+    assert heard and text.startswith(heard) and len(heard) < len(text)
+    heard_words = [w for w in result["words"] if w[3] <= played]
+    assert heard.split()[-1] == heard_words[-1][1]
+    # Nothing unheard is reported as heard: the last word reported ended within what the
+    # sink sounded (a period of slack for the fade and the recorder's start).
+    assert heard_words[-1][3] <= heard_on_sink + 0.05, (heard_words[-1], heard_on_sink)
+    following = [w for w in result["words"] if w[0] == heard_words[-1][0] + 1]
+    assert not following or following[0][3] > played
+    assert result["threads"] == []
+

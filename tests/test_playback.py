@@ -609,39 +609,3 @@ def test_speech_reports_underruns_when_the_network_is_slower_than_real_time(
     assert result["underrun_ms"] > 0
     assert result["threads"] == []
 
-
-# ------------------------------------------------------------ words as they are heard
-
-
-@needs_pyaudio
-def test_on_word_tells_each_word_once_its_playback_has_reached_it(alsa_file: Tuple[Dict[str, str], Path]) -> None:
-    env, work = alsa_file
-    result = run_scenario("speak_file_words", work, env)
-    words, told = result["words"], result["told"]
-    assert [w[1] for w in words] == [t.strip(",.") for t in result["text"].split()]
-    assert {w[4] for w in words} == {"exact"}  # the tone engine's own times
-    assert [t[0] for t in told] == [w[0] for w in words]  # once each, in order
-    for index, text, start, played, thread in told:
-        assert played >= start, (index, text, start, played)  # told when heard, not when received
-        assert thread == "ttsstream-words"
-    assert result["played"] == pytest.approx(result["duration"])
-    assert result["heard"] == result["text"].rstrip(".")  # every word, as written
-    assert result["threads"] == []
-
-
-@needs_pyaudio
-def test_heard_text_after_a_cancel_during_playback(alsa_file: Tuple[Dict[str, str], Path]) -> None:
-    env, work = alsa_file
-    result = run_scenario("speak_file_words_cancel", work, env)
-    assert result["error"] == "Cancelled"
-    played, heard, text = result["played"], result["heard"], result["text"]
-    recorded = len((work / "at_cancel.raw").read_bytes()) / (2 * RATE)
-    assert 1.0 <= played < result["duration"]
-    assert recorded >= played - 0.1  # what played reached the device
-    assert heard and text.startswith(heard) and len(heard) < len(text)
-    heard_words = [w for w in result["words"] if w[3] <= played]
-    assert heard == text[:len(heard)] and heard.split()[-1].rstrip(".") == heard_words[-1][1]
-    # The next word had not been played to its end: nothing unheard is reported as heard.
-    following = [w for w in result["words"] if w[0] == heard_words[-1][0] + 1]
-    assert not following or following[0][3] > played
-    assert result["threads"] == []
