@@ -7,8 +7,8 @@ server sent, if any. A unit's words are timed, best first, from:
 
 - *exact*: the times the server sent (the bundled server's ``ttsstream.words``
   extension);
-- *aligned*: measured from the unit's audio (``words.align``), where the aligner is
-  installed and the audio was kept;
+- *aligned*: measured from the unit's audio (``words.align``), where eSpeak NG (the
+  ``[local]`` extra) is installed and the audio was kept;
 - *estimated*: from the text and the pauses in the audio (``words.estimate``), or from
   the text alone when no audio was kept.
 
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Sequence, Tup
 
 from .protocols import WordTime
 from .words import Token, Word, estimate, naive_times, save_subtitles, tokenize
+from .words.align import align
 
 if TYPE_CHECKING:
     from .speech import Speech
@@ -60,15 +61,6 @@ class _Unit:
         self.complete = True  # all of its audio came (False: the speech ended first)
 
 
-def _aligner() -> Optional[Callable[..., Optional[List[Tuple[float, float]]]]]:
-    """The aligner, where it is installed (it needs eSpeak NG, the ``[local]`` extra)."""
-    try:
-        from .words.align import align
-    except ImportError:
-        return None
-    return align
-
-
 def _exact_times(tokens: Sequence[Token], unit: _Unit) -> Optional[List[Tuple[float, float]]]:
     """The server's times for ``tokens``, matched by their characters; None if any is missing."""
     if not unit.exact:
@@ -90,7 +82,7 @@ _CHARS_PER_SECOND = 14.0
 
 
 def time_unit(unit: _Unit, pcm: Optional[bytes], sample_rate: int, first_index: int,
-              align: bool, language: Optional[str]) -> List[Word]:
+              language: Optional[str]) -> List[Word]:
     """Time one unit's words, best source first; times on the speech's timeline."""
     tokens = tokenize(unit.text)  # offsets into the unit's text; the speech's are char_offset further
     if not tokens:
@@ -105,15 +97,13 @@ def time_unit(unit: _Unit, pcm: Optional[bytes], sample_rate: int, first_index: 
     if times is not None and not unit.complete:
         kept = [(token, time) for token, time in zip(tokens, times) if time[1] <= received + 1e-9]
         tokens, times = [token for token, _ in kept], [time for _, time in kept]
-    if times is None and align and pcm:
-        aligner = _aligner()
-        if aligner is not None:
-            source = "aligned"
-            try:
-                times = aligner(tokens, unit.text, pcm, sample_rate, language)
-            except Exception:  # the aligner is a refinement: a failure falls back to estimating
-                logger.exception("aligning a unit's words failed; estimating them instead")
-                times = None
+    if times is None and pcm:  # None from the aligner: no eSpeak NG, or nothing to align
+        source = "aligned"
+        try:
+            times = align(tokens, unit.text, pcm, sample_rate, language)
+        except Exception:  # the aligner is a refinement: a failure falls back to estimating
+            logger.exception("aligning a unit's words failed; estimating them instead")
+            times = None
     if times is None:
         source = "estimated"
         times = estimate(tokens, pcm, sample_rate, text=unit.text) if pcm else naive_times(tokens, received)
@@ -133,7 +123,7 @@ class WordTrack:
             speech's dispatch), or None.
         clock: what it reads of its speech: the text, the audio, the seconds played
             (with ``play=True``, ``on_word`` waits for them).
-        align: measure times from the audio where the aligner is installed.
+        language: the speech's language, a hint for the aligner's reference voice.
 
     Thread: units are begun, fed and ended by the thread delivering the speech's audio
     (under its delivery lock); the timer thread times them; any thread reads ``words()``.
@@ -141,12 +131,11 @@ class WordTrack:
     """
 
     def __init__(self, eager: bool, timer: Optional["WordTimer"], announce: Optional[Callable[[Word], None]],
-                 clock: "SpeechClock", align: bool = True, language: Optional[str] = None) -> None:
+                 clock: "SpeechClock", language: Optional[str] = None) -> None:
         self._eager = eager and timer is not None
         self._timer = timer
         self._announce = announce
         self.clock = clock
-        self._align = align
         self.language = language
         self._timing = threading.Lock()  # held by the one thread timing units (see _time_pending)
         self._lock = threading.Lock()
@@ -228,7 +217,7 @@ class WordTrack:
                 else:
                     whole = whole if whole is not None else speech_pcm()
                     pcm = None if whole is None or unit.end_byte is None else whole[unit.start_byte:unit.end_byte]
-                words = time_unit(unit, pcm, rate, first, self._align, self.language)
+                words = time_unit(unit, pcm, rate, first, self.language)
                 with self._lock:
                     unit.parts = None  # timed: its audio is no longer needed
                     self._words.extend(words)
