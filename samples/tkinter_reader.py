@@ -1,28 +1,31 @@
-"""A Tkinter window that reads text aloud, highlighting the sentence being heard.
+"""A Tkinter window that reads text aloud, highlighting the sentence and the word being heard.
 
 Shows: a client made with dispatch="poll" and attached to Tk (client.attach_tk(root)),
 so that every callback runs on Tk's own thread and may touch widgets; the text spoken
 as a stream (client.open_stream: cut into sentences, each synthesized as soon as it is
 cut, so the first one plays while the rest are made); on_segment moving a highlight
-through the text as playback moves; Speak, Stop and Pause/Resume buttons; a level
-meter fed from on_audio; the time to first audio.
+through the text sentence by sentence, and on_word moving a stronger one word by word
+inside it (word.char_start and word.char_end are offsets into the text spoken); Speak,
+Stop and Pause/Resume buttons; a level meter fed from on_audio; the time to first audio.
 
 Run it:
 
     python samples/tkinter_reader.py
 
 It plays through client.player where there is an output device: with play=True,
-on_segment runs when a sentence begins to *play*, so the highlight follows the
-speakers (and stands still while paused). Without a device it reads along silently and
-says "no audio device": on_segment then runs when a sentence's audio *arrives*, which
-is faster than speech, so the sample holds each highlight back until the sentence's
-segment.start on the audio's own timeline (counted from the first chunk, as if played
-at once); the meter follows the same timeline. The bundled offline voice is used
-unless EIGENAI_API_KEY or SHUNYALABS_API_KEY is set.
+on_segment runs when a sentence begins to *play* and on_word when playback reaches a
+word's start, so the highlights follow the speakers (and stand still while paused).
+Without a device it reads along silently and says "no audio device": on_segment then
+runs when a sentence's audio *arrives* and on_word when a word has been timed, both
+faster than speech, so the sample holds each highlight back until its segment.start or
+word.start on the audio's own timeline (counted from the first chunk, as if played at
+once); the meter follows the same timeline. The bundled offline voice is used unless
+EIGENAI_API_KEY or SHUNYALABS_API_KEY is set (its words are then aligned on the audio
+or estimated rather than exact: see docs/guide/words.md).
 
 --selftest prints JSON lines for tests/test_samples.py: where the buttons are, each
-status change, each highlight as the text widget holds it, and at exit what the
-callbacks saw (their threads, chunks, latency).
+status change, each highlight (sentence and word) as the text widget holds it, and at
+exit what the callbacks saw (their threads, chunks, latency).
 """
 
 import argparse
@@ -39,6 +42,7 @@ import numpy as np
 import ttsstream
 from ttsstream import choose_provider
 from ttsstream import Segment  # the items of speech.segments, given to on_segment
+from ttsstream import Word  # the items of speech.words, given to on_word
 
 TEXT = ("Streaming speech arrives in small chunks. Each one moves the level meter below, "
         "and the first one tells how long the service took to answer. Press Pause to hold "
@@ -46,6 +50,7 @@ TEXT = ("Streaming speech arrives in small chunks. Each one moves the level mete
 METER_DB = 60  # the meter spans -60 dBFS (empty) to 0 dBFS (full)
 BYTES_PER_SAMPLE = 2  # the audio is 16-bit mono PCM
 HEARD = "heard"  # the text tag on the sentence being heard
+WORD = "word"    # the text tag on the word being heard, drawn over the sentence's
 
 
 def level_db(samples: np.ndarray) -> float:
@@ -70,13 +75,15 @@ class Reader:
         self.played_from = 0   # client.player.played_bytes when the current speech started
         self.text_from = 0     # where the spoken text begins in the text box (after leading blanks)
         self.timeline = None   # without a device: time.monotonic() of the first chunk (its second 0)
+        self.sentence = -1     # the index of the sentence highlighted, -1 before the first
         self.seen = {"threads": set(), "chunks": 0, "first_audio_ms": None, "meter_max": 0.0,
-                     "meter_updates": 0, "statuses": [], "highlights": 0}
+                     "meter_updates": 0, "statuses": [], "highlights": 0, "words": 0}
 
         root.title("ttsstream reader")
         self.text = tk.Text(root, name="text", width=60, height=6, wrap="word")
         self.text.insert("1.0", TEXT)
         self.text.tag_configure(HEARD, background="#ffe07a")
+        self.text.tag_configure(WORD, background="#f59e0b", underline=True)  # made later: drawn on top
         buttons = ttk.Frame(root, name="buttons")
         self.speak_button = ttk.Button(buttons, name="speak", text="Speak", command=self.speak)
         self.pause_button = ttk.Button(buttons, name="pause", text="Pause", command=self.toggle_pause)
@@ -109,7 +116,8 @@ class Reader:
         self.text_from = len(whole) - len(whole.lstrip())
         self.latency["text"] = "first audio: waiting..."
         callbacks = {"on_audio": self.current(self.on_audio), "on_complete": self.current(self.on_complete),
-                     "on_error": self.current(self.on_error), "on_segment": self.current(self.on_segment)}
+                     "on_error": self.current(self.on_error), "on_segment": self.current(self.on_segment),
+                     "on_word": self.current(self.on_word)}
         try:
             if self.can_play:
                 try:
@@ -156,7 +164,6 @@ class Reader:
     def halt(self) -> None:
         """Cancel the speech and silence playback; leave the player ready for the next one."""
         self.client.stop()  # the speech ends with Cancelled; the player is silenced and unpaused
-        self.turn += 1  # its callbacks still queued (a cue, a chunk) are dropped
         self.playing = False
         self.levels, self.ends = [], []
         self.timeline = None
@@ -209,6 +216,22 @@ class Reader:
         else:
             self.highlight(segment)
 
+    def on_word(self, word: Word) -> None:
+        """A word is heard (with a device), or has been timed (without one: hold it back)."""
+        if self.can_play:
+            self.highlight_word(word)
+            return
+        self.start_timeline()
+        self.highlight_word_when_heard(word)
+
+    def highlight_word_when_heard(self, word: Word) -> None:
+        """Without a device: highlight ``word`` once the timeline reaches its start."""
+        wait_ms = math.ceil((word.start - self.heard_seconds()) * 1000)
+        if wait_ms > 0:
+            self.root.after(wait_ms, self.current(self.highlight_word_when_heard), word)
+        else:
+            self.highlight_word(word)
+
     def on_complete(self, speech: ttsstream.Speech) -> None:
         self.playing = True  # follow_playback says "done" once the last sentence is heard
         if self.can_play:
@@ -227,10 +250,15 @@ class Reader:
         """Mark ``segment``'s characters in the text box, and keep them in view.
 
         The segments concatenate to the text spoken, so a segment begins where the
-        ones before it end.
+        ones before it end. A sentence already highlighted (by its first word, see
+        highlight_word) is left as it is.
         """
+        if segment.index <= self.sentence:
+            return
+        self.sentence = segment.index
         start = self.text_from + sum(len(earlier.text) for earlier in self.speech.segments[:segment.index])
         end = start + len(segment.text.rstrip())  # its trailing space: not part of the sentence
+        self.text.tag_remove(WORD, "1.0", "end")  # the last word heard was the sentence before's
         self.text.tag_remove(HEARD, "1.0", "end")
         self.text.tag_add(HEARD, f"1.0 + {start} chars", f"1.0 + {end} chars")
         self.text.see(f"1.0 + {start} chars")
@@ -241,12 +269,41 @@ class Reader:
                         chars=[self.offset(first), self.offset(last)], text=self.text.get(first, last),
                         segment_text=segment.text)
 
+    def highlight_word(self, word: Word) -> None:
+        """Mark ``word``'s characters over its sentence's highlight.
+
+        ``word.char_start`` and ``word.char_end`` are offsets into the text spoken, which
+        begins at ``self.text_from`` in the text box. With a device, the first word of a
+        sentence usually arrives a moment before the sentence's on_segment (on_word runs
+        when playback reaches the word; on_segment once the sentence's first block has
+        gone to the device): its sentence is highlighted first.
+        """
+        segments, begins = self.speech.segments, 0
+        for segment in segments:
+            if word.char_start < begins + len(segment.text) or segment is segments[-1]:
+                self.highlight(segment)  # nothing if it is highlighted already
+                break
+            begins += len(segment.text)
+        start, end = self.text_from + word.char_start, self.text_from + word.char_end
+        self.text.tag_remove(WORD, "1.0", "end")
+        self.text.tag_add(WORD, f"1.0 + {start} chars", f"1.0 + {end} chars")
+        self.seen["words"] += 1
+        if self.selftest:  # what the widget holds now, read back from it
+            first, last = self.text.tag_ranges(WORD)
+            self.report("word", index=word.index, start=word.start, heard=self.heard_seconds(),
+                        chars=[self.offset(first), self.offset(last)], text=self.text.get(first, last),
+                        word_text=word.text, source=word.source)
+
     def end_reading(self, why: str) -> None:
         """The speech is over (heard to the end, stopped, failed): no highlight, text editable."""
+        self.turn += 1  # its callbacks still queued or held back (a cue, a word, a chunk) are dropped
         self.text.configure(state="normal")
-        if self.text.tag_ranges(HEARD):
-            self.text.tag_remove(HEARD, "1.0", "end")
-            self.report("highlight_cleared", why=why)
+        self.sentence = -1
+        cleared = [tag for tag in (HEARD, WORD) if self.text.tag_ranges(tag)]
+        if cleared:
+            for tag in cleared:
+                self.text.tag_remove(tag, "1.0", "end")
+            self.report("highlight_cleared", why=why, tags=cleared)
 
     def offset(self, index) -> int:
         """Characters from the text box's start to a Tk index."""
@@ -339,7 +396,7 @@ def main() -> None:
         reader.report("exit", callback_threads=sorted(seen["threads"]), chunks=seen["chunks"],
                       first_audio_ms=seen["first_audio_ms"], meter_max=seen["meter_max"],
                       meter_updates=seen["meter_updates"], statuses=seen["statuses"], played=reader.can_play,
-                      highlights=seen["highlights"],
+                      highlights=seen["highlights"], words=seen["words"],
                       threads_left=sorted(t.name for t in threading.enumerate() if t is not threading.main_thread()))
 
 

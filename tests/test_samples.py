@@ -19,13 +19,15 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shutil
+import string
 import subprocess
 import sys
 import time
 import wave
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -256,6 +258,45 @@ def check_highlights(events: List[Dict[str, Any]], why: str) -> List[Dict[str, A
     return highlights
 
 
+def words_of(text: str) -> List[Tuple[str, int, int]]:
+    """The words of ``text`` (the sample's is plain English) with their offsets: each
+    whitespace-separated token without the punctuation around it."""
+    found = []
+    for token in re.finditer(r"\S+", text):
+        word = token.group().strip(string.punctuation)
+        start = token.start() + token.group().index(word)
+        found.append((word, start, start + len(word)))
+    return found
+
+
+def check_words(events: List[Dict[str, Any]], why: str) -> None:
+    """The word highlight moved through every word of the text spoken, once each and in
+    order, marking exactly its characters, always inside the sentence highlighted at that
+    moment, never before the word's start on the audio's timeline (played by the device,
+    or counted from the first chunk without one); it was cleared at the end (``why``).
+    ``events``: one speech's, in order, heard to the end."""
+    highlights = [event for event in events if event["event"] == "highlight"]
+    spoken = "".join(event["segment_text"] for event in highlights)  # the units are the text spoken
+    expected = words_of(spoken)
+    words = [event for event in events if event["event"] == "word"]
+    assert [event["index"] for event in words] == list(range(len(expected))), words
+    assert [(event["text"], *event["chars"]) for event in words] == expected, words
+    assert all(event["word_text"] == event["text"] and event["source"] == "exact" for event in words), words
+    sentence = None  # the range of the sentence highlighted when each word is
+    for event in events:
+        if event["event"] == "highlight":
+            sentence = event["chars"]
+        elif event["event"] == "word":
+            assert sentence is not None and sentence[0] <= event["chars"][0] < event["chars"][1] <= sentence[1], \
+                (event, sentence)
+            assert event["heard"] >= event["start"], event
+    starts = [event["start"] for event in words]
+    assert starts == sorted(starts), starts
+    last = events.index(words[-1])
+    cleared = [event for event in events[last:] if event["event"] == "highlight_cleared"]
+    assert cleared and cleared[0]["why"] == why and "word" in cleared[0]["tags"], events[last:]
+
+
 def test_tkinter_reader_plays_pauses_and_stops(tmp_path: Path, xvfb: Xvfb) -> None:
     require(pulse_missing() or missing_modules("pyaudio"))
     with PulseDaemon(tmp_path / "pulse") as pulse:
@@ -269,9 +310,10 @@ def test_tkinter_reader_plays_pauses_and_stops(tmp_path: Path, xvfb: Xvfb) -> No
             app.wait_for(status("speaking"))
             app.wait_for(lambda event: event["event"] == "first_audio")
             # Mid-speech (the null sink plays in real time; the text lasts about 12 s):
-            # once the second sentence is heard, let the meter follow the playback for a
-            # moment, then take the picture.
-            app.wait_for(lambda event: event["event"] == "highlight" and event["index"] == 1)
+            # once the second sentence is heard a few words in, let the meter follow
+            # the playback for a moment, then take the picture.
+            second = app.wait_for(lambda event: event["event"] == "highlight" and event["index"] == 1)
+            app.wait_for(lambda event: event["event"] == "word" and event["chars"][0] > second["chars"][0] + 10)
             time.sleep(0.3)
             shot = tmp_path / "tkinter_reader.png"
             screenshot(xvfb.display, window, shot)
@@ -287,15 +329,22 @@ def test_tkinter_reader_plays_pauses_and_stops(tmp_path: Path, xvfb: Xvfb) -> No
             assert app.wait_for(status("resumed"))["pause_button"] == "Pause"
             app.wait_for(status("done"), timeout=TIMEOUT)  # played to the end
             check_highlights(app.events[first:], why="done")
+            check_words(app.events[first:], why="done")
 
-            # Spoken again and stopped mid-speech: the highlight goes with the speech.
+            # Spoken again and stopped mid-speech: the highlights go with the speech.
             click_button(xvfb.display, buttons["speak"])
             app.wait_for(lambda event: event["event"] == "highlight" and event["index"] == 0)
+            app.wait_for(lambda event: event["event"] == "word" and event["index"] == 1)
             click_button(xvfb.display, buttons["stop"])
-            assert app.wait_for(lambda event: event["event"] == "highlight_cleared")["why"] == "stopped"
+            cleared = app.wait_for(lambda event: event["event"] == "highlight_cleared")
+            assert cleared["why"] == "stopped" and cleared["tags"] == ["heard", "word"], cleared
+            stopped = app.events.index(cleared)
             app.wait_for(status("stopped"))
 
             facts = close_and_check(app, xvfb.display, window, played=True)
+            # Its late callbacks (words held back, cues queued) moved no highlight.
+            late = [event for event in app.events[stopped:] if event["event"] in ("highlight", "word")]
+            assert late == [], late
         finally:
             app.close()
     statuses = facts["statuses"]
@@ -316,6 +365,7 @@ def test_tkinter_reader_streams_without_a_device(tmp_path: Path, xvfb: Xvfb) -> 
         # Nothing plays: the highlight reads along on the audio's own timeline.
         app.wait_for(status("done (no audio device)"), timeout=TIMEOUT)
         check_highlights(app.events[first:], why="done")
+        check_words(app.events[first:], why="done")
         facts = close_and_check(app, xvfb.display, ready["window"], played=False)
     finally:
         app.close()
