@@ -244,26 +244,35 @@ def pulse_fades(work: Path) -> Dict[str, Any]:
 
 @scenario
 def pulse_words(work: Path) -> Dict[str, Any]:
-    """A speech played on the null sink with on_word: each word notes how much of the
-    speech had been played when it was told, and on which thread."""
-    text = "Each word is told as it is heard, one after another, in the order of the text."
+    """A text stream played on the null sink with on_word and on_segment: each word notes
+    how much of the speech had been played when it was told, and on which thread; the
+    events keep the order in which words and segments were told."""
+    text = "Each word is told as it is heard. One after another, in the order of the text."
     told: List[Any] = []
+    events: List[Any] = []
     speeches: List[Any] = []
     with LocalServer(engine="tone") as url:
         with TTSClient(url=url + "/api/v1/generate/ws") as client:
             def on_word(word: Any) -> None:
                 played = speeches[0].played if speeches else -1.0
                 told.append([word.index, word.text, word.start, played, threading.current_thread().name])
+                events.append(["word", word.index, word.start])
 
-            speeches.append(client.speak(text, play=True, on_word=on_word, block=False,
-                                              voice_settings={"speed": 0.5}))
+            def on_segment(segment: Any) -> None:
+                events.append(["segment", segment.index, segment.start])
+
+            pieces = [text[i:i + 6] for i in range(0, len(text), 6)]
+            speeches.append(client.speak(iter(pieces), play=True, on_word=on_word, on_segment=on_segment,
+                                         block=False, voice_settings={"speed": 0.5}))
             speech = speeches[0].wait(60)
             words = speech.words
             for _ in range(500):  # the last words may be told just after wait() returns
                 if len(told) >= len(words):
                     break
                 time.sleep(0.01)
-            result = {"told": told, "words": [[w.index, w.text, w.start, w.end, w.source] for w in words],
+            result = {"told": told, "events": events,
+                      "words": [[w.index, w.text, w.start, w.end, w.source] for w in words],
+                      "segments": [[g.index, g.start, g.end] for g in speech.segments],
                       "played": speech.played, "duration": speech.duration, "heard": speech.heard_text,
                       "text": text}
     result["threads"] = other_threads()

@@ -188,6 +188,13 @@ def test_on_word_tells_each_word_once_its_playback_has_reached_it(pulse: PulseDa
         assert played >= start, (index, text, start, played)  # told when heard, not when received
         assert thread == "ttsstream-words"
     assert told[-1][3] < result["duration"]  # paced by the sink: not all played at once
+    # A unit's on_segment comes before its first word's on_word.
+    segments = result["segments"]
+    assert len(segments) >= 2
+    order = [(kind, index) for kind, index, _ in result["events"]]
+    for segment_index, start, _ in segments:
+        first = next(w[0] for w in words if w[2] >= start - 1e-6)
+        assert order.index(("segment", segment_index)) < order.index(("word", first)), order
     assert result["played"] == pytest.approx(result["duration"])
     assert result["heard"] == result["text"].rstrip(".")  # every word, as written
     assert result["threads"] == []

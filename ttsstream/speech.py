@@ -316,14 +316,13 @@ class Speech(Sink, SpeechWords):
         self._segments.append(segment)
         self._track.begin(text, self._text_offset, self.duration, self._bytes)
         self._text_offset += len(text)
-        callback = self._on_segment_cb
-        if callback is None:
-            return
-        turn = self._turn
-        if turn is None:
+        callback, turn = self._on_segment_cb, self._turn
+        if callback is not None and turn is None:
             self._deliver(callback, segment)
-        else:  # with play=True: when the segment begins to play, not when it arrives
+        elif callback is not None and turn is not None:  # with play=True: when it begins to play
             turn.line.cue(turn, lambda: self._deliver(callback, segment))
+        if turn is not None and self._track.announces:  # its words after its on_segment
+            turn.line.cue(turn, self._track.unit_playing)
 
     def _end(self, error: Optional[TTSError]) -> None:
         """Ask for the speech to end, normally (None) or with ``error``; the first ask wins.

@@ -145,6 +145,8 @@ class WordTrack:
         self._words: List[Word] = []
         self._told = 0                        # words handed to announce
         self._over = False                    # play=True: the playback has ended
+        self._playing = 0                     # play=True: units whose playback has begun
+        self._counts: List[int] = []          # words in each timed unit
         self._sample_rate = 24000
 
     # -- from the speech's delivery -------------------------------------------------------
@@ -221,7 +223,21 @@ class WordTrack:
                 with self._lock:
                     unit.parts = None  # timed: its audio is no longer needed
                     self._words.extend(words)
+                    self._counts.append(len(words))
                     self._timed += 1
+
+    @property
+    def announces(self) -> bool:
+        """Whether it tells ``on_word``."""
+        return self._announce is not None
+
+    def unit_playing(self) -> None:
+        """With ``play=True``: the next unit has begun to play (its ``on_segment`` has been
+        told), so its words may be told as playback reaches them. Thread: the cue thread."""
+        with self._lock:
+            self._playing += 1
+        if self._timer is not None:
+            self._timer.submit(self)
 
     def playback_over(self) -> None:
         """With ``play=True``: the playback has ended; the words it did not reach are
@@ -239,9 +255,10 @@ class WordTrack:
         position = self.clock.played()
         with self._lock:
             due = []
+            playing = sum(self._counts[:self._playing])  # the words of units whose playback has begun
             while self._told < len(self._words):
                 word = self._words[self._told]
-                if position is not None and word.start > position:
+                if position is not None and (word.start > position or self._told >= playing):
                     break
                 due.append(word)
                 self._told += 1
