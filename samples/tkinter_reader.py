@@ -273,10 +273,10 @@ class Reader:
         """Mark ``word``'s characters over its sentence's highlight.
 
         ``word.char_start`` and ``word.char_end`` are offsets into the text spoken, which
-        begins at ``self.text_from`` in the text box. With a device, the first word of a
-        sentence usually arrives a moment before the sentence's on_segment (on_word runs
-        when playback reaches the word; on_segment once the sentence's first block has
-        gone to the device): its sentence is highlighted first.
+        begins at ``self.text_from`` in the text box. With a device the library tells a
+        sentence's on_segment before its words; without one, both wait on this sample's
+        own timers, and a word at its sentence's very start may come first: its sentence
+        is highlighted first.
         """
         segments, begins = self.speech.segments, 0
         for segment in segments:
