@@ -322,10 +322,12 @@ class FeedQueue:
             self._cond.notify_all()
         return played
 
-    def stopped(self, seq: int) -> None:
-        """The device is silenced for the ``stop()`` calls up to ``seq``.
+    def stopped(self, seq: int, unplayed: int = 0) -> None:
+        """The device is silenced for the ``stop()`` calls up to ``seq``; ``unplayed``
+        bytes counted as played were still in the device, dropped unheard.
         Thread: the player thread."""
         with self._cond:
+            self._played_bytes = max(0, self._played_bytes - unplayed)
             self._jitter.end_segment(time.monotonic())
             if seq > self._stop_done:
                 self._stop_done = seq
