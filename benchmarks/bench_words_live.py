@@ -137,7 +137,8 @@ def timing_ready(quick: bool) -> Dict[str, List[float]]:
                 stamps = Stamps()
                 speech = client.speak(text, on_audio=stamps.on_audio, on_word=stamps.on_word, block=False)
                 speech.wait(timeout=60)
-                while len(stamps.words) < len(tokenize(text)) and time.perf_counter() - speech._first_audio < 30:
+                deadline = time.perf_counter() + 30
+                while len(stamps.words) < len(tokenize(text)) and time.perf_counter() < deadline:
                     time.sleep(0.005)  # on_word comes after the end: wait for the last word
                 results["plain"].extend(stamps.ready_after(speech))
             groups = [texts[index:index + 3] for index in range(0, len(texts), 3)]
