@@ -13,11 +13,12 @@ received PCM and the text.
 
 The table: for each source and language, the word onset error (|start - truth|,
 median and p95, ms) of the aligned times, of the aligned times without the rule that
-moves a start out of a pause, of the estimate (``ttsstream.words.estimate``, when that module exists) and of
-the naive baseline (words spread by character count across the unit); and the
+moves a start out of a pause, of the estimate (``ttsstream.words.estimate``: the text's
+syllables and the pauses in the audio, what a speech falls back to without the aligner)
+and of the naive baseline (words spread by character count across the unit); and the
 alignment's cost, CPU seconds of the aligning thread per second of audio.
 
-Imports: ttsstream (client, server, words.align), numpy, soxr, the standard library.
+Imports: ttsstream (client, server, words.align, words.estimate), numpy, soxr, the standard library.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ttsstream import TTSClient  # noqa: E402
 from ttsstream.server import LocalServer  # noqa: E402
 from ttsstream.words import align as aligner  # noqa: E402
+from ttsstream.words import estimate  # noqa: E402
 
 class Token(NamedTuple):
     """A word and where it lies in the text (as ``ttsstream.words.Token``)."""
@@ -229,14 +231,6 @@ def naive(tokens: Sequence[Token], duration: float) -> Times:
     return starts
 
 
-def estimator() -> Any:
-    try:
-        from ttsstream.words import estimate  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return estimate
-
-
 def units(quick: bool) -> Iterator[Tuple[str, str, str, np.ndarray, int, Times]]:
     """(source, language, text, samples, rate, truth starts) for every unit."""
     english = ENGLISH[:3] if quick else ENGLISH
@@ -261,7 +255,6 @@ def units(quick: bool) -> Iterator[Tuple[str, str, str, np.ndarray, int, Times]]
 def measure(quick: bool) -> Dict[str, Any]:
     engine = PlayEngine()
     collected = list(units(quick))
-    estimate = estimator()
     rows: Dict[Tuple[str, str], Dict[str, List[float]]] = {}
     cpu = audio_seconds = 0.0
     server = LocalServer(engine=engine).start()  # type: ignore[arg-type]
@@ -289,10 +282,9 @@ def measure(quick: bool) -> Dict[str, Any]:
                         continue
                     errors.setdefault(method, []).extend(
                         abs(start - true) * 1000 for (start, _), true in zip(values, truth) if true is not None)
-                if estimate is not None:
-                    estimated = estimate(tokens, pcm, rate, text=text)
-                    errors.setdefault("estimated", []).extend(
-                        abs(word[0] - true) * 1000 for word, true in zip(estimated, truth) if true is not None)
+                estimated = estimate(tokens, pcm, rate, text=text)
+                errors.setdefault("estimated", []).extend(
+                    abs(word[0] - true) * 1000 for word, true in zip(estimated, truth) if true is not None)
                 errors.setdefault("naive", []).extend(
                     abs(start - true) * 1000 for start, true in zip(naive(tokens, len(pcm) / 2 / rate), truth)
                     if true is not None)
@@ -313,7 +305,7 @@ def measure(quick: bool) -> Dict[str, Any]:
             table.append({"source": source, "language": language, "method": method, "words": len(errors),
                           "median_ms": statistics.median(errors), "p95_ms": p95})
     return {"table": table, "cpu_per_audio_second": cpu / max(audio_seconds, 1e-9),
-            "audio_seconds": audio_seconds, "estimate": estimate is not None}
+            "audio_seconds": audio_seconds}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -326,8 +318,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for row in result["table"]:
         print(f"{row['source']:28} {row['language']:4} {row['method']:24} {row['words']:5d} "
               f"{row['median_ms']:9.1f} {row['p95_ms']:7.1f}")
-    if not result["estimate"]:
-        print("estimated: skipped (ttsstream.words.estimate does not exist on this branch)")
     print(f"alignment cost: {result['cpu_per_audio_second']:.4f} s CPU per second of audio "
           f"({result['audio_seconds']:.1f} s of audio); target <= 0.1")
     if args.json:

@@ -395,6 +395,27 @@ def pulse_stop(work: Path) -> Dict[str, Any]:
 
 
 @scenario
+def pulse_stop_faded(work: Path) -> Dict[str, Any]:
+    """A stop with the default fade: what the player counts as played, against the
+    recording (the fade makes the recording differ from what was fed)."""
+    fed = signal(3.0, seed=18)
+    (work / "fed.raw").write_bytes(fed)
+    recorder = start_recorder()
+    player = AudioPlayer(sample_rate=RATE)
+    player.start()
+    step = int(0.2 * RATE) * 2
+    for position in range(0, len(fed), step):
+        player.feed(fed[position:position + step])
+    wait_played(player, int(0.5 * RATE) * 2)
+    player.stop()
+    counted = player.played_bytes
+    time.sleep(0.3)  # the fade and the monitor's latency reach the recording
+    player.close()
+    recording(work, recorder)
+    return {"counted": counted, "threads": other_threads()}
+
+
+@scenario
 def pulse_pause(work: Path) -> Dict[str, Any]:
     data = signal(1.0, seed=17)
     (work / "fed.raw").write_bytes(data)

@@ -234,6 +234,7 @@ def test_the_words_benchmark_runs_and_reports_every_source(tmp_path: Path) -> No
     for source in sources:
         assert rows[(source, "aligned")]["words"] > 10
         assert rows[(source, "naive")]["words"] == rows[(source, "aligned")]["words"]
+        assert rows[(source, "estimated")]["words"] == rows[(source, "aligned")]["words"]
     assert report["cpu_per_audio_second"] > 0 and report["audio_seconds"] > 10
     assert "alignment cost" in done.stdout and "naive" in done.stdout
 

@@ -411,12 +411,29 @@ def test_stop_silences_the_device(pulse: PulseDaemon, tmp_path: Path) -> None:
     assert 0 < cut < len(first) - RATE, f"{cut} samples of the first segment played"
     assert np.array_equal(heard[:cut], first[:cut])
     # The device was aborted, not drained: what it still held when stop() came (written
-    # to it, never heard) was dropped.
+    # to it, never heard) was dropped, and is not counted as played (speech.played and
+    # heard_text read this count): the count is what was heard, within a 40 ms block.
     written = result["written_before_stop"] // 2
-    assert cut < written, f"all {written} samples written before stop() were played"
+    assert written <= cut + int(0.04 * RATE), f"{written} samples counted as played, {cut} heard"
+    assert written >= cut - int(0.04 * RATE), f"{written} samples counted as played, {cut} heard"
     # Between them the device was silent for most of the 0.4 s the scenario waited.
     silence = sound[cut] - sound[cut - 1] - 1
     assert silence >= int(0.2 * RATE), f"only {silence} silent samples after stop()"
+    assert result["threads"] == []
+
+
+def test_a_faded_stop_counts_as_played_only_what_was_heard_whole(pulse: PulseDaemon, tmp_path: Path) -> None:
+    # speech.played and heard_text read this count after a cancel: audio the stop faded
+    # out on (its words not heard to their end) must not be in it.
+    result = run_scenario("pulse_stop_faded", tmp_path, pulse.env)
+    recorded = load(tmp_path / "recorded.raw")
+    fed = load(tmp_path / "fed.raw")
+    start = int(np.flatnonzero(recorded)[0])
+    heard = recorded[start:start + len(fed)]
+    whole = int(np.flatnonzero(heard != fed[:len(heard)])[0])  # where the fade begins
+    counted = result["counted"] // 2
+    assert int(0.5 * RATE) <= counted <= whole, f"{counted} samples counted as played, {whole} heard unfaded"
+    assert counted >= whole - int(0.03 * RATE), f"{counted} samples counted as played, {whole} heard unfaded"
     assert result["threads"] == []
 
 

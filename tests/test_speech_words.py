@@ -80,6 +80,25 @@ def test_a_text_stream_times_its_words_on_the_speech_timeline(server):
         assert " ".join(w.text for w in inside) in segment.text.replace(",", "").replace(".", "")
 
 
+def test_a_units_words_are_told_once_its_audio_is_in_before_the_next_text_comes(server):
+    # A language model pauses after a sentence: that unit's words must not wait for the
+    # next unit's audio (which cannot come before its text does).
+    told: List[Word] = []
+    with TTSClient(provider="eigenai", url=server.url) as client:
+        speech = client.open_stream(on_word=told.append)
+        speech.feed("The first sentence is here. ")
+        speech.flush()
+        try:
+            collect(lambda: len(told) >= 4)
+        finally:
+            speech.feed("And then the second.")
+            speech.finish()
+            speech.wait(30)
+        collect(lambda: len(told) >= 9)
+    assert told == speech.words
+    check_words(told, speech.text, speech.duration)
+
+
 class PcmOnly(Engine):
     """eSpeak NG's audio and nothing else, as the real services send: no word times."""
 

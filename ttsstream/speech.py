@@ -307,11 +307,15 @@ class Speech(Sink, SpeechWords):
         """The server's word times for the unit now arriving (reader thread)."""
         self._track.exact(words)
 
-    def _segment_begins(self, text: str) -> None:
-        """A unit's audio begins now (holds _delivery): record it and tell on_segment."""
+    def _segment_ends(self) -> None:
+        """The current unit's audio has all come (holds _delivery): its words are timed now."""
         if self._segments and self._segments[-1].end is None:
             self._segments[-1].end = self.duration
             self._track.end(self.duration, self._bytes, self._sample_rate)
+
+    def _segment_begins(self, text: str) -> None:
+        """A unit's audio begins now (holds _delivery): record it and tell on_segment."""
+        self._segment_ends()
         segment = Segment(len(self._segments), text, self.duration)
         self._segments.append(segment)
         self._track.begin(text, self._text_offset, self.duration, self._bytes)

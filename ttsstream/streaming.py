@@ -372,6 +372,8 @@ class TextStream:
             done = self._line.popleft()
             if not done.begun:  # no audio at all: a unit of its own all the same
                 self._deliver(done, [])
+            with self._speech._delivery:  # its words are timed now, not when the next unit's audio comes
+                self._speech._segment_ends()
             if self._line:
                 head = self._line[0]
                 if head.rate is not None:

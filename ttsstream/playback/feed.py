@@ -322,13 +322,13 @@ class FeedQueue:
             self._cond.notify_all()
         return played
 
-    def stopped(self, seq: int) -> None:
-        """The device is silenced for the ``stop()`` calls up to ``seq``.
-        Thread: the player thread."""
+    def stopped(self, seq: int, unplayed: int = 0) -> None:
+        """The device is silenced for the ``stop()`` calls up to ``seq``, ``unplayed`` bytes
+        counted as played dropped from it unheard. Thread: the player thread."""
         with self._cond:
+            self._played_bytes = max(0, self._played_bytes - unplayed)
             self._jitter.end_segment(time.monotonic())
-            if seq > self._stop_done:
-                self._stop_done = seq
+            self._stop_done = max(self._stop_done, seq)
             self._cond.notify_all()
 
     def fail(self, error: PlaybackError, draining: Optional[Mark]) -> List[Mark]:

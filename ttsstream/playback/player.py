@@ -137,7 +137,8 @@ class AudioPlayer:
 
     @property
     def played_bytes(self) -> int:
-        """Bytes of fed audio written to the device so far."""
+        """Bytes of fed audio played so far: written to the device, less what a ``stop()``
+        dropped unheard (what the device still held, and the audio it faded out on)."""
         return self._queue.played_bytes
 
     @property

@@ -23,6 +23,7 @@ from typing import Callable, List, Optional
 
 import numpy as np
 
+from ..audio import SAMPLE_WIDTH
 from ..errors import PlaybackError
 from .devices import NO_DEVICE_HINT
 from .dsp import Fader, Resampler, apply_volume
@@ -78,6 +79,7 @@ class PlayerThread:
         self._resampler: Optional[Resampler] = None   # for the open stream, at the queue's rate
         self._fader = Fader(0)
         self._unwritten = np.zeros(0, dtype="<i2")   # a block a stop cut short, to fade out on
+        self._unwritten_bytes = 0  # the bytes of fed audio it holds: not counted as played yet
         self._draining: Optional[Mark] = None  # the segment end being drained now
         self._cues: List[Cue] = []  # cues whose audio has not reached the device yet
 
@@ -128,10 +130,14 @@ class PlayerThread:
                 return
             if isinstance(item, StopRequest):
                 self._cues.clear()  # their audio was dropped: never heard
-                self._fade_out(item.tail, stopping=True)
+                uncounted = self._fade_out(item.tail, stopping=True)
+                # What the device still holds is dropped by the abort, never heard: it
+                # comes off the played count (beyond the fade's own frames, never counted).
+                held = max(0, int(output.held() * output.rate) - uncounted) if output.is_open else 0
+                unplayed = int(round(held * queue.play_rate / output.rate)) * SAMPLE_WIDTH if held else 0
                 output.close()
                 self._resampler = None
-                queue.stopped(item.seq)
+                queue.stopped(item.seq, unplayed)
             elif isinstance(item, PauseRequest):
                 self._fade_out(item.tail, stopping=False)
             elif isinstance(item, bytes):
@@ -171,9 +177,13 @@ class PlayerThread:
         """Fade, scale and write device-rate samples; count ``source`` as played."""
         faded = self._fader.apply(samples)
         written = self._output.write(apply_volume(faded, self._volume()), self.queue.drain_pause)
+        counted = len(source)
         if written < len(faded):  # a stop or close is waiting: a stop fades out on the rest
             self._unwritten = faded[written:]
-        self.queue.wrote(len(source), time.monotonic(), self._output.held())
+            # Only what reached the device counts as played (in whole samples of the source).
+            counted = len(source) // SAMPLE_WIDTH * written // max(len(faded), 1) * SAMPLE_WIDTH
+            self._unwritten_bytes = len(source) - counted
+        self.queue.wrote(counted, time.monotonic(), self._output.held())
 
     def _close_pause(self, seconds: float) -> bool:
         return self.queue.drain_pause(seconds, only_close=True)
@@ -188,14 +198,21 @@ class PlayerThread:
             self.queue.end_segment()
             self._output.drain(self.queue.drain_pause)
 
-    def _fade_out(self, tail: bytes, stopping: bool) -> None:
+    def _fade_out(self, tail: bytes, stopping: bool) -> int:
         """Ramp down on ``tail`` (the audio that was next), then write a little silence.
 
         A stop then drains (only a close cuts it short) so that the ramp is heard, not
-        dropped by the abort that follows; a pause leaves the device to play it out.
+        dropped by the abort that follows; a pause leaves the device to play it out. The
+        ramp is counted as played for a pause (playback goes on from after it), not for a
+        stop: faded out, its words are not heard to their end.
+
+        Returns:
+            The device frames it wrote (ramp and silence), which a stop never counts.
         """
         output = self._output
         head, self._unwritten = self._unwritten, np.zeros(0, dtype="<i2")
+        head_bytes, self._unwritten_bytes = self._unwritten_bytes, 0
+        written = 0
         samples = head
         if tail and self._resampler is not None:
             samples = np.concatenate((head, self._resampler.process(tail)))
@@ -205,8 +222,8 @@ class PlayerThread:
             self._fader.down(over=min(len(samples), self._fader.fade_frames))
             ramp = apply_volume(self._fader.apply(samples[:self._fader.fade_frames]), self._volume())
             silence = np.zeros(block_frames(output.rate, SILENCE_MS), dtype="<i2")
-            output.write(np.concatenate((ramp, silence)), self._close_pause)
-            self.queue.wrote(len(tail), time.monotonic(), output.held())
+            written = output.write(np.concatenate((ramp, silence)), self._close_pause)
+            self.queue.wrote(0 if stopping else head_bytes + len(tail), time.monotonic(), output.held())
             if stopping:
                 output.drain(self._close_pause)
         self._fader.down(over=0)
@@ -214,3 +231,4 @@ class PlayerThread:
             self._fader.reset()
             if self._resampler is not None:
                 self._resampler.flush()
+        return written
