@@ -8,9 +8,11 @@ into lists; the assertions run on the test's own thread.
 
 from __future__ import annotations
 
+import gc
 import io
 import re
 import threading
+import weakref
 from typing import Iterator, List, Optional
 
 import pytest
@@ -166,3 +168,19 @@ def test_the_cli_writes_subtitles_and_refuses_another_kind(server, tmp_path):
     code = main(["speak", TEXT, "--url", server.eigenai_url, "--no-play", "--subtitles", str(tmp_path / "x.txt")],
                 out=out, err=err)
     assert code == 2 and "--subtitles" in err.getvalue() and server.connections == before
+
+
+def test_a_finished_speech_is_freed_without_the_garbage_collector(server):
+    """No reference cycle through a speech's words: the garbage collector may run on any
+    thread, and an object a callback kept (a Tk window) must not be freed on the wrong one."""
+    gc.collect()
+    gc.disable()
+    try:
+        with TTSClient(provider="eigenai", url=server.url) as client:
+            speech = client.speak("Freed as soon as it is dropped.", on_word=lambda word: None)
+            assert speech.words
+            freed = weakref.ref(speech)
+            del speech
+        assert freed() is None  # the client closed: no thread holds it, and no cycle does
+    finally:
+        gc.enable()

@@ -115,9 +115,8 @@ class Speech(Sink, SpeechWords):
         self._text_offset = 0                 # where the next unit's text begins in self.text
         # Its words (with a lock of their own): timed on the client's word timer when
         # on_word wants them or the audio is not kept, else when speech.words is read.
-        self._track = WordTrack(on_word is not None or not keep_audio, word_timer,
-                                None if on_word is None else lambda word: self._deliver(on_word, word),
-                                SpeechClock(self), language=language)
+        self._track = WordTrack(on_word is not None or not keep_audio, word_timer, on_word is not None,
+                                SpeechClock(self, on_word), language=language)
         self._final = False                   # the stream's outcome is settled
         self._error: Optional[TTSError] = None  # also set under _state by a failed playback after _final
 

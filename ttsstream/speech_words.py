@@ -27,6 +27,7 @@ import collections
 import logging
 import os
 import threading
+import weakref
 from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Sequence, Tuple
 
 from .protocols import WordTime
@@ -119,8 +120,7 @@ class WordTrack:
         eager: time each unit on ``timer`` once its audio is complete (``on_word`` is
             set, or the speech keeps no audio); otherwise when ``words()`` is read.
         timer: the client's word timer (for an eager track).
-        announce: called with each word once, in order (``on_word`` through the
-            speech's dispatch), or None.
+        announce: tell ``on_word`` each word once, in order (``clock.tell``).
         clock: what it reads of its speech: the text, the audio, the seconds played
             (with ``play=True``, ``on_word`` waits for them).
         language: the speech's language, a hint for the aligner's reference voice.
@@ -130,7 +130,7 @@ class WordTrack:
     One lock guards everything below.
     """
 
-    def __init__(self, eager: bool, timer: Optional["WordTimer"], announce: Optional[Callable[[Word], None]],
+    def __init__(self, eager: bool, timer: Optional["WordTimer"], announce: bool,
                  clock: "SpeechClock", language: Optional[str] = None) -> None:
         self._eager = eager and timer is not None
         self._timer = timer
@@ -229,7 +229,7 @@ class WordTrack:
     @property
     def announces(self) -> bool:
         """Whether it tells ``on_word``."""
-        return self._announce is not None
+        return self._announce
 
     def unit_playing(self) -> None:
         """With ``play=True``: the next unit has begun to play (its ``on_segment`` has been
@@ -244,13 +244,13 @@ class WordTrack:
         never announced. Thread: whoever ended the playback."""
         with self._lock:
             self._over = True
-        if self._announce is not None and self._timer is not None:
+        if self._announce and self._timer is not None:
             self._timer.submit(self)
 
     def _tell(self) -> bool:
         """Announce what is due, in order; return whether words still wait to be heard.
         Thread: the timer's (the only one that announces)."""
-        if self._announce is None:
+        if not self._announce:
             return False
         position = self.clock.played()
         with self._lock:
@@ -266,32 +266,47 @@ class WordTrack:
                 self._told = len(self._words)  # never heard: never announced
             waiting = self._told < len(self._words) or (position is not None and not self._over)
         for word in due:
-            self._announce(word)
+            self.clock.tell(word)
         return waiting
 
 
 class SpeechClock:
     """What a track reads of its speech: the text, the audio received and kept, and how
-    much of it has played. Thread: any."""
+    much of it has played; and how it tells ``on_word``. Thread: any.
 
-    def __init__(self, speech: "Speech") -> None:
-        self._speech = speech
+    It holds its speech weakly: a speech's track must not keep the speech alive, or every
+    speech would be a reference cycle that only the garbage collector frees, on whatever
+    thread it happens to run (freeing a Tk window that a callback kept, on a thread other
+    than Tk's, aborts the process).
+    """
+
+    def __init__(self, speech: "Speech", on_word: Optional[Callable[[Word], object]] = None) -> None:
+        self._speech = weakref.ref(speech)
+        self._on_word = on_word
 
     def text(self) -> str:
-        return self._speech.text
+        speech = self._speech()
+        return "" if speech is None else speech.text
 
     def received(self) -> float:
-        return self._speech.duration
+        speech = self._speech()
+        return 0.0 if speech is None else speech.duration
 
     def pcm(self) -> Optional[bytes]:
-        speech = self._speech
-        return speech.pcm if speech._keep_audio else None
+        speech = self._speech()
+        return speech.pcm if speech is not None and speech._keep_audio else None
 
     def played(self) -> Optional[float]:
         """Seconds of the speech written to the output device (``play=True``), else None."""
-        speech = self._speech
-        turn = speech._turn
-        return None if turn is None else min(speech.duration, turn.line.played_seconds(turn))
+        speech = self._speech()
+        turn = None if speech is None else speech._turn
+        return None if speech is None or turn is None else min(speech.duration, turn.line.played_seconds(turn))
+
+    def tell(self, word: Word) -> None:
+        """Hand ``word`` to ``on_word``, through the speech's dispatch."""
+        speech, callback = self._speech(), self._on_word
+        if speech is not None and callback is not None:
+            speech._deliver(callback, word)
 
 
 class SpeechWords:
