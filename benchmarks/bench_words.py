@@ -27,7 +27,6 @@ import argparse
 import ctypes
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -35,7 +34,7 @@ import sys
 import tempfile
 import time
 import wave
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import soxr
@@ -45,15 +44,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from ttsstream import TTSClient  # noqa: E402
 from ttsstream.server import LocalServer  # noqa: E402
 from ttsstream.words import align as aligner  # noqa: E402
-from ttsstream.words import estimate  # noqa: E402
-
-class Token(NamedTuple):
-    """A word and where it lies in the text (as ``ttsstream.words.Token``)."""
-
-    text: str
-    char_start: int
-    char_end: int
-
+from ttsstream.words import Token, estimate, tokenize  # noqa: E402
 
 Times = List[Optional[float]]  # None: the source did not say when this word starts
 
@@ -101,20 +92,6 @@ ESPEAK_SOURCES = [
 ]
 FESTIVAL_VOICES = [("festival slt", "voice_cmu_us_slt_arctic_hts"), ("festival kal", "voice_kal_diphone")]
 SERVE_RATE = 24000
-
-
-def tokenize(text: str) -> List[Token]:
-    """Whitespace-separated tokens holding a letter or digit, outer punctuation stripped."""
-    tokens = []
-    for match in re.finditer(r"\S+", text):
-        start, end = match.start(), match.end()
-        while start < end and not text[start].isalnum():
-            start += 1
-        while end > start and not text[end - 1].isalnum():
-            end -= 1
-        if start < end:
-            tokens.append(Token(text[start:end], start, end))
-    return tokens
 
 
 # -- truth -------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -24,28 +23,13 @@ import pytest
 from ttsstream import TTSClient
 from ttsstream.server import LocalServer
 from ttsstream.words import align as aligner
-from ttsstream.words import features
+from ttsstream.words import Token, features, tokenize
 
 BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_words.py"
 
-Token = Tuple[str, int, int]
 
 ENGLISH = "Please call Stella. Ask her to bring these things with her from the store, and then wait."
 HINDI = "आज मौसम बहुत अच्छा है और हम पार्क में घूमने जाएंगे। कृपया अपना नाम यहाँ लिखिए।"
-
-
-def tokenize(text: str) -> List[Token]:
-    """Whitespace-separated tokens holding a letter or digit, outer punctuation stripped."""
-    tokens = []
-    for match in re.finditer(r"\S+", text):
-        start, end = match.start(), match.end()
-        while start < end and not text[start].isalnum():
-            start += 1
-        while end > start and not text[end - 1].isalnum():
-            end -= 1
-        if start < end:
-            tokens.append((text[start:end], start, end))
-    return tokens
 
 
 @pytest.fixture(scope="module")
