@@ -117,6 +117,7 @@ class Speech(Sink, SpeechWords):
         # on_word wants them or the audio is not kept, else when speech.words is read.
         self._track = WordTrack(on_word is not None or not keep_audio, word_timer, on_word is not None,
                                 SpeechClock(self, on_word), language=language)
+        self._words_keep_audio = self._track.keeps_audio  # read per chunk on the reader thread
         self._final = False                   # the stream's outcome is settled
         self._error: Optional[TTSError] = None  # also set under _state by a failed playback after _final
 
@@ -289,7 +290,8 @@ class Speech(Sink, SpeechWords):
                 self._bytes += len(pcm)
                 if self._keep_audio:
                     self._pieces.append(pcm)
-                self._track.audio(pcm)
+                if self._words_keep_audio:
+                    self._track.audio(pcm)
                 if self._turn is not None:  # to the speakers first, then to the callback
                     self._turn.line.audio(self._turn, pcm)
                 # A playback failure just now has ended the speech: no audio after on_error.

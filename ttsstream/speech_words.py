@@ -31,7 +31,7 @@ import weakref
 from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Sequence, Tuple
 
 from .protocols import WordTime
-from .words import Token, Word, estimate, naive_times, save_subtitles, tokenize
+from .words import Token, Word, estimate, heard_text, naive_times, save_subtitles, tokenize
 from .words.align import align
 
 if TYPE_CHECKING:
@@ -156,10 +156,15 @@ class WordTrack:
         with self._lock:
             self._units.append(_Unit(text, char_offset, start, start_byte, self._eager))
 
+    @property
+    def keeps_audio(self) -> bool:
+        """Whether ``audio`` wants the speech's chunks (an eager track times from its own copy)."""
+        return self._eager
+
     def audio(self, pcm: bytes) -> None:
         """The current unit's audio, for a track that keeps it. Thread: the delivering one."""
         units = self._units
-        if self._eager and units:
+        if units:
             parts = units[-1].parts
             if parts is not None:
                 parts.append(pcm)
@@ -196,9 +201,7 @@ class WordTrack:
         """The speech's text from its first word to the last whose audio has been played
         (without ``play=True``: received) to its end."""
         played = self.clock.played()
-        seconds = self.clock.received() if played is None else played
-        heard = [word for word in self.words() if word.end <= seconds + 1e-9]
-        return self.clock.text()[heard[0].char_start:heard[-1].char_end] if heard else ""
+        return heard_text(self.words(), self.clock.received() if played is None else played, self.clock.text())
 
     # -- timing (the timer thread, or the reader of words()) ---------------------------------
 
