@@ -366,6 +366,13 @@ def pulse_underrun(work: Path) -> Dict[str, Any]:
     return result
 
 
+def feed_in_steps(player: AudioPlayer, pcm: bytes, seconds: float = 0.2) -> None:
+    """Feed ``pcm`` in pieces of ``seconds``, as a stream arriving would."""
+    step = int(seconds * RATE) * 2
+    for position in range(0, len(pcm), step):
+        player.feed(pcm[position:position + step])
+
+
 @scenario
 def pulse_stop(work: Path) -> Dict[str, Any]:
     first = signal(3.0, seed=15)
@@ -378,9 +385,7 @@ def pulse_stop(work: Path) -> Dict[str, Any]:
     # holds when stop() comes is clearly not played.
     player = AudioPlayer(sample_rate=RATE, block_ms=40, fade_ms=0)  # a cut: bit-exact up to it
     player.start()
-    step = int(0.2 * RATE) * 2
-    for position in range(0, len(first), step):
-        player.feed(first[position:position + step])
+    feed_in_steps(player, first)
     wait_played(player, int(0.3 * RATE) * 2)
     player.stop()
     written = player.played_bytes
@@ -403,9 +408,7 @@ def pulse_stop_faded(work: Path) -> Dict[str, Any]:
     recorder = start_recorder()
     player = AudioPlayer(sample_rate=RATE)
     player.start()
-    step = int(0.2 * RATE) * 2
-    for position in range(0, len(fed), step):
-        player.feed(fed[position:position + step])
+    feed_in_steps(player, fed)
     wait_played(player, int(0.5 * RATE) * 2)
     player.stop()
     counted = player.played_bytes

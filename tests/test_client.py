@@ -381,7 +381,10 @@ def test_a_callback_that_raises_does_not_stop_the_stream(server, caplog):
         assert client.speak("Still working.").pcm == tone_pcm("Still working.")
 
 
-def test_wait_inside_own_callback_raises_instead_of_deadlocking(server):
+def test_wait_inside_own_callback_raises_instead_of_deadlocking(make_server):
+    # Paced at real time, so that the speech is still streaming when its first chunk's
+    # callback is polled (a finished speech's wait() inside its callback returns).
+    server = make_server(engine="tone", realtime=1.0)
     seen = []
 
     def on_audio(chunk):
@@ -394,7 +397,8 @@ def test_wait_inside_own_callback_raises_instead_of_deadlocking(server):
     speech_box = []
     ready = threading.Event()
     with TTSClient(provider="eigenai", url=server.url, dispatch="poll") as client:
-        speech_box.append(client.speak("Wait inside.", on_audio=on_audio, block=False,
+        speech_box.append(client.speak("Wait inside, while the rest is still streaming.", on_audio=on_audio,
+                                       block=False,
                                        on_complete=lambda s: ready.set()))
         while not ready.is_set():
             client.poll(timeout=0.1)
