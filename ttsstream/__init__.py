@@ -28,6 +28,7 @@ from .errors import (
     SynthesisTimeout,
     TTSError,
 )
+from .provider import Provider
 from .playback import AudioPlayer  # PyAudio itself is imported only when playback starts
 from .protocols.voices import Voice, voices
 from .retry import Timeouts
@@ -44,6 +45,7 @@ __all__ = [
     "voices",
     "Voice",
     "TTSClient",
+    "Provider",
     "Speech",
     "AudioChunk",
     "AudioPlayer",

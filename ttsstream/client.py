@@ -20,24 +20,26 @@ only when first used.
 
 from __future__ import annotations
 
-import functools
 import os
 import queue
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Optional, Set, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, Set, Union
 
 from .callbacks import AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback, WordCallback
 from .checks import require_number
-from .config import Endpoint, check_voice, choose_dialect, resolve_key
-from .connection import Settings, Sink
+from .cache import PhraseCache
+from .connection import Sink
 from .errors import Cancelled, InvalidParameterError, TTSError
 from .mainloop import MainLoopIntegration
 from .playline import PlayLine
-from .pool import DEFAULT_MAX_IDLE, ConnectionPool
+from .pool import DEFAULT_MAX_IDLE
 from .protocols import Request
 from .protocols.base import MAX_TEXT_CHARS, check_text
+from .provider import Provider
 from .retry import DEFAULT_RETRIES, RetryPolicy, Timeouts
+from .routes import Options, Spec, make_routes
+from .routing import Course, Router
 from .segmenter import Segmenter, split_text
 from .speech import Speech
 from .fragments import Fragments, as_fragments
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
 __all__ = ["TTSClient", "Speech"]
 
 DISPATCH_MODES = ("thread", "poll")
+# A text stream's units under way at once on a dialect with one request per connection.
+UNITS_AHEAD = 3
 # A whole text longer than one request goes in units this long: few requests (each a
 # connection on EigenAI), each one well within what a request takes.
 LONG_TEXT_UNIT = 2000
@@ -82,10 +86,22 @@ class TTSClient(MainLoopIntegration):
         retries: how many times a speech that failed before any audio (a connection
             refused or dropped, an HTTP 5xx) is tried again, with exponential backoff
             and jitter, within the connect timeout. A refused key, a server's error and
-            anything after audio began are never retried.
+            anything after audio began are never retried. With ``fallback``, the next
+            provider is the retry: only the last one retries.
         player: the ``AudioPlayer`` that ``play=True`` uses (to pick a device, a
             prebuffer or a volume); None makes a default one when first needed. The
             client stops a player it was given but leaves closing it to its owner.
+        fallback: providers to speak with, in order, when this one fails before the
+            first audio (``Provider(...)`` or a name such as ``"local"``). A provider that
+            keeps failing is left alone for a while (a circuit breaker), one that rate
+            limits until its ``Retry-After`` has passed, and one that refuses its key for
+            good. ``speech.provider`` and ``speech.attempts`` say what happened.
+        max_concurrent: at most this many speeches of this client talk to one provider
+            at once; the rest wait their turn, first come first served (a waiting
+            speech's ``first_audio`` timeout starts when it is sent).
+        cache: ``True`` keeps spoken phrases in memory; a ``PhraseCache`` (on disk, shared
+            by processes) too. A phrase spoken again with the same provider, model, voice
+            and parameters plays from it at once: no connection, ``speech.cached`` True.
 
     Raises:
         InvalidParameterError: a bad provider, model, url, timeout or dispatch, or a
@@ -97,23 +113,34 @@ class TTSClient(MainLoopIntegration):
                  voice: Optional[str] = None, url: Optional[str] = None, timeout: Union[float, Timeouts] = 30.0,
                  dispatch: str = "thread", *, allow_insecure: bool = False,
                  player: Optional["AudioPlayer"] = None, max_idle: float = DEFAULT_MAX_IDLE,
-                 retries: int = DEFAULT_RETRIES, ca_bundle: Optional["str | os.PathLike[str]"] = None) -> None:
+                 retries: int = DEFAULT_RETRIES, ca_bundle: Optional["str | os.PathLike[str]"] = None,
+                 fallback: Optional[Sequence[Union[str, Provider]]] = None, max_concurrent: Optional[int] = None,
+                 cache: Union[None, bool, PhraseCache] = None) -> None:
         if dispatch not in DISPATCH_MODES:
             raise InvalidParameterError(f"dispatch must be 'thread' or 'poll', got {dispatch!r}",
                                         parameter="dispatch")
         timeouts = Timeouts.of(timeout)
+        require_number("max_idle (seconds)", max_idle, 0, 86400, low_open=True,
+                       error=lambda message: InvalidParameterError(message, parameter="max_idle"))
+        if max_concurrent is not None:
+            require_number("max_concurrent", max_concurrent, 1, 100_000, integer=True,
+                           error=lambda message: InvalidParameterError(message, parameter="max_concurrent"))
+        if isinstance(fallback, (str, Provider)) or (fallback is not None and not isinstance(fallback, Sequence)):
+            raise InvalidParameterError("fallback is a list of providers, e.g. fallback=['local']",
+                                        parameter="fallback")
+        providers = [Provider(provider, api_key, model, voice, url), *(Provider.of(p) for p in fallback or ())]
+        options = Options(timeouts, float(max_idle), RetryPolicy(retries).retries, check_ca_bundle(ca_bundle),
+                          allow_insecure, max_concurrent)
+        self._routes = routes = make_routes(providers, options)
+        self._router = Router(routes, _phrase_cache(cache))
         self.provider = provider
-        self._dialect, self.model = choose_dialect(provider, model)
-        check_voice(provider, self.model, voice, {})
+        self.model = routes[0].model
         self.voice = voice
         self.timeout = timeout if isinstance(timeout, Timeouts) else float(timeout)
         self.dispatch = dispatch
-        self._endpoint = Endpoint(provider, self._dialect, url, allow_insecure)
-        self._api_key = resolve_key(provider, self._dialect, api_key, self._endpoint.url)
-        require_number("max_idle (seconds)", max_idle, 0, 86400, low_open=True,
-                       error=lambda message: InvalidParameterError(message, parameter="max_idle"))
-        self._pool = ConnectionPool(Settings(self._dialect, self._endpoint, self._api_key, timeouts, float(max_idle),
-                                             RetryPolicy(retries), check_ca_bundle(ca_bundle)))
+        self._dialect = routes[0].dialect
+        self._endpoint = routes[0].endpoint
+        self._pool = routes[0].pool
         self._timeouts = timeouts
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
         self._flusher = Flusher()  # text streams' flush times (a thread once a stream needs it)
@@ -212,15 +239,14 @@ class TTSClient(MainLoopIntegration):
         elif not isinstance(text, str):
             speech = self._open_text_stream(voice, params, extra, play, started, callbacks, as_fragments(text))
         else:
-            request = self._build_request(text, voice, params, extra)
+            spec = Spec(text, voice, params, extra)
+            request = self._routes[0].request(spec, self._routes[0])
             line = self._line_for_play() if play else None
             speech = Speech(request.text, self._dialect.sample_rate, **self._speech_args(started, params),
                             **callbacks)
             with self._lock:
                 self._admit(speech, line)
-                connection, refill = self._pool.take(request)
-            speech._attach(connection)
-            connection.begin(speech, request, then=refill)
+            self._router.send(speech, spec, request, speech)
         if block:
             try:
                 speech.wait()
@@ -307,9 +333,17 @@ class TTSClient(MainLoopIntegration):
         template = self._build_request("stream", voice, params, extra)  # checks the parameters now
         line = self._line_for_play() if play else None
         speech = StreamSpeech("", self._dialect.sample_rate, **self._speech_args(started, params), **callbacks)
+        # With fallbacks, one unit at a time until the first audio says which provider speaks.
+        ahead = 1 if len(self._routes) > 1 else UNITS_AHEAD
+        course = Course(lambda: speech._stream.widen(UNITS_AHEAD))
+
+        def send(unit: Sink, request: Request) -> None:
+            self._router.send(unit, Spec(request.text, voice, params, extra), request, speech, course=course,
+                              from_reader=True, ahead=True)
+
         speech._stream = TextStream(
             speech, segmenter or Segmenter(), lambda unit: self._build_request(unit, voice, params, extra),
-            self._send_unit, sequential=self._dialect.reusable, flusher=self._flusher)
+            send, sequential=self._dialect.reusable, flusher=self._flusher, ahead=ahead)
         with self._lock:
             self._admit(speech, line)
         self._pool.open_ahead(template)  # the first unit's connection opens while its text comes
@@ -319,19 +353,6 @@ class TTSClient(MainLoopIntegration):
                 self._fed = {stream for stream in self._fed if stream.feeding}
                 self._fed.add(speech._stream)
         return speech
-
-    def _send_unit(self, unit: Sink, request: Request) -> None:
-        """Send one unit of a text stream. Thread: whoever cut the unit (under its stream's lock)."""
-        connection, refill = self._pool.take(request, from_own_reader=True)  # begin() does not block
-        unit._attach(connection)
-        ahead: Callable[[], None] = ((lambda: None) if self._dialect.reusable
-                                     else functools.partial(self._pool.open_ahead, request))
-
-        def then() -> None:  # the next unit's connection opens once this one's audio flows
-            refill()
-            ahead()
-
-        connection.begin(unit, request, then=then)
 
     def _speech_args(self, started: float, params: Mapping[str, Any]) -> Dict[str, Any]:
         language = params.get("language") or params.get("language_id")  # a hint for the word aligner
@@ -358,13 +379,8 @@ class TTSClient(MainLoopIntegration):
 
     def _build_request(self, text: str, voice: Optional[str], params: Dict[str, Any],
                        extra: Optional[Mapping[str, Any]]) -> Request:
-        if voice is None:
-            voice = self.voice
-        if voice is None:
-            voice = self._dialect.default_voice(self.model)
-        request = self._dialect.build_request(self.model, text, voice, params, extra)
-        check_voice(self.provider, self.model, voice, params)  # the local server's voices are known
-        return request
+        """The client's own provider's request (everything checked). Raises InvalidParameterError."""
+        return self._routes[0].request(Spec(text, voice, params, extra), self._routes[0])
 
     def stop(self) -> None:
         """Cancel every running speech of this client and silence its playback.
@@ -401,7 +417,7 @@ class TTSClient(MainLoopIntegration):
             player.close()
         self._flusher.close()
         self._word_timer.close()
-        self._pool.close()
+        self._router.close()
         for stream in fed:  # a feeder outlives its speech until its iterable yields again
             stream.join()
 
@@ -411,4 +427,14 @@ class TTSClient(MainLoopIntegration):
         with self._lock:
             self._running.discard(speech)
 
-    # -- configuration ---------------------------------------------------------------
+
+
+def _phrase_cache(cache: Union[None, bool, PhraseCache]) -> Optional[PhraseCache]:
+    """The cache ``TTSClient(cache=...)`` means. Raises InvalidParameterError."""
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return PhraseCache()
+    if isinstance(cache, PhraseCache):
+        return cache
+    raise InvalidParameterError(f"cache is True, a PhraseCache or None, got {cache!r}", parameter="cache")

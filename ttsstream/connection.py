@@ -59,6 +59,11 @@ class Sink:
     def _end(self, error: Optional[TTSError]) -> None:  # pragma: no cover - interface
         """The utterance ended: normally (None) or with ``error``."""
 
+    def _unwanted(self) -> bool:
+        """True once nothing more is wanted (the speech ended or was cancelled): a request
+        not yet sent for it is not sent. Thread: any."""
+        return False
+
 
 class Settings(NamedTuple):
     """What every connection of one client shares.

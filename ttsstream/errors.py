@@ -15,6 +15,7 @@ __all__ = [
     "ConnectionFailed",
     "ProtocolError",
     "ServerError",
+    "RateLimited",
     "SynthesisTimeout",
     "InvalidParameterError",
     "PlaybackError",
@@ -80,6 +81,18 @@ class ServerError(TTSError):
     def __init__(self, message: str, code: object = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class RateLimited(ServerError):
+    """The service refused for load: HTTP 429, a concurrency limit, close code 1013.
+
+    Attributes:
+        retry_after: the seconds the service asked to wait, or None.
+    """
+
+    def __init__(self, message: str, code: object = None, retry_after: Optional[float] = None) -> None:
+        super().__init__(message, code)
+        self.retry_after = retry_after
 
 
 class SynthesisTimeout(TTSError, TimeoutError):

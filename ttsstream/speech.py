@@ -35,6 +35,7 @@ from .speech_words import SpeechClock, SpeechWords, WordTimer, WordTrack
 
 if TYPE_CHECKING:
     from .playline import Turn
+    from .provider import Provider
 
 __all__ = ["Speech", "Segment"]
 
@@ -73,6 +74,12 @@ class Speech(Sink, SpeechWords):
     Attributes:
         text: what was asked to be spoken.
         callback_errors: exceptions raised by this speech's callbacks (logged, not raised).
+        provider: the ``Provider`` that spoke it (while it runs, or after it failed: the
+            last one tried).
+        attempts: ``(Provider, TTSError)`` for each provider that failed (or was passed
+            over) before the one that spoke, in order; with no fallback, the one failure.
+        cached: True when it played from the client's phrase cache (a text stream: every
+            unit did), with no connection at all.
     """
 
     def __init__(self, text: str, sample_rate: int, *, on_audio: Optional[AudioCallback],
@@ -83,6 +90,11 @@ class Speech(Sink, SpeechWords):
                  word_timer: Optional[WordTimer] = None, language: Optional[str] = None) -> None:
         self.text = text
         self.callback_errors: List[BaseException] = []  # appended by whichever thread ran the callback
+        # Written by the client's router (the caller of speak(), then reader threads).
+        self.provider: Optional["Provider"] = None
+        self.attempts: List[Tuple["Provider", TTSError]] = []
+        self.cached = False
+        self._live = False  # a request of it went to a service (not all from the cache)
 
         # Fixed at construction.
         self._on_audio_cb = on_audio
@@ -263,6 +275,9 @@ class Speech(Sink, SpeechWords):
 
     def _attach(self, connection: Connection) -> None:
         self._connection = connection
+
+    def _unwanted(self) -> bool:
+        return self._final or self._ending is not None
 
     def _on_metadata(self, sample_rate: Optional[int]) -> None:
         if sample_rate is None or sample_rate == self._sample_rate:

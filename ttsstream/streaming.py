@@ -78,6 +78,9 @@ class _Unit(Sink):
     def _end(self, error: Optional[TTSError]) -> None:
         self.stream._unit_ended(self, error)
 
+    def _unwanted(self) -> bool:
+        return self.ended or self.stream._stopped
+
 
 class StreamSpeech(Speech):
     """A ``Speech`` whose text arrives while it is spoken: ``feed(text)``, then ``finish()``.
@@ -191,6 +194,14 @@ class TextStream:
             self._texts.append(text)
             self._queue(self._segmenter.push(text, time.monotonic()))
             self._schedule_flush()
+
+    def widen(self, ahead: int) -> None:
+        """Let up to ``ahead`` units be under way at once from now on (not when sequential),
+        sending what may go. Thread: any (a unit's reader thread, at its first audio)."""
+        with self._lock:
+            if not self._sequential:
+                self._ahead = ahead
+                self._pump()
 
     def feed_units(self, units: List[str]) -> None:
         """Queue text already cut into units (a long ``str``), then finish."""
