@@ -582,3 +582,21 @@ def test_the_short_flags_users_expect(server) -> None:
     heard = server.transcript[-1]
     assert (heard.voice, heard.speed, heard.language) == ("Varun", 1.2, "hi")
     assert result.stdout == wav_header(24000) + tone_pcm("Namaste", speed=1.2)
+
+
+def test_fallback_speaks_when_the_first_provider_is_down_and_says_so(tmp_path) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    dead = f"ws://127.0.0.1:{probe.getsockname()[1]}/api/v1/generate/ws"
+    probe.close()
+    out = tmp_path / "said.wav"
+    result = cli("speak", "Spoken anyway.", "--url", dead, "--fallback", "local", "--out", str(out), "--no-play")
+    assert result.returncode == 0, result.stderr
+    said = result.stdout.decode()
+    assert "eigenai failed before any audio (connection refused" in said and "spoken by local instead" in said
+    with wave.open(str(out)) as wav:
+        assert wav.getnframes() > 0 and wav.getframerate() == 24000
+    as_json = cli("speak", "Spoken anyway.", "--url", dead, "--fallback", "local", "--out", str(out),
+                  "--no-play", "--json")
+    summary = json.loads(as_json.stdout.decode().strip().splitlines()[-1])
+    assert summary["spoken_by"] == "local" and summary["failed_first"][0]["error"] == "ConnectionFailed"

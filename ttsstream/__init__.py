@@ -29,6 +29,7 @@ from .errors import (
     TTSError,
 )
 from .provider import Provider
+from .cache import PhraseCache
 from .playback import AudioPlayer  # PyAudio itself is imported only when playback starts
 from .protocols.voices import Voice, voices
 from .retry import Timeouts
@@ -46,6 +47,7 @@ __all__ = [
     "Voice",
     "TTSClient",
     "Provider",
+    "PhraseCache",
     "Speech",
     "AudioChunk",
     "AudioPlayer",

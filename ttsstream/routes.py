@@ -151,7 +151,7 @@ class Route:
         said = [f"it speaks with {own}" + (f" (not {asked!r})" if asked and asked != voice else "")]
         if dropped:
             said.append(f"it does not take {', '.join(dropped)}, which are left out")
-        logger.warning("falling back from %s to %s/%s for the first time: %s", first.title, self.title, self.model,
+        logger.warning("falling back from %s to %s (%s) for the first time: %s", first.title, self.title, self.model,
                        "; ".join(said))
 
 

@@ -162,8 +162,6 @@ class Job:
     def _send(self, attempt: Attempt) -> None:
         route = attempt.route
         self.owner.provider = route.provider
-        self.owner._live = True
-        self.owner.cached = False
         if route.index:  # the rate the speech expects until a server says otherwise
             self.sink._on_metadata(route.dialect.sample_rate)
         route.slots.take(attempt.send)
@@ -204,6 +202,8 @@ class Job:
     def heard(self, attempt: Attempt) -> None:
         """The attempt's first audio came (or it completed without any)."""
         attempt.route.health.succeeded(attempt.probe)
+        self.owner._live = True  # not (all) from the cache
+        self.owner.cached = False
         self._settle(attempt.route)
 
     def ended(self, attempt: Attempt, error: Optional[TTSError]) -> None:

@@ -145,6 +145,9 @@ def _speak(commands: "argparse._SubParsersAction[_Parser]") -> None:
                        help="allow ws:// (unencrypted) to a host that is not this machine")
     where.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS",
                        help="seconds to connect, and the longest wait between two frames (default 30)")
+    where.add_argument("--fallback", nargs="+", choices=PROVIDERS, metavar="P",
+                       help="providers to speak with, in order, when the first fails before any audio "
+                            "(e.g. --fallback local); each with its default model and voice")
 
     model = speak.add_argument_group("model parameters", "Checked against the model's table before anything is "
                                                          "sent; see: ttsstream voices --params --model MODEL.")

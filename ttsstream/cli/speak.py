@@ -86,7 +86,7 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 note(f"cannot play here ({why}); writing {sink.path} instead")
         elif player is None and why is not None:
             note(f"cannot play here ({why}); writing {args.out} only")
-        run = _Run(choice, player, StatusLine.for_stream(err, args.quiet), args.timeout, sink)
+        run = _Run(choice, player, StatusLine.for_stream(err, args.quiet), args.timeout, sink, args.fallback)
         try:
             run.speak(text)
         finally:
@@ -226,8 +226,9 @@ class _Run:
     callbacks, which run on reader threads (or the cue thread, with a player)."""
 
     def __init__(self, choice: Choice, player: Optional["AudioPlayer"], status: StatusLine, timeout: float,
-                 sink: Optional[AudioSink]) -> None:
+                 sink: Optional[AudioSink], fallback: Optional[List[str]] = None) -> None:
         self.choice = choice
+        self.fallback = fallback
         self.player = player
         self.status = status
         self.timeout = timeout
@@ -262,7 +263,7 @@ class _Run:
             source = text
         with TTSClient(choice.provider, api_key=choice.api_key, model=choice.model, voice=choice.voice,
                        url=choice.url, timeout=self.timeout, allow_insecure=choice.allow_insecure,
-                       player=self.player) as client:
+                       player=self.player, fallback=self.fallback) as client:
             self._client = client
             speech = client.speak(source, on_audio=self.sink.write if self.sink else None,
                                   on_segment=self._segment, play=self.player is not None, block=False,
@@ -326,6 +327,9 @@ class _Run:
             "underrun_ms": round(sum(s.underrun_ms for s in self.speeches), 1),
             "out": None if sink is None else "-" if sink.path is None else str(Path(sink.path).resolve()),
             "format": None if sink is None else sink.format,
+            "spoken_by": next((s.provider.name for s in self.speeches if s.provider is not None), None),
+            "failed_first": [{"provider": provider.name, "error": type(error).__name__, "message": str(error)}
+                             for s in self.speeches for provider, error in s.attempts],
         }
 
 
@@ -338,6 +342,9 @@ def _report(summary: Dict[str, Any], out: TextIO, args: argparse.Namespace) -> N
     first = summary["first_audio_ms"]
     said = (f"{summary['duration_s']:.2f} s of audio at {summary['sample_rate']} Hz"
             + (f", first audio after {first:.0f} ms" if first is not None else ""))
+    for failed in summary["failed_first"]:
+        print(f"{failed['provider']} failed before any audio ({failed['message']}); "
+              f"spoken by {summary['spoken_by']} instead", file=out)
     if summary["played"]:
         print(f"played {said}", file=out)
     if summary["out"] == "-":
