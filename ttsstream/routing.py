@@ -187,7 +187,7 @@ class Job:
         self.owner.attempts.append((route.provider, error))
         course = self.course
         last = self.index + 1 >= len(self.router.routes)
-        if last or not counts_against(error) or (course is not None and course.settled is not None):
+        if last or (course is not None and course.settled is not None):
             self.sink._end(error)
             return False
         self.index += 1
