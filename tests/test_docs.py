@@ -69,7 +69,7 @@ def test_the_reference_covers_every_public_name() -> None:
     reference = "".join(page.read_text(encoding="utf-8") for page in (DOCS / "reference").glob("*.md"))
     documented = set(re.findall(r"^::: ttsstream\.(\w+)$", reference, re.M))
     assert documented == set(ttsstream.__all__) - {"__version__"}
-    assert set(re.findall(r"^::: ttsstream\.server\.(\w+)$", reference, re.M)) == {"LocalServer", "parse_fault"}
+    assert set(re.findall(r"^::: ttsstream\.server\.(\w+)$", reference, re.M)) == {"LocalServer", "parse_fault", "FaultMix"}
 
 
 def test_the_module_map_names_every_module() -> None:

@@ -17,6 +17,7 @@ import pytest
 from ttsstream import errors
 from ttsstream.errors import (
     AuthenticationError,
+    RateLimited,
     Cancelled,
     ConnectionFailed,
     InvalidParameterError,
@@ -490,7 +491,7 @@ def test_eigen_complete_with_extra_fields_is_done(eigen: Dialect) -> None:
     ('{"type":"error","message":"bad request","code":"bad_request"}', "bad request", "bad_request"),
     ('{"type":"error","message":"synthesis failed"}', "synthesis failed", None),
     ('{"error":"internal failure"}', "internal failure", None),
-    ('{"type":"error","detail":"queue full","code":429}', "queue full", 429),
+    ('{"type":"error","detail":"queue full","code":503}', "queue full", 503),  # 429 is RateLimited: test_rate_limits
 ])
 @pytest.mark.parametrize("audio_seen", [False, True])
 def test_eigen_error_frames_are_server_errors(eigen: Dialect, frame: str, said: str, code: Any,
@@ -937,7 +938,7 @@ def test_shunya_completion_with_error_status_fails(shunya: Dialect, frame: str, 
 
 @pytest.mark.parametrize("frame, said, code", [
     ('{"type":"error","error":"Voice not found"}', "Voice not found", None),
-    ('{"type":"error","error":"rate limited","code":429}', "rate limited", 429),
+    ('{"type":"error","error":"overloaded","code":503}', "overloaded", 503),  # 429 is RateLimited: test_rate_limits
     ('{"type":"error","error":{"message":"quota exceeded","code":"quota"}}', "quota exceeded", "quota"),
     ('{"type":"error","error":{"message":"bad voice","code":400}}', "bad voice", 400),
     ('{"type":"error","message":"plain message"}', "plain message", None),
@@ -1180,7 +1181,7 @@ def test_eigen_error_with_a_structured_code(eigen: Dialect, code: str) -> None:
 # == errors ==============================================================================
 
 
-ALL_ERRORS = [AuthenticationError, ConnectionFailed, ProtocolError, ServerError, SynthesisTimeout,
+ALL_ERRORS = [AuthenticationError, ConnectionFailed, ProtocolError, ServerError, RateLimited, SynthesisTimeout,
               InvalidParameterError, PlaybackError, Cancelled]
 
 

@@ -40,6 +40,14 @@ ELSEWHERE = {
     "garbage": "test_fault_garbage_sends_a_frame_that_is_not_json",
     "close": "test_fault_close_closes_with_1011",
 }
+# Faults whose tests live in test_rate_limits.py (with a real TTSClient), by the test that shows each.
+IN_RATE_LIMITS = {
+    "http_429": "test_http_429_is_rate_limited_with_its_retry_after_and_not_retried",
+    "http_503": "test_http_503_is_a_connection_failure_that_is_retried",
+    "concurrency_limit": "test_concurrency_limit_refuses_one_connection_too_many_until_one_closes",
+    "silent": "test_silent_sends_nothing_at_all",
+    "slow_first_audio": "test_slow_first_audio_is_late_then_completes",
+}
 COVERED: Dict[str, Callable[..., Any]] = {}
 ENDS = ("complete", "completion", "error")  # the types of message that end an utterance
 
@@ -93,14 +101,19 @@ def test_every_fault_is_documented_and_tested() -> None:
         fault = TABLE[name]
         assert fault.point in POINTS and fault.happens and fault.advice, name
         assert (fault.after is None) == (fault.unit is None), name
-    assert set(COVERED) | set(ELSEWHERE) == set(names) and not set(COVERED) & set(ELSEWHERE)
-    defined = {node.name for node in ast.walk(ast.parse((TESTS / "test_server.py").read_text()))
-               if isinstance(node, ast.FunctionDef)}
-    assert set(ELSEWHERE.values()) <= defined
+    assert set(COVERED) | set(ELSEWHERE) | set(IN_RATE_LIMITS) == set(names)
+    assert len(COVERED) + len(ELSEWHERE) + len(IN_RATE_LIMITS) == len(names)
+    for module, tests in (("test_server.py", ELSEWHERE), ("test_rate_limits.py", IN_RATE_LIMITS)):
+        defined = {node.name for node in ast.walk(ast.parse((TESTS / module).read_text()))
+                   if isinstance(node, ast.FunctionDef)}
+        assert set(tests.values()) <= defined, module
     help_lines = describe_faults().splitlines()
     assert [re.split(r"[\[:]", line)[0] for line in help_lines] == names
     assert "\nidle_close[:after=SECONDS] (default 5): a connection with" in describe_faults()
     assert "\nhttp_500: the handshake is answered HTTP 500" in describe_faults()
+    assert "\nhttp_429[:after=SECONDS] (default 1): the handshake is answered HTTP 429" in describe_faults()
+    assert "\nconcurrency_limit[:after=CONNECTIONS] (default 2): at most" in describe_faults()
+    assert "\nsilent: the connection opens" in describe_faults()
 
 
 def test_the_docs_list_every_fault() -> None:
@@ -119,6 +132,12 @@ def test_the_docs_list_every_fault() -> None:
     ("idle_close:after=0.25", "idle_close", 0.25),
     ("realtime", "realtime", 0),
     ("http_500", "http_500", None),
+    ("http_429", "http_429", 1.0),
+    ("http_429:after=2.5", "http_429", 2.5),
+    ("concurrency_limit", "concurrency_limit", 2),
+    ("concurrency_limit:after=5", "concurrency_limit", 5),
+    ("slow_first_audio:after=0.5", "slow_first_audio", 0.5),
+    ("silent", "silent", None),
     ("close_before_end", "close_before_end", None),
 ])
 def test_parse_fault_reads_a_name_and_after(text, name, after) -> None:
@@ -138,6 +157,10 @@ def test_parse_fault_reads_a_name_and_after(text, name, after) -> None:
     ("idle_close:after=0", "must be a number > 0"),
     ("idle_close:after=nan", "after= takes a number"),
     ("http_500:after=1", "takes no 'after'"),
+    ("silent:after=1", "takes no 'after'"),
+    ("http_429:after=0", "must be a number > 0"),
+    ("concurrency_limit:after=0", "must be an int >= 1"),
+    ("concurrency_limit:after=1.5", "must be an int >= 1"),
     (None, "must be a str"),
 ])
 def test_parse_fault_says_what_is_wrong(text, message) -> None:

@@ -58,12 +58,16 @@ class ConnectionFailed(TTSError, ConnectionError):
     Attributes:
         status: the HTTP status of a refused handshake, if any.
         code: the WebSocket close code, if the server sent one.
+        retry_after: the seconds an HTTP 503 asked the client to wait (its
+            ``Retry-After``), or None.
     """
 
-    def __init__(self, message: str, status: Optional[int] = None, code: Optional[int] = None) -> None:
+    def __init__(self, message: str, status: Optional[int] = None, code: Optional[int] = None,
+                 retry_after: Optional[float] = None) -> None:
         TTSError.__init__(self, message)
         self.status = status
         self.code = code
+        self.retry_after = retry_after
 
 
 class ProtocolError(TTSError):
@@ -84,15 +88,26 @@ class ServerError(TTSError):
 
 
 class RateLimited(ServerError):
-    """The service refused for load: HTTP 429, a concurrency limit, close code 1013.
+    """The service refused for load: HTTP 429, a concurrency limit, or close code 1013.
+
+    Not retried by the connection's own retry policy: waiting is the caller's choice
+    (or a ``fallback=`` provider's turn).
 
     Attributes:
-        retry_after: the seconds the service asked to wait, or None.
+        code: the HTTP status, close code or error code the service gave (int or str), or None.
+        retry_after: the seconds the service asked the client to wait, or None if it
+            did not say.
     """
 
     def __init__(self, message: str, code: object = None, retry_after: Optional[float] = None) -> None:
         super().__init__(message, code)
         self.retry_after = retry_after
+
+    @staticmethod
+    def advice(retry_after: Optional[float]) -> str:
+        """What to do about a refusal for load, for the end of a message."""
+        wait = f"wait {retry_after:g} s before trying again" if retry_after is not None else "wait before trying again"
+        return f"{wait}, lower the concurrency with max_concurrent=, or configure fallback= providers"
 
 
 class SynthesisTimeout(TTSError, TimeoutError):

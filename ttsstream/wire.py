@@ -7,8 +7,8 @@ socket once the handshake is done: it reads ahead, so a burst of frames costs on
 system call instead of three per frame. ``Wire`` puts the two together for a
 ``Connection``; it is the only place that touches websocket-client, so it is the one
 place where socket and websocket-client exceptions become ttsstream's
-(``ConnectionFailed``, ``AuthenticationError``), and where API keys are kept out of
-them.
+(``ConnectionFailed``, ``AuthenticationError``, ``RateLimited`` for an HTTP 429 with its
+``Retry-After``), and where API keys are kept out of them.
 
 Imports: websocket-client, frames, errors, redaction. Knows nothing of speeches or
 dialect frames beyond the names a message needs.
@@ -17,19 +17,23 @@ dialect frames beyond the names a message needs.
 from __future__ import annotations
 
 import logging
+import math
 import socket
 import threading
 import ssl
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import time
+from datetime import timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import websocket
 
-from .errors import AuthenticationError, ConnectionFailed, ProtocolError, SynthesisTimeout
+from .errors import AuthenticationError, ConnectionFailed, ProtocolError, RateLimited, SynthesisTimeout
 from .frames import OPCODE_BINARY as BINARY, OPCODE_CLOSE as CLOSE, OPCODE_PONG, OPCODE_TEXT as TEXT
 from .frames import FrameReader, parse_close
 from .redaction import protect_logger, redact, scrub_exception
 
-__all__ = ["Wire", "Silence", "TEXT", "BINARY", "CLOSE", "parse_close"]
+__all__ = ["Wire", "Silence", "TEXT", "BINARY", "CLOSE", "parse_close", "retry_after_seconds"]
 
 
 class Silence(Exception):
@@ -71,6 +75,7 @@ class Wire:
 
         Raises:
             AuthenticationError: HTTP 401 or 403.
+            RateLimited: HTTP 429 (``retry_after`` from its ``Retry-After``).
             SynthesisTimeout: ``timeout`` ran out (``limit="connect"``).
             ConnectionFailed: anything else that keeps the socket from opening.
         """
@@ -83,8 +88,14 @@ class Wire:
                 raise AuthenticationError(
                     f"{self._service} refused the connection (HTTP {status}): check {self._key_hint} "
                     "or pass api_key=", status=status) from exc
+            wait = retry_after_seconds(_header(exc.resp_headers, "retry-after"), time.time())
+            if status == 429:
+                raise RateLimited(
+                    f"{where} answered HTTP 429 (too many requests): {RateLimited.advice(wait)}",
+                    code=429, retry_after=wait) from exc
             hint = ": check the url" if status == 404 else ""
-            raise ConnectionFailed(f"{where} answered HTTP {status}{hint}", status=status) from exc
+            raise ConnectionFailed(f"{where} answered HTTP {status}{hint}", status=status,
+                                   retry_after=wait if status == 503 else None) from exc
         except ConnectionRefusedError as exc:
             raise ConnectionFailed(f"connection refused by {where}: is the server running?") from scrub_exception(exc)
         except (socket.timeout, websocket.WebSocketTimeoutException) as exc:
@@ -191,3 +202,34 @@ class Wire:
     def shutdown(self) -> None:
         """Release the socket (reader thread, on its way out)."""
         self._ws.shutdown()
+
+
+def retry_after_seconds(value: Optional[str], now: float) -> Optional[float]:
+    """The seconds an HTTP ``Retry-After`` asks for, counted from ``now`` (a Unix time).
+
+    Reads delta-seconds (``"3"``, and ``"1.5"`` as some services send it) or an
+    HTTP-date (a past date is 0 seconds); None for a missing or unreadable value.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000": HTTP-dates are GMT whatever they say
+            when = when.replace(tzinfo=timezone.utc)
+        return max(0.0, when.timestamp() - now)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _header(headers: Optional[Mapping[str, str]], name: str) -> Optional[str]:
+    """A response header by name, whatever its case (websocket-client lowercases them)."""
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            return value
+    return None
+

@@ -6,7 +6,8 @@ and ends with ``{"type": "complete"}``. The error format is not documented; we r
 ``{"type": "error", "message"|"error": …, "code": …}``.
 
 This is the only module that knows EigenAI's field names. It is pure: no I/O.
-Imports: protocols.base, protocols.extensions, errors, checks and the standard library.
+Imports: protocols.base, protocols.extensions, protocols.limits, errors, checks and the
+standard library.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .base import (
     reject_foreign,
 )
 from .extensions import WORDS_TYPE, parse_words
+from .limits import rate_limited, rate_limited_close
 from .params import NUMBER, OBJECT, STRING, Param, check_params, names_of, table
 
 __all__ = ["EigenAI", "PARAMETERS", "MODELS", "parse_auth", "parse_request", "complete_frame", "error_frame",
@@ -136,6 +138,9 @@ class EigenAI(Dialect):
         said = message.get("message") or message.get("error") or message.get("detail")
         said = str(said) if said is not None else "no message given"
         code = message.get("code")
+        busy = rate_limited("EigenAI", said, code, message)
+        if busy is not None:  # before the key: "too many requests for this API key" is about load
+            return busy
         hashable = is_int(code) or isinstance(code, str)
         looks_like_auth = (hashable and code in AUTH_ERROR_CODES) or (
             not audio_seen and any(word in said.lower() for word in _AUTH_WORDS)
@@ -149,6 +154,9 @@ class EigenAI(Dialect):
         return ServerError(f"EigenAI reported an error: {said}{suffix}", code=code)
 
     def close_error(self, code: Optional[int], reason: str, audio_seen: bool) -> TTSError:
+        busy = rate_limited_close("EigenAI", code, reason)
+        if busy is not None:
+            return busy
         if code == 4001 or (code in AUTH_CLOSE_CODES and not audio_seen):
             return AuthenticationError(
                 f"EigenAI closed the connection (code {code}{': ' + reason if reason else ''}); "

@@ -13,7 +13,8 @@ server): ``Authorization: Bearer KEY``, one request ``{"input", "request_type":
 ``completion`` message.
 
 This is the only module that knows Shunyalabs' field names. It is pure: no I/O.
-Imports: protocols.base, protocols.extensions, errors, checks and the standard library.
+Imports: protocols.base, protocols.extensions, protocols.limits, errors, checks and the
+standard library.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .base import (
     sample_rate_of,
 )
 from .extensions import WORDS_TYPE, parse_words
+from .limits import rate_limited, rate_limited_close
 from .params import NUMBER, STRING, Param, check_params, names_of, table
 
 __all__ = ["Shunyalabs", "PARAMETERS", "MODELS", "VOICES", "LANGUAGES", "DEFAULT_VOICE", "ServerConfig", "parse_config",
@@ -148,6 +150,9 @@ class Shunyalabs(Dialect):
         return None
 
     def close_error(self, code: Optional[int], reason: str, audio_seen: bool) -> TTSError:
+        busy = rate_limited_close("Shunyalabs", code, reason)
+        if busy is not None:
+            return busy
         if code == AUTH_CLOSE_CODE:
             said = f": {reason}" if reason else ""
             return AuthenticationError(
@@ -163,12 +168,17 @@ class Shunyalabs(Dialect):
 
 def _server_error(message: Mapping[str, Any]) -> ServerError:
     said = message.get("error") or message.get("error_message") or message.get("message")
+    fields: Mapping[str, Any] = message
     if isinstance(said, Mapping):  # {"error": {"message": …, "code": …}}
+        fields = {**message, **said}
         code = said.get("code")
         said = said.get("message") or dumps(dict(said))
     else:
         code = message.get("code")
     said = str(said) if said is not None else "no message given"
+    busy = rate_limited("Shunyalabs", said, code, fields)
+    if busy is not None:
+        return busy
     suffix = f" (code {code})" if code is not None else ""
     return ServerError(f"Shunyalabs reported an error: {said}{suffix}", code=code)
 

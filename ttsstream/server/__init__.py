@@ -9,7 +9,7 @@
 
 with audio from a speech engine: eSpeak NG (``espeak``, the default) or a
 deterministic tone per character (``tone``). It records every utterance it serves,
-can inject faults (``FAULTS``, ``parse_fault``) so that clients can be tested against
+can inject faults (``FAULTS``, ``parse_fault``, ``FaultMix``) so that clients can be tested against
 a bad server, can pace audio at a multiple of real time, and can serve ``wss://``. To a
 client that asks in its handshake (``X-TTSStream-Extensions: words``) it also says when
 each word is spoken, in a ``ttsstream.words`` message before each end message (see
@@ -48,7 +48,7 @@ except ImportError as exc:  # not installed, or websockets < 13 (which has no as
 from .app import LocalServer
 from .engine import Engine, UnknownLanguage, UnknownVoice
 from .engines import ENGINES, get_engine
-from .faults import FAULTS, FaultSpec, describe_faults, parse_fault
+from .faults import FAULTS, FaultMix, FaultSpec, describe_faults, parse_fault
 from .running import serve_forever, shared_server, stop_shared_server
 from .tone import ToneEngine, tone_pcm
 from .transcript import Utterance
@@ -58,6 +58,7 @@ __all__ = [
     "Utterance",
     "FAULTS",
     "FaultSpec",
+    "FaultMix",
     "parse_fault",
     "describe_faults",
     "shared_server",

@@ -23,9 +23,8 @@ import socket
 import threading
 from http import HTTPStatus
 from typing import Any, Dict, List, Optional, Set, Union
-from urllib.parse import urlsplit
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request as HTTPRequest, Response as HTTPResponse
 
@@ -34,8 +33,8 @@ from ..protocols import shunyalabs
 from ..redaction import protect_logger, remember_secret
 from .engine import Engine
 from .engines import get_engine
-from .faults import FaultInjector, FaultSpec, fault_spec
-from .handlers import EigenAIHandler, GatewayHandler, Handler, ShunyalabsHandler
+from .faults import FaultInjector, FaultMix, FaultSource, FaultSpec, fault_source
+from .handlers import EigenAIHandler, GatewayHandler, Handler, ShunyalabsHandler, path_of
 from .security import MAX_MESSAGE_BYTES, MAX_TEXT_CHARS, KeyCheck, check_exposure, check_limits, tls_context
 from .speaker import Speaker
 from .synthesis import Workers
@@ -75,9 +74,10 @@ class LocalServer:
         frame_bytes: the size of every binary frame but the last of an utterance; may be
             odd, so that frames split samples as some servers' frames do.
         fault: None, or a fault to inject: a name from ``FAULTS``, a spec string
-            ``"NAME:after=N"`` (see ``parse_fault``) or a ``FaultSpec``. Each fault acts
-            at its own point (the handshake, the key check, a connection's life, an
-            utterance's frames or its end); ``describe_faults()`` lists them.
+            ``"NAME:after=N"`` (see ``parse_fault``), a ``FaultSpec``, or a ``FaultMix``
+            (each connection draws one). Each fault acts at its own point (the
+            handshake, the key check, a connection's life, an utterance's frames or its
+            end); ``describe_faults()`` lists them. ``set_fault()`` changes it.
         fault_after: the fault's ``after``, with a bare name: how many binary frames of
             each utterance go out first, or how many idle seconds a connection gets
             (``idle_close``); None for the fault's default.
@@ -109,14 +109,14 @@ class LocalServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_key: Optional[str] = None,
                  engine: Union[str, Engine] = "espeak", frame_bytes: int = 4800,
-                 fault: Union[None, str, FaultSpec] = None, fault_after: Optional[float] = None,
+                 fault: Union[None, str, FaultSpec, FaultMix] = None, fault_after: Optional[float] = None,
                  shunyalabs_metadata: bool = False,
                  shunyalabs_sample_rate: int = shunyalabs.Shunyalabs.sample_rate, realtime: float = 0.0,
                  thread_name: Optional[str] = None, transcript_limit: Optional[int] = None,
                  certfile: Optional[Union[str, "os.PathLike[str]"]] = None,
                  keyfile: Optional[Union[str, "os.PathLike[str]"]] = None, allow_open: bool = False,
                  max_text_chars: int = MAX_TEXT_CHARS, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
-        faults = FaultInjector(fault_spec(fault, fault_after))
+        faults = FaultInjector(fault_source(fault, fault_after))
         require_number("frame_bytes", frame_bytes, 1, integer=True)
         check_limits(max_text_chars, max_message_bytes)
         require_number("shunyalabs_sample_rate", shunyalabs_sample_rate, 8000, 192_000, integer=True)
@@ -201,9 +201,23 @@ class LocalServer:
         return self._engine
 
     @property
-    def fault(self) -> Optional[FaultSpec]:
-        """The fault injected, or None."""
-        return self._faults.spec
+    def fault(self) -> FaultSource:
+        """The fault new connections get (a ``FaultSpec`` or a ``FaultMix``), or None."""
+        return self._faults.source
+
+    def set_fault(self, fault: Union[None, str, FaultSpec, FaultMix]) -> None:
+        """Inject ``fault`` (as ``LocalServer(fault=...)`` takes it) into connections
+        that arrive from now on; open ones keep theirs. A ``no_handshake`` set on a
+        running server that started without one holds a handshake for 10 s at most.
+
+        Thread: any. Raises ValueError as the constructor does.
+        """
+        self._faults.set_source(fault_source(fault))
+
+    @property
+    def handshakes(self) -> int:
+        """How many WebSocket upgrade requests arrived so far, refused ones included. Thread: any."""
+        return self._faults.handshakes
 
     @property
     def running(self) -> bool:
@@ -346,28 +360,7 @@ class LocalServer:
             return
         ready.set()
         await self._stopping.wait()
-        for ws in self._live:
-            ws.close_timeout = _STOP_CLOSE_TIMEOUT
-        # Closes open connections with 1001 and waits for their handlers...
-        server.close()
-        try:
-            await asyncio.wait_for(server.wait_closed(), _SHUTDOWN_GRACE)
-            return
-        except asyncio.TimeoutError:
-            pass
-        # ...and a client that ignores the close loses its TCP connection instead.
-        log.debug("aborting %d connections that did not close", len(self._live))
-        for ws in list(self._live):
-            ws.transport.abort()
-        try:
-            await asyncio.wait_for(server.wait_closed(), _SHUTDOWN_GRACE)
-        except asyncio.TimeoutError:
-            # A handler is stuck waiting for the engine; cancel it rather than hang stop().
-            tasks = list(getattr(server, "handler_tasks", ()))  # not public API: best effort
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.wait(tasks, timeout=_SHUTDOWN_GRACE)
+        await _close_all(server, self._live)
 
     # -- the handshake -------------------------------------------------------------
 
@@ -378,7 +371,7 @@ class LocalServer:
         answer = await self._faults.at_handshake(connection, request, self._stopping)
         if answer is not None:
             return answer
-        handler = self._handlers.get(_path_of(request.path))
+        handler = self._handlers.get(path_of(request.path))
         if handler is None:
             log.debug("refused a connection to an unknown path")
             return connection.respond(HTTPStatus.NOT_FOUND,
@@ -405,7 +398,7 @@ class LocalServer:
         Thread: the event loop.
         """
         assert ws.request is not None  # websockets sets it in the handshake, which came first
-        handler = self._handlers[_path_of(ws.request.path)]
+        handler = self._handlers[path_of(ws.request.path)]
         self._live.add(ws)
         try:
             async with self._faults.watching(ws):
@@ -417,10 +410,30 @@ class LocalServer:
             self._transcript.forget(ws.id)
 
 
-def _path_of(target: str) -> str:
-    """The path of a request target, without query or trailing slash."""
-    path = urlsplit(target).path
-    return path.rstrip("/") or "/"
+async def _close_all(server: Server, live: Set[ServerConnection]) -> None:
+    """Close every connection, waiting a bounded time. Thread: the event loop."""
+    for ws in live:
+        ws.close_timeout = _STOP_CLOSE_TIMEOUT
+    # Closes open connections with 1001 and waits for their handlers...
+    server.close()
+    try:
+        await asyncio.wait_for(server.wait_closed(), _SHUTDOWN_GRACE)
+        return
+    except asyncio.TimeoutError:
+        pass
+    # ...and a client that ignores the close loses its TCP connection instead.
+    log.debug("aborting %d connections that did not close", len(live))
+    for ws in list(live):
+        ws.transport.abort()
+    try:
+        await asyncio.wait_for(server.wait_closed(), _SHUTDOWN_GRACE)
+    except asyncio.TimeoutError:
+        # A handler is stuck waiting for the engine; cancel it rather than hang stop().
+        tasks = list(getattr(server, "handler_tasks", ()))  # not public API: best effort
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=_SHUTDOWN_GRACE)
 
 
 def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:

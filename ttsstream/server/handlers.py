@@ -24,6 +24,7 @@ import logging
 import uuid
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, Optional, TypeVar, Union
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request as HTTPRequest
@@ -32,7 +33,7 @@ from ..protocols import eigenai, shunyalabs
 from .speaker import Framing, Speaker
 from .transcript import Take
 
-__all__ = ["Handler", "EigenAIHandler", "ShunyalabsHandler", "GatewayHandler"]
+__all__ = ["Handler", "EigenAIHandler", "ShunyalabsHandler", "GatewayHandler", "path_of"]
 
 log = logging.getLogger("ttsstream.server")
 
@@ -226,3 +227,9 @@ class ShunyalabsHandler(Handler):
                         request_id=uuid.uuid4().hex)
             if not await self._speaker.speak(ws, take, self.framing):
                 return
+
+
+def path_of(target: str) -> str:
+    """The path of a request target, without query or trailing slash: what routes it."""
+    path = urlsplit(target).path
+    return path.rstrip("/") or "/"

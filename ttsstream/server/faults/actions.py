@@ -1,7 +1,8 @@
 """What each fault does, written against the one thing it acts on at its point.
 
-- At the handshake a fault gets a ``Doorway`` (the connection and its HTTP request)
-  and returns the HTTP response to send instead of the 101.
+- At the handshake a fault gets a ``Doorway`` (the connection, its HTTP request, the
+  fault's ``after`` and how many connections are open) and returns the HTTP response
+  to send instead of the 101, or None to let the handshake go on.
 - For a connection's whole life a fault gets a ``Visit`` and runs beside the handler.
 - Where a key is checked a fault gets the verdict and returns its own.
 - Inside an utterance (after some of its frames, or before its end message) a fault
@@ -16,6 +17,8 @@ from the package and uses a connection only through its ``websockets`` methods.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import socket
 import struct
@@ -36,7 +39,7 @@ from ..synthesis import Pacer
 from ..transcript import Take, Transcript
 
 __all__ = ["Stop", "Doorway", "Visit", "Scene", "GARBAGE", "UNKNOWN_JSON", "HUGE_FRAME_BYTES",
-           "IDLE_CLOSE_CODE", "IDLE_CLOSE_REASON", "SLOW_PACE"]
+           "IDLE_CLOSE_CODE", "IDLE_CLOSE_REASON", "SLOW_PACE", "TOO_MANY"]
 
 log = logging.getLogger("ttsstream.server")
 
@@ -50,6 +53,8 @@ IDLE_CLOSE_CODE = 1001
 IDLE_CLOSE_REASON = "idle timeout"
 SLOW_PACE = 0.5  # "slow": audio leaves at half the speed it plays
 _SEND_PATIENCE = 1.0
+# What concurrency_limit answers beyond its limit, as ElevenLabs and Cartesia word it.
+TOO_MANY = "too many concurrent connections"
 
 
 class Stop(Exception):
@@ -70,11 +75,15 @@ class Doorway(NamedTuple):
         connection: the connection (its HTTP request has arrived; nothing was answered).
         request: that request.
         stopping: set when the server stops.
+        after: the fault's ``after`` (seconds or connections), or None.
+        open_connections: how many of the server's connections are open (not this one).
     """
 
     connection: ServerConnection
     request: HTTPRequest
     stopping: asyncio.Event
+    after: Optional[float] = None
+    open_connections: int = 0
 
 
 async def http_401(door: Doorway) -> HTTPResponse:
@@ -83,6 +92,32 @@ async def http_401(door: Doorway) -> HTTPResponse:
 
 async def http_500(door: Doorway) -> HTTPResponse:
     return door.connection.respond(HTTPStatus.INTERNAL_SERVER_ERROR, "internal server error\n")
+
+
+async def http_503(door: Doorway) -> HTTPResponse:
+    return door.connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "service unavailable\n")
+
+
+async def http_429(door: Doorway) -> HTTPResponse:
+    seconds = door.after if door.after is not None else 1.0
+    return _too_many(door, "rate limit exceeded", "rate_limit_exceeded", seconds)
+
+
+async def concurrency_limit(door: Doorway) -> Optional[HTTPResponse]:
+    limit = door.after if door.after is not None else 2
+    if door.open_connections < limit:
+        return None
+    return _too_many(door, TOO_MANY, "concurrency_limit_exceeded", 1.0)
+
+
+def _too_many(door: Doorway, said: str, code: str, retry_after: float) -> HTTPResponse:
+    """HTTP 429 with a ``Retry-After`` and a JSON body, as rate-limited services answer."""
+    body = json.dumps({"error": {"message": said, "code": code, "retry_after": retry_after}})
+    response = door.connection.respond(HTTPStatus.TOO_MANY_REQUESTS, body + "\n")
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    response.headers["Retry-After"] = f"{retry_after:g}"
+    return response
 
 
 async def no_handshake(door: Doorway) -> HTTPResponse:
@@ -174,6 +209,7 @@ class Scene(NamedTuple):
         pacer: paces the rest of the utterance's frames.
         send_audio: sends one binary frame of the utterance (after its metadata, if the
             dialect has any) and records it, unpaced.
+        after: the fault's ``after``, set by the injector when it acts.
     """
 
     ws: ServerConnection
@@ -182,6 +218,7 @@ class Scene(NamedTuple):
     transcript: Transcript
     pacer: Pacer
     send_audio: _SendAudio
+    after: Optional[float] = None
 
     def record(self) -> None:
         """Record the utterance as not completed, before acting, so that a client that
@@ -274,6 +311,12 @@ async def close_before_end(scene: Scene) -> None:
 
 async def realtime(scene: Scene) -> None:
     scene.pacer.pace(1.0)
+
+
+async def slow_first_audio(scene: Scene) -> None:
+    # Hold the first frame back; a client that leaves meanwhile ends the wait.
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(scene.ws.wait_closed(), scene.after or 0.0)
 
 
 async def slow(scene: Scene) -> None:

@@ -1,9 +1,11 @@
 """Naming a fault: ``FaultSpec`` and ``parse_fault``, for ``LocalServer`` and ``ttsstream serve``.
 
 A spec is a fault's name and its ``after``: how many binary frames of each utterance
-go out first (faults that act inside an utterance), or how many seconds a connection
-may sit idle (``idle_close``). Faults at the handshake, at the key and at an
-utterance's end take no ``after``. As text, ``NAME`` or ``NAME:after=N``.
+go out first (faults that act inside an utterance), how many seconds a connection
+may sit idle (``idle_close``), a first audio is late (``slow_first_audio``) or a 429
+asks a client to wait (``http_429``), or how many connections may be open at once
+(``concurrency_limit``). The other faults at the handshake, the key and an
+utterance's end, and ``silent``, take no ``after``. As text, ``NAME`` or ``NAME:after=N``.
 
 This module owns the spec's checks and its text form. It imports only ``table`` from
 the package, and ``ttsstream.checks``.
@@ -27,8 +29,8 @@ class FaultSpec:
 
     Args:
         name: a name from ``FAULTS``.
-        after: frames (an int >= 0) or seconds (a number > 0), as the fault counts
-            them; None for the fault's default. Must be None for a fault that takes none.
+        after: frames (an int >= 0), connections (an int >= 1) or seconds (a number
+            > 0), as the fault counts them; None for the fault's default. Must be None for a fault that takes none.
 
     Raises:
         ValueError: an unknown name, or an ``after`` the fault cannot take.
@@ -57,12 +59,14 @@ def _resolve(fault: Fault, after: Optional[float]) -> Optional[float]:
     unit = fault.unit
     if unit is None:
         if after is not None:
-            raise ValueError(f"fault {fault.name!r} acts at the {fault.point} and takes no 'after'")
+            raise ValueError(f"fault {fault.name!r} takes no 'after'")
         return None
     if after is None:
         return fault.after
     if unit == "frames":
         return require_number(f"{fault.name}'s after (binary frames before the fault)", after, 0, integer=True)
+    if unit == "connections":
+        return require_number(f"{fault.name}'s after (connections open at once)", after, 1, integer=True)
     return float(require_number(f"{fault.name}'s after (seconds)", after, 0, low_open=True))
 
 

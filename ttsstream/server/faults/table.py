@@ -7,11 +7,13 @@ adding a fault is one action and one entry here.
 
 The points, in the order a connection meets them:
 
-- ``handshake``: when the HTTP upgrade request arrives; the action answers it.
+- ``handshake``: when the HTTP upgrade request arrives; the action answers it (or lets
+  it through, returning None).
 - ``key``: wherever a dialect checks an API key; the action overrules the verdict.
 - ``connection``: from the 101 until the connection ends, beside its handler.
 - ``frame``: in every utterance, once ``after`` of its binary frames are out (or
-  before its end message, if it has exactly ``after``).
+  before its end message, if it has exactly ``after``); a frame fault whose ``after``
+  counts something else (or nothing) acts before the first frame.
 - ``end``: in every utterance, when all its audio is out, instead of its end message.
 
 This module owns ``TABLE`` and ``FAULTS``. It imports only ``actions`` from the package.
@@ -21,17 +23,19 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
-from .actions import (GARBAGE, HUGE_FRAME_BYTES, IDLE_CLOSE_CODE, IDLE_CLOSE_REASON, SLOW_PACE,
-                       close, close_before_end, drop, empty_frame, error, garbage, http_401,
-                       http_500, huge_frame, idle_close, no_handshake, realtime, refuse_every_key,
-                       reset, reset_reused, slow, split_samples, stall, unknown_json)
+from .actions import (GARBAGE, HUGE_FRAME_BYTES, IDLE_CLOSE_CODE, IDLE_CLOSE_REASON, SLOW_PACE, TOO_MANY,
+                       close, close_before_end, concurrency_limit, drop, empty_frame, error, garbage,
+                       http_401, http_429, http_500, http_503, huge_frame, idle_close, no_handshake,
+                       realtime, refuse_every_key, reset, reset_reused, slow, slow_first_audio,
+                       split_samples, stall, unknown_json)
 
-__all__ = ["Fault", "TABLE", "FAULTS", "POINTS", "UNITS"]
+__all__ = ["Fault", "TABLE", "FAULTS", "POINTS", "UNITS", "BY_POINT"]
 
 POINTS = ("handshake", "key", "connection", "frame", "end")
 # What a fault's ``after`` counts, by point; None: it takes no ``after``.
 UNITS: Dict[str, Optional[str]] = {"handshake": None, "key": None, "connection": "seconds", "frame": "frames",
                                    "end": None}
+BY_POINT = "by point"  # a fault's ``counts`` when its ``after`` counts what its point's do
 
 
 class Fault(NamedTuple):
@@ -46,6 +50,8 @@ class Fault(NamedTuple):
         after: its default ``after`` (frames or seconds, by point); None if it takes none.
         holds_handshake: it keeps a handshake open as long as the client waits, so the
             server must not time the handshake out.
+        counts: what its ``after`` counts when that is not what its point's faults
+            count (``UNITS``): ``"seconds"``, ``"connections"``, or None for nothing.
     """
 
     name: str
@@ -55,11 +61,12 @@ class Fault(NamedTuple):
     advice: str
     after: Optional[float] = None
     holds_handshake: bool = False
+    counts: Optional[str] = BY_POINT
 
     @property
     def unit(self) -> Optional[str]:
-        """What ``after`` counts: ``"frames"``, ``"seconds"``, or None."""
-        return UNITS[self.point]
+        """What ``after`` counts: ``"frames"``, ``"seconds"``, ``"connections"``, or None."""
+        return UNITS[self.point] if self.counts == BY_POINT else self.counts
 
 
 _FAULTS: Tuple[Fault, ...] = (
@@ -113,6 +120,14 @@ _FAULTS: Tuple[Fault, ...] = (
           happens=f"audio leaves at {SLOW_PACE:g}x the speed it plays: playback must underrun",
           advice="keep playing what arrives and count the underruns; do not time out while audio "
                  "keeps coming"),
+    Fault("silent", "frame", stall, counts=None,
+          happens="the connection opens and the request is accepted, then nothing is ever sent: "
+                  "no audio, no end message, no close",
+          advice="give up after your own first-audio timeout, close the connection and report a timeout; "
+                 "an open connection is no proof of a working server"),
+    Fault("slow_first_audio", "frame", slow_first_audio, after=2.0, counts="seconds",
+          happens="each utterance's first audio goes out `after` seconds late, the rest at the normal pace",
+          advice="wait for first audio as long as your first-audio timeout allows; measure the latency"),
     # -- in an utterance, when its audio is out ------------------------------------------
     Fault("close_before_end", "end", close_before_end,
           happens="all the audio, then a clean close (1000) instead of the end message",
@@ -135,6 +150,18 @@ _FAULTS: Tuple[Fault, ...] = (
     Fault("http_500", "handshake", http_500,
           happens="the handshake is answered HTTP 500 on every endpoint",
           advice="raise a connection error carrying the status; retry later, with backoff"),
+    Fault("http_429", "handshake", http_429, after=1.0, counts="seconds",
+          happens="the handshake is answered HTTP 429 with `Retry-After: after` and a small JSON body",
+          advice="raise a rate-limit error carrying the Retry-After; do not retry at once: wait, "
+                 "lower the concurrency or fall back to another provider"),
+    Fault("http_503", "handshake", http_503,
+          happens="the handshake is answered HTTP 503 (Service Unavailable) on every endpoint",
+          advice="raise a connection error carrying the status; retry later with backoff, or fall back"),
+    Fault("concurrency_limit", "handshake", concurrency_limit, after=2, counts="connections",
+          happens=f"at most `after` WebSocket connections are open at once; a handshake beyond that is "
+                  f"answered HTTP 429 with `Retry-After: 1` and a JSON body ({TOO_MANY!r}); a connection "
+                  "that closes frees its place",
+          advice="raise a rate-limit error; hold fewer connections at once (max_concurrent=) or fall back"),
     Fault("no_handshake", "handshake", no_handshake, holds_handshake=True,
           happens="the server accepts TCP (and TLS) and never answers the HTTP upgrade",
           advice="give up after your own connect timeout and close the socket"),
