@@ -14,7 +14,7 @@ rooms of its own:
 - ``mainloop.py``: ``poll()``, and polling from a Tk main loop.
 
 Imports: config, speech, streaming, segmenter, pool, connection (its settings), retry,
-playline, mainloop, callbacks, urls, protocols, checks, errors. Playback is imported
+playline, mainloop, callbacks, urls, protocols, checks, errors, telemetry. Playback is imported
 only when first used.
 """
 
@@ -43,6 +43,7 @@ from .speech import Speech
 from .fragments import Fragments, as_fragments
 from .streaming import Flusher, StreamSpeech, TextStream
 from .speech_words import WordTimer
+from . import telemetry
 from .urls import check_ca_bundle, display_url
 
 if TYPE_CHECKING:
@@ -216,6 +217,7 @@ class TTSClient(MainLoopIntegration):
             line = self._line_for_play() if play else None
             speech = Speech(request.text, self._dialect.sample_rate, **self._speech_args(started, params),
                             **callbacks)
+            speech._telemetry = telemetry.begin()
             with self._lock:
                 self._admit(speech, line)
                 connection, refill = self._pool.take(request)
@@ -307,6 +309,7 @@ class TTSClient(MainLoopIntegration):
         template = self._build_request("stream", voice, params, extra)  # checks the parameters now
         line = self._line_for_play() if play else None
         speech = StreamSpeech("", self._dialect.sample_rate, **self._speech_args(started, params), **callbacks)
+        speech._telemetry = telemetry.begin()
         speech._stream = TextStream(
             speech, segmenter or Segmenter(), lambda unit: self._build_request(unit, voice, params, extra),
             self._send_unit, sequential=self._dialect.reusable, flusher=self._flusher)
@@ -410,5 +413,13 @@ class TTSClient(MainLoopIntegration):
     def _forget(self, speech: Speech) -> None:
         with self._lock:
             self._running.discard(speech)
+        if speech._telemetry is not None:  # None unless OpenTelemetry is installed
+            telemetry.end(speech._telemetry, self._facts(speech))
+
+    def _facts(self, speech: Speech) -> telemetry.SpeechFacts:
+        latency = speech.first_audio_latency
+        return telemetry.SpeechFacts(self.provider, self.model, len(speech.text),
+                                     None if latency is None else latency * 1000.0, speech.duration,
+                                     cached=False, attempts=1, error=speech.error)
 
     # -- configuration ---------------------------------------------------------------

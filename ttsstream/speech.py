@@ -97,6 +97,7 @@ class Speech(Sink, SpeechWords):
         # Set once by the client before the connection begins; read-only after.
         self._connection: Optional[Connection] = None
         self._turn: Optional["Turn"] = None  # its place in the playback line, with play=True
+        self._telemetry: Optional[object] = None  # telemetry.begin()'s token; None when it is off
 
         # The reader thread's, written before the first audio (a Metadata event).
         self._sample_rate = sample_rate
