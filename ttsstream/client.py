@@ -43,7 +43,7 @@ from .speech import Speech
 from .fragments import Fragments, as_fragments
 from .streaming import Flusher, StreamSpeech, TextStream
 from .speech_words import WordTimer
-from . import telemetry
+from .telemetry import SpeechFacts, begin as begin_telemetry, end as end_telemetry
 from .urls import check_ca_bundle, display_url
 
 if TYPE_CHECKING:
@@ -217,7 +217,7 @@ class TTSClient(MainLoopIntegration):
             line = self._line_for_play() if play else None
             speech = Speech(request.text, self._dialect.sample_rate, **self._speech_args(started, params),
                             **callbacks)
-            speech._telemetry = telemetry.begin()
+            speech._telemetry = begin_telemetry()
             with self._lock:
                 self._admit(speech, line)
                 connection, refill = self._pool.take(request)
@@ -309,7 +309,7 @@ class TTSClient(MainLoopIntegration):
         template = self._build_request("stream", voice, params, extra)  # checks the parameters now
         line = self._line_for_play() if play else None
         speech = StreamSpeech("", self._dialect.sample_rate, **self._speech_args(started, params), **callbacks)
-        speech._telemetry = telemetry.begin()
+        speech._telemetry = begin_telemetry()
         speech._stream = TextStream(
             speech, segmenter or Segmenter(), lambda unit: self._build_request(unit, voice, params, extra),
             self._send_unit, sequential=self._dialect.reusable, flusher=self._flusher)
@@ -414,12 +414,13 @@ class TTSClient(MainLoopIntegration):
         with self._lock:
             self._running.discard(speech)
         if speech._telemetry is not None:  # None unless OpenTelemetry is installed
-            telemetry.end(speech._telemetry, self._facts(speech))
-
-    def _facts(self, speech: Speech) -> telemetry.SpeechFacts:
-        latency = speech.first_audio_latency
-        return telemetry.SpeechFacts(self.provider, self.model, len(speech.text),
-                                     None if latency is None else latency * 1000.0, speech.duration,
-                                     cached=False, attempts=1, error=speech.error)
+            end_telemetry(speech._telemetry, _facts(self, speech))
 
     # -- configuration ---------------------------------------------------------------
+
+
+def _facts(client: TTSClient, speech: Speech) -> SpeechFacts:
+    """What a finished speech tells telemetry (its span and metrics)."""
+    latency = speech.first_audio_latency
+    return SpeechFacts(client.provider, client.model, len(speech.text), None if latency is None else latency * 1000.0,
+                       speech.duration, cached=False, attempts=1, error=speech.error)
