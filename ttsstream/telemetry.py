@@ -197,12 +197,13 @@ def _record(otel: _Instruments, token: object, facts: SpeechFacts) -> None:
     }
     if facts.first_audio_ms is not None:
         attributes["ttsstream.first_audio_ms"] = facts.first_audio_ms
-    # A cancelled speech (a barge-in, stop(), close()) was wanted to end: not a failure.
+    # A cancelled speech (a barge-in, stop(), close()) was meant to end: not a failure,
+    # so no error.type either (its presence means one, in OpenTelemetry's conventions).
     failed = facts.error is not None and not isinstance(facts.error, Cancelled)
-    if facts.error is not None:
-        attributes["error.type"] = error_type(facts.error)
     if isinstance(facts.error, Cancelled):
         attributes["ttsstream.cancelled"] = True
+    elif facts.error is not None:
+        attributes["error.type"] = error_type(facts.error)
     span = otel.tracer.start_span(SPAN_NAME, context=token.context, kind=otel.trace.SpanKind.CLIENT,
                                   attributes=attributes, start_time=token.start_ns)
     if failed:
