@@ -11,7 +11,7 @@ from typing import List
 
 import pytest
 
-from ttsstream import InvalidParameterError, PhraseCache, Provider, TTSClient
+from ttsstream import ConnectionFailed, InvalidParameterError, PhraseCache, Provider, TTSClient
 from ttsstream.server import tone_pcm
 
 LINE = "One moment, please."
@@ -63,7 +63,7 @@ def test_a_failed_or_cancelled_speech_is_not_kept(make_server):
     server = make_server(fault="drop:after=2")
     with TTSClient("eigenai", url=server.url, cache=True) as client:
         for _ in range(2):
-            with pytest.raises(Exception):
+            with pytest.raises(ConnectionFailed):
                 client.speak(LINE)
     assert len(server.transcript) == 2
 

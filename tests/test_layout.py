@@ -129,6 +129,9 @@ def test_leaves_import_nothing_of_the_package(leaf: str) -> None:
     ("ttsstream.words", ["ttsstream.client", "ttsstream.connection", "ttsstream.wire", "ttsstream.speech",
                          "ttsstream.pool", "ttsstream.playback", "ttsstream.playline", "ttsstream.server",
                          "ttsstream.protocols", "ttsstream.api", "ttsstream.cli"]),
+    # Telemetry is told what happened; it reaches for nothing that makes it happen.
+    ("ttsstream.telemetry", ["ttsstream.client", "ttsstream.speech", "ttsstream.connection", "ttsstream.pool",
+                             "ttsstream.wire", "ttsstream.playback", "ttsstream.protocols", "ttsstream.server"]),
 ])
 def test_arrows_point_one_way(layer: str, forbidden: List[str]) -> None:
     for name, targets in _imports_of([layer]).items():
@@ -161,6 +164,11 @@ def test_word_timing_opens_no_socket() -> None:
     assert words, "no ttsstream.words modules were found"
     for path in words:
         assert not {"socket", "ssl", "websocket", "websockets", "asyncio"} & _third_party(path), path
+
+
+def test_opentelemetry_is_imported_only_by_telemetry() -> None:
+    assert sorted(name for name, path in PATHS.items() if "opentelemetry" in _third_party(path)) == [
+        "ttsstream.telemetry"]
 
 
 def test_pyaudio_is_imported_only_by_playback_devices() -> None:

@@ -228,8 +228,11 @@ def test_concurrency_limit_refuses_one_connection_too_many_until_one_closes(make
         with client_of(server, provider, retries=0) as client:
             with pytest.raises(RateLimited) as caught:
                 client.speak(TEXT)
-            close_and_wait(held.pop())  # a place is free again
-            spoken = client.speak(TEXT)
+            close_and_wait(held.pop())  # a place is free again, but this client waits out the Retry-After
+            with pytest.raises(RateLimited, match="left alone"):
+                client.speak(TEXT)
+        with client_of(server, provider, retries=0) as fresh:
+            spoken = fresh.speak(TEXT)
     finally:
         for ws in held:
             close_quietly(ws)

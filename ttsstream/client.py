@@ -14,7 +14,7 @@ rooms of its own:
 - ``mainloop.py``: ``poll()``, and polling from a Tk main loop.
 
 Imports: config, speech, streaming, segmenter, pool, connection (its settings), retry,
-playline, mainloop, callbacks, urls, protocols, checks, errors. Playback is imported
+playline, mainloop, callbacks, urls, protocols, checks, errors, telemetry. Playback is imported
 only when first used.
 """
 
@@ -43,8 +43,10 @@ from .routing import Course, Router
 from .segmenter import Segmenter, split_text
 from .speech import Speech
 from .fragments import Fragments, as_fragments
-from .streaming import Flusher, StreamSpeech, TextStream
+from .flusher import Flusher
+from .streaming import StreamSpeech, TextStream
 from .speech_words import WordTimer
+from .telemetry import SpeechFacts, begin as begin_telemetry, end as end_telemetry
 from .urls import check_ca_bundle, display_url
 
 if TYPE_CHECKING:
@@ -91,17 +93,13 @@ class TTSClient(MainLoopIntegration):
         player: the ``AudioPlayer`` that ``play=True`` uses (to pick a device, a
             prebuffer or a volume); None makes a default one when first needed. The
             client stops a player it was given but leaves closing it to its owner.
-        fallback: providers to speak with, in order, when this one fails before the
-            first audio (``Provider(...)`` or a name such as ``"local"``). A provider that
-            keeps failing is left alone for a while (a circuit breaker), one that rate
-            limits until its ``Retry-After`` has passed, and one that refuses its key for
-            good. ``speech.provider`` and ``speech.attempts`` say what happened.
-        max_concurrent: at most this many speeches of this client talk to one provider
-            at once; the rest wait their turn, first come first served (a waiting
-            speech's ``first_audio`` timeout starts when it is sent).
-        cache: ``True`` keeps spoken phrases in memory; a ``PhraseCache`` (on disk, shared
-            by processes) too. A phrase spoken again with the same provider, model, voice
-            and parameters plays from it at once: no connection, ``speech.cached`` True.
+        fallback: providers to speak with, in order, when this one fails before the first
+            audio (``Provider(...)`` or a name such as ``"local"``); one that keeps failing
+            is left alone a while (see the "Never silent" guide).
+        max_concurrent: at most this many speeches talk to one provider at once; the
+            rest wait their turn, first come first served.
+        cache: ``True`` keeps spoken phrases in memory, a ``PhraseCache`` on disk too: a
+            phrase said again plays from it at once (``speech.cached``).
 
     Raises:
         InvalidParameterError: a bad provider, model, url, timeout or dispatch, or a
@@ -122,17 +120,10 @@ class TTSClient(MainLoopIntegration):
         timeouts = Timeouts.of(timeout)
         require_number("max_idle (seconds)", max_idle, 0, 86400, low_open=True,
                        error=lambda message: InvalidParameterError(message, parameter="max_idle"))
-        if max_concurrent is not None:
-            require_number("max_concurrent", max_concurrent, 1, 100_000, integer=True,
-                           error=lambda message: InvalidParameterError(message, parameter="max_concurrent"))
-        if isinstance(fallback, (str, Provider)) or (fallback is not None and not isinstance(fallback, Sequence)):
-            raise InvalidParameterError("fallback is a list of providers, e.g. fallback=['local']",
-                                        parameter="fallback")
-        providers = [Provider(provider, api_key, model, voice, url), *(Provider.of(p) for p in fallback or ())]
         options = Options(timeouts, float(max_idle), RetryPolicy(retries).retries, check_ca_bundle(ca_bundle),
                           allow_insecure, max_concurrent)
-        self._routes = routes = make_routes(providers, options)
-        self._router = Router(routes, _phrase_cache(cache))
+        self._routes = routes = make_routes(Provider(provider, api_key, model, voice, url), fallback, options)
+        self._router = Router(routes, cache)
         self.provider = provider
         self.model = routes[0].model
         self.voice = voice
@@ -244,6 +235,7 @@ class TTSClient(MainLoopIntegration):
             line = self._line_for_play() if play else None
             speech = Speech(request.text, self._dialect.sample_rate, **self._speech_args(started, params),
                             **callbacks)
+            speech._telemetry = begin_telemetry()
             with self._lock:
                 self._admit(speech, line)
             self._router.send(speech, spec, request, speech)
@@ -333,6 +325,7 @@ class TTSClient(MainLoopIntegration):
         template = self._build_request("stream", voice, params, extra)  # checks the parameters now
         line = self._line_for_play() if play else None
         speech = StreamSpeech("", self._dialect.sample_rate, **self._speech_args(started, params), **callbacks)
+        speech._telemetry = begin_telemetry()
         # With fallbacks, one unit at a time until the first audio says which provider speaks.
         ahead = 1 if len(self._routes) > 1 else UNITS_AHEAD
         course = Course(lambda: speech._stream.widen(UNITS_AHEAD))
@@ -426,15 +419,18 @@ class TTSClient(MainLoopIntegration):
     def _forget(self, speech: Speech) -> None:
         with self._lock:
             self._running.discard(speech)
+        if speech._telemetry is not None:  # None unless OpenTelemetry is installed
+            end_telemetry(speech._telemetry, _facts(self, speech))
 
 
 
-def _phrase_cache(cache: Union[None, bool, PhraseCache]) -> Optional[PhraseCache]:
-    """The cache ``TTSClient(cache=...)`` means. Raises InvalidParameterError."""
-    if cache is None or cache is False:
-        return None
-    if cache is True:
-        return PhraseCache()
-    if isinstance(cache, PhraseCache):
-        return cache
-    raise InvalidParameterError(f"cache is True, a PhraseCache or None, got {cache!r}", parameter="cache")
+def _facts(client: TTSClient, speech: Speech) -> SpeechFacts:
+    """What a finished speech tells telemetry (its span and metrics)."""
+    latency = speech.first_audio_latency
+    provider = speech.provider
+    spoke = provider is not None and speech.error is None
+    return SpeechFacts(provider.name if provider is not None else client.provider,
+                       provider.model or client.model if provider is not None else client.model,
+                       len(speech.text), None if latency is None else latency * 1000.0, speech.duration,
+                       cached=speech.cached, attempts=len(speech.attempts) + (1 if spoke else 0),
+                       error=speech.error)

@@ -13,14 +13,15 @@ fields) into a request its dialect accepts:
 
 With fallbacks, the fallback is the retry: every route but the last tries once, so a
 dead first provider costs one attempt, not four. Imports: provider, config, connection,
-pool, health, retry, protocols, urls, errors.
+pool, health, retry, protocols, urls, checks, errors.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+from .checks import require_number
 from .config import Endpoint, check_voice, choose_dialect, resolve_key
 from .connection import Settings
 from .errors import InvalidParameterError
@@ -155,13 +156,21 @@ class Route:
                        "; ".join(said))
 
 
-def make_routes(providers: List[Provider], options: Options) -> Tuple[Route, ...]:
-    """The routes of ``providers`` (the client's own first), each checked now.
+def make_routes(own: Provider, fallback: Optional[Sequence[Union[str, Provider]]],
+                options: Options) -> Tuple[Route, ...]:
+    """The routes of a client: its own provider's, then its ``fallback`` list's, each checked now.
 
     Raises:
-        InvalidParameterError: a bad provider, model, url, voice or parameter.
+        InvalidParameterError: a bad provider, model, url, voice or parameter, a
+            ``fallback`` that is not a list of providers, or a bad ``max_concurrent``.
         AuthenticationError: a provider with no key where one is needed.
     """
+    if options.max_concurrent is not None:
+        require_number("max_concurrent", options.max_concurrent, 1, 100_000, integer=True,
+                       error=lambda message: InvalidParameterError(message, parameter="max_concurrent"))
+    if isinstance(fallback, (str, Provider)) or (fallback is not None and not isinstance(fallback, Sequence)):
+        raise InvalidParameterError("fallback is a list of providers, e.g. fallback=['local']", parameter="fallback")
+    providers = [own, *(Provider.of(value) for value in fallback or ())]
     routes: List[Route] = []
     try:
         for index, provider in enumerate(providers):

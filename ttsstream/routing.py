@@ -20,13 +20,14 @@ later units go there, and until then it sends one unit at a time (``Course``). E
 switch is logged at WARNING with its reason; ``speech.provider`` and
 ``speech.attempts`` say what happened.
 
-Imports: routes, health, cache, replay, connection (the Sink interface), protocols, errors.
+Imports: routes, health, cache, replay, telemetry, connection (the Sink interface), protocols,
+errors.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
 
 from .cache import CachedAudio, PhraseCache
 from .connection import Connection, Sink
@@ -35,6 +36,7 @@ from .health import counts_against
 from .protocols import Request, WordTime
 from .replay import Replayer
 from .routes import Route, Spec
+from .telemetry import cache_lookup, fallback
 
 if TYPE_CHECKING:
     from .speech import Speech
@@ -70,14 +72,17 @@ class Router:
 
     Args:
         routes: the client's own route first, then its fallbacks.
-        cache: the phrase cache, or None.
+        cache: the phrase cache: None, ``True`` (one in memory) or a ``PhraseCache``.
+
+    Raises:
+        InvalidParameterError: anything else as ``cache``.
 
     Thread: any.
     """
 
-    def __init__(self, routes: Tuple[Route, ...], cache: Optional[PhraseCache]) -> None:
+    def __init__(self, routes: Tuple[Route, ...], cache: Union[None, bool, PhraseCache]) -> None:
         self.routes = routes
-        self.cache = cache
+        self.cache = _phrase_cache(cache)
         self._replayer = Replayer()
 
     def send(self, sink: Sink, spec: Spec, request: Request, owner: "Speech", *, course: Optional[Course] = None,
@@ -106,7 +111,9 @@ class Router:
             key = self.cache.key(route.cache_parts(request))
         except InvalidParameterError:  # a field that has no canonical form: not kept
             return None, None
-        return key, self.cache.get(key)
+        hit = self.cache.get(key)
+        cache_lookup(hit is not None)
+        return key, hit
 
     def replay(self, sink: Sink, audio: CachedAudio) -> bool:
         return self._replayer.play(sink, audio)
@@ -116,6 +123,17 @@ class Router:
         self._replayer.close()
         for route in self.routes:
             route.pool.close()
+
+
+def _phrase_cache(cache: Union[None, bool, PhraseCache]) -> Optional[PhraseCache]:
+    """The cache ``TTSClient(cache=...)`` means. Raises InvalidParameterError."""
+    if cache is None or cache is False:
+        return None
+    if cache is True:
+        return PhraseCache()
+    if isinstance(cache, PhraseCache):
+        return cache
+    raise InvalidParameterError(f"cache is True, a PhraseCache or None, got {cache!r}", parameter="cache")
 
 
 class Job:
@@ -193,8 +211,10 @@ class Job:
         self.index += 1
         if course is not None:
             course.floor = max(course.floor, self.index)
+        after = self.router.routes[self.index]
         logger.warning("%s failed before any audio (%s: %s); speaking with %s instead", route.title,
-                       type(error).__name__, error, self.router.routes[self.index].title)
+                       type(error).__name__, error, after.title)
+        fallback(route.provider.name, after.provider.name, error)
         return True
 
     # -- from the attempt, on its reader thread -----------------------------------------

@@ -74,12 +74,9 @@ class Speech(Sink, SpeechWords):
     Attributes:
         text: what was asked to be spoken.
         callback_errors: exceptions raised by this speech's callbacks (logged, not raised).
-        provider: the ``Provider`` that spoke it (while it runs, or after it failed: the
-            last one tried).
-        attempts: ``(Provider, TTSError)`` for each provider that failed (or was passed
-            over) before the one that spoke, in order; with no fallback, the one failure.
-        cached: True when it played from the client's phrase cache (a text stream: every
-            unit did), with no connection at all.
+        provider: the ``Provider`` that spoke it (while it runs, or if it failed: the last tried).
+        attempts: ``(Provider, TTSError)`` for each provider that failed or was passed over first.
+        cached: True when it played from the phrase cache, with no connection (a stream: every unit).
     """
 
     def __init__(self, text: str, sample_rate: int, *, on_audio: Optional[AudioCallback],
@@ -109,6 +106,7 @@ class Speech(Sink, SpeechWords):
         # Set once by the client before the connection begins; read-only after.
         self._connection: Optional[Connection] = None
         self._turn: Optional["Turn"] = None  # its place in the playback line, with play=True
+        self._telemetry: Optional[object] = None  # telemetry.begin()'s token; None when it is off
 
         # The reader thread's, written before the first audio (a Metadata event).
         self._sample_rate = sample_rate

@@ -25,25 +25,23 @@ Imports: speech, segmenter, connection (the Sink interface), protocols, errors.
 from __future__ import annotations
 
 import collections
-import heapq
-import itertools
 import logging
 import threading
 import time
 from typing import Callable, Deque, Iterable, List, Optional, Tuple
 
 from .connection import Connection, Sink
+from .flusher import Flusher
 from .errors import InvalidParameterError, TTSError
 from .protocols import Request, WordTime
 from .protocols.params import check_encodable
 from .segmenter import Segmenter
 from .speech import Speech
 
-__all__ = ["StreamSpeech", "TextStream", "Flusher"]
+__all__ = ["StreamSpeech", "TextStream"]
 
 logger = logging.getLogger("ttsstream")
 
-_ids = itertools.count(1)
 _FEEDER_JOIN = 5.0  # seconds close() waits for a text iterator to hand back its thread
 
 
@@ -398,63 +396,3 @@ class TextStream:
     def _all_spoken(self) -> bool:
         """Under the lock: the text is finished and every unit has ended."""
         return self._finished and not self._line and not self._stopped
-
-
-class Flusher:
-    """One thread per client that hands text streams their flush time.
-
-    A stream whose text has waited ``flush_after`` seconds (an LLM paused mid-sentence)
-    gets ``flush(now)``, so that its segmenter may release what it holds. Started with
-    the first stream that needs it; ``close()`` ends it.
-
-    Thread: any; the flushes run on the thread ``ttsstream-flush-N``.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        # Guarded by _cond.
-        self._heap: List[Tuple[float, int, TextStream]] = []
-        self._order = itertools.count()
-        self._thread: Optional[threading.Thread] = None
-        self._closed = False
-
-    def schedule(self, stream: TextStream, when: float) -> None:
-        with self._cond:
-            if self._closed:
-                return
-            heapq.heappush(self._heap, (when, next(self._order), stream))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"ttsstream-flush-{next(_ids)}", daemon=True)
-                self._thread.start()
-            self._cond.notify()
-
-    def forget(self, stream: TextStream) -> None:
-        with self._cond:
-            self._heap = [entry for entry in self._heap if entry[2] is not stream]
-            heapq.heapify(self._heap)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._heap.clear()
-            self._cond.notify()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(5.0)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._closed:
-                    now = time.monotonic()
-                    if self._heap and self._heap[0][0] <= now:
-                        _, _, stream = heapq.heappop(self._heap)
-                        break
-                    self._cond.wait(None if not self._heap else self._heap[0][0] - now)
-                else:
-                    return
-            try:
-                stream.flush(time.monotonic())
-            except Exception:  # a stream's failure must not stop the others' flushes
-                logger.exception("flushing a text stream failed")
-
