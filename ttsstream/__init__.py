@@ -16,6 +16,7 @@ import logging
 
 from .api import choose_provider, speak
 from .audio import AudioChunk
+from .cache import PhraseCache
 from .client import Speech, TTSClient
 from .errors import (
     AuthenticationError,
@@ -48,6 +49,7 @@ __all__ = [
     "AudioChunk",
     "AudioPlayer",
     "Timeouts",
+    "PhraseCache",
     "Segment",
     "Word",
     "Segmenter",
