@@ -89,7 +89,7 @@ def test_defaults_and_repr(tmp_path: Path) -> None:
     assert disk.path == str(tmp_path / "made" / "here") and memory.path is None
 
 
-@pytest.mark.parametrize("key", ["abc", key_of("x").upper(), key_of("x") + "0", "../" + key_of("x")[3:], 7])
+@pytest.mark.parametrize("key", ["abc", key_of("x").upper(), key_of("x") + "0", "../" + key_of("x")[3:], 7, ["a"]])
 def test_a_key_is_what_key_returns(tmp_path: Path, key: Any) -> None:
     cache = PhraseCache(tmp_path)
     with pytest.raises(InvalidParameterError, match=r"PhraseCache.key\(parts\)"):

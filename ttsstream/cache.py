@@ -201,6 +201,8 @@ class PhraseCache:
 
         Thread: any; a disk read runs outside the lock.
         """
+        if not isinstance(key, str):  # before the lookup: a list is unhashable
+            _check_key(key)
         with self._lock:
             audio = self._memory.get(key)
             if audio is not None:
