@@ -16,6 +16,7 @@ import logging
 
 from .api import choose_provider, speak
 from .audio import AudioChunk
+from .cache import PhraseCache
 from .client import Speech, TTSClient
 from .errors import (
     AuthenticationError,
@@ -30,7 +31,6 @@ from .errors import (
     TTSError,
 )
 from .provider import Provider
-from .cache import PhraseCache
 from .playback import AudioPlayer  # PyAudio itself is imported only when playback starts
 from .protocols.voices import Voice, voices
 from .retry import Timeouts
@@ -53,6 +53,7 @@ __all__ = [
     "AudioChunk",
     "AudioPlayer",
     "Timeouts",
+    "PhraseCache",
     "Segment",
     "Word",
     "Segmenter",
