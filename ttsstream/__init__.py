@@ -30,9 +30,9 @@ from .errors import (
     SynthesisTimeout,
     TTSError,
 )
-from .provider import Provider
 from .playback import AudioPlayer  # PyAudio itself is imported only when playback starts
 from .protocols.voices import Voice, voices
+from .provider import Provider
 from .retry import Timeouts
 from .segmenter import Segmenter
 from .speech import Segment
@@ -53,7 +53,6 @@ __all__ = [
     "AudioChunk",
     "AudioPlayer",
     "Timeouts",
-    "PhraseCache",
     "Segment",
     "Word",
     "Segmenter",
