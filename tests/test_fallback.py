@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import Iterator, List
 
 import pytest
 
-from ttsstream import (AuthenticationError, ConnectionFailed, InvalidParameterError, Provider, ServerError,
-                       SynthesisTimeout, Timeouts, TTSClient)
+from ttsstream import (AuthenticationError, ConnectionFailed, InvalidParameterError, Provider, RateLimited,
+                       ServerError, SynthesisTimeout, Timeouts, TTSClient, health)
 from ttsstream.server import tone_pcm
 
 from doors import HTTP_401, HTTP_503, Door
@@ -72,7 +73,11 @@ def test_a_refused_connection_falls_back_and_says_so(dead_url, server, caplog):
     ("close:after=0", ConnectionFailed),    # a close frame before any audio
     ("error:after=0", ServerError),         # the service's own error before any audio
     ("drop:after=0", ConnectionFailed),     # TCP dropped before any audio
-    ("stall:after=0", SynthesisTimeout),    # connected, request accepted, and silent
+    ("stall:after=0", SynthesisTimeout),    # silent after the request
+    ("silent", SynthesisTimeout),           # connected, request accepted, and never a word
+    ("http_503", ConnectionFailed),
+    ("http_429", RateLimited),              # too many requests
+    ("slow_first_audio:after=3", SynthesisTimeout),  # slower than the first_audio limit
 ])
 @pytest.mark.parametrize("provider", ["eigenai", "shunyalabs"])
 def test_every_failure_before_audio_falls_back(make_server, server, fault, error, provider):
@@ -206,3 +211,66 @@ def test_a_text_stream_falls_back_before_its_first_audio_and_stays(dead_url, ser
     assert "".join(u.text for u in served).replace(" ", "") == "".join(sentences).replace(" ", "")
     assert speech.provider is not None and speech.provider.url == server.url
     assert len(speech.attempts) >= 1 and all(isinstance(e, ConnectionFailed) for _, e in speech.attempts)
+
+
+# -- with the bundled server's load faults -----------------------------------------------
+
+
+def test_a_rate_limited_provider_is_not_tried_again_before_retry_after(make_server, server):
+    primary = make_server(fault="http_429:after=30")
+    with TTSClient("eigenai", api_key=KEY, url=primary.url, fallback=[fallback_to(server)]) as client:
+        speeches = [client.speak(f"Limited {n}.") for n in range(3)]
+    assert primary.handshakes == 1
+    assert all(s.pcm == tone_pcm(s.text) for s in speeches)
+    first, later = speeches[0].attempts[0][1], speeches[-1].attempts[0][1]
+    assert isinstance(first, RateLimited) and first.retry_after == 30 and first.code == 429
+    assert isinstance(later, RateLimited) and 0 < later.retry_after <= 30 and "left alone" in str(later)
+
+
+def test_max_concurrent_keeps_under_a_services_concurrency_limit(make_server):
+    texts = [f"Overlapping speech {n}, long enough to overlap." for n in range(6)]
+
+    def run(max_concurrent):
+        server = make_server(fault="concurrency_limit:after=2", realtime=4.0)
+        with TTSClient("shunyalabs", url=server.url, max_concurrent=max_concurrent, retries=0) as client:
+            speeches = [client.speak(text, block=False) for text in texts]
+            for speech in speeches:
+                try:
+                    speech.wait(30)
+                except RateLimited:
+                    pass
+        return speeches
+
+    capped = run(2)
+    assert all(s.error is None and s.pcm == tone_pcm(s.text) for s in capped)
+    uncapped = run(None)  # the same speeches all at once: the service refuses some
+    assert any(isinstance(s.error, RateLimited) for s in uncapped)
+
+
+def test_a_down_provider_gets_one_probe_after_its_cool_down_and_is_used_again_once_it_answers(
+        make_server, server, monkeypatch):
+    monkeypatch.setattr(health, "COOL_DOWN", 0.5)
+    primary = make_server(fault="http_503")
+    with TTSClient("eigenai", api_key=KEY, url=primary.url, timeout=Timeouts(first_audio=1.0),
+                   fallback=[fallback_to(server)]) as client:
+        for n in range(health.FAILURES_TO_OPEN + 2):
+            client.speak(f"While it is down {n}.")
+        assert primary.handshakes == health.FAILURES_TO_OPEN  # open: not knocked on since
+        primary.set_fault("silent")  # answers the handshake, then says nothing
+        deadline = time.monotonic() + 10
+        while primary.handshakes == health.FAILURES_TO_OPEN and time.monotonic() < deadline:
+            burst = [client.speak(f"Probe burst {n}.", block=False) for n in range(5)]
+            for speech in burst:
+                speech.wait(10)
+        assert primary.handshakes == health.FAILURES_TO_OPEN + 1  # one probe, however many spoke
+        assert all(s.pcm == tone_pcm(s.text) for s in burst)
+        primary.set_fault(None)
+        while time.monotonic() < deadline:
+            back = client.speak("Is it back?")
+            if back.provider is not None and back.provider.url == primary.url:
+                break
+        else:
+            pytest.fail("the recovered provider was never used again")
+        after = client.speak("It is back.")
+    assert after.provider.url == primary.url and after.attempts == []
+    assert after.pcm == tone_pcm("It is back.")

@@ -151,3 +151,10 @@ def test_no_limit_runs_at_once():
     for n in range(5):
         slots.take(lambda n=n: ran.append(n) or True)
     assert ran == [0, 1, 2, 3, 4]
+
+
+def test_a_503_that_says_retry_after_is_waited_out_too():
+    health = Health("EigenAI")
+    health.failed(ConnectionFailed("HTTP 503", status=503, retry_after=4.0), False, 0.0)
+    assert isinstance(health.admit(3.9)[0], RateLimited)
+    assert health.admit(4.0) == (None, False)

@@ -7,7 +7,8 @@ that is down. ``Health`` remembers what one provider's recent attempts said and 
 - **A refused key** is final: the provider is not tried again by this client (the same
   key will be refused again), and every later speech gets the refusal at once.
 - **A rate limit** (``RateLimited``: HTTP 429, a concurrency limit) closes the provider
-  until its ``retry_after`` has passed (``DEFAULT_RATE_PAUSE`` when it named none).
+  until its ``retry_after`` has passed (``DEFAULT_RATE_PAUSE`` when it named none); so
+  does an HTTP 503 that says ``Retry-After``.
 - **Failures in a row** (a connection refused or dropped, an HTTP 5xx, a close or an
   error before the audio, a first audio that never came) open the breaker after
   ``FAILURES_TO_OPEN``: the provider is skipped for a cool-down, then probed by one
@@ -131,6 +132,8 @@ class Health:
             elif counts_against(error):
                 self._failures += 1
                 self._last = error
+                if isinstance(error, ConnectionFailed) and error.retry_after is not None:  # a 503's Retry-After
+                    self._limited_until = max(self._limited_until, now + error.retry_after)
                 if probe:  # still down: wait longer before the next probe
                     self._cool_down = min(self._cool_down * 2, MAX_COOL_DOWN)
                     self._open_until = now + self._cool_down

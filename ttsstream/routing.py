@@ -27,6 +27,7 @@ errors.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
 
 from .cache import CachedAudio, PhraseCache
@@ -258,7 +259,8 @@ class Attempt(Sink):
     Thread: the route's connection's reader thread (``send``: whoever gives it a slot).
     """
 
-    __slots__ = ("job", "route", "request", "probe", "key", "heard", "over", "chunks", "kept", "rate", "words")
+    __slots__ = ("job", "route", "request", "probe", "key", "heard", "over", "chunks", "kept", "rate", "words",
+                 "caller")
 
     def __init__(self, job: Job, route: Route, request: Request, probe: bool, key: Optional[str]) -> None:
         self.job = job
@@ -272,6 +274,7 @@ class Attempt(Sink):
         self.kept = 0
         self.rate: Optional[int] = None
         self.words: Optional[Tuple[WordTime, ...]] = None
+        self.caller = threading.current_thread()
 
     def send(self) -> bool:
         """In a slot of the route: take a connection and begin. False if not sent."""
@@ -279,8 +282,10 @@ class Attempt(Sink):
         if job.sink._unwanted():  # cancelled while it waited for the slot
             route.health.abandoned(self.probe)
             return False
+        # Sent from a slot given back on another thread: that thread waits on nothing.
+        mine = job.from_reader or threading.current_thread() is not self.caller
         try:
-            connection, refill = route.pool.take(self.request, from_own_reader=job.from_reader)
+            connection, refill = route.pool.take(self.request, from_own_reader=mine)
         except TTSError as exc:  # the client was closed meanwhile
             route.health.abandoned(self.probe)
             job.sink._end(exc)
