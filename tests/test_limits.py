@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ttsstream import Cancelled, ServerError, TTSClient
+from ttsstream import Cancelled, ServerError, Timeouts, TTSClient
 from ttsstream.health import FAILURES_TO_OPEN
 from ttsstream.server import tone_pcm
 
@@ -46,3 +46,17 @@ def test_slots_are_per_client_and_freed_by_failures(make_server):
             with pytest.raises(ServerError):
                 client.speak(f"Failing {n}.")
     assert len(server.transcript) == FAILURES_TO_OPEN
+
+
+def test_a_waiting_speechs_first_audio_limit_starts_when_it_is_sent(make_server):
+    # Each speech takes about a second at real time; the limit is half a second. A speech
+    # that counted its wait in line would time out before its turn came.
+    server = make_server(realtime=1.0)
+    texts = [f"In line, number {n}." for n in range(3)]
+    with TTSClient("eigenai", url=server.url, max_concurrent=1, timeout=Timeouts(first_audio=0.5)) as client:
+        speeches = [client.speak(text, block=False) for text in texts]
+        for speech in speeches:
+            speech.wait(30)
+    assert all(s.pcm == tone_pcm(s.text) for s in speeches)
+    assert speeches[0].duration + speeches[1].duration > 1.0  # the wait in line: longer than the limit
+    assert speeches[-1].first_audio_latency > 0.5

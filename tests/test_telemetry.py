@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
-from ttsstream import ConnectionFailed, ServerError, TTSClient, telemetry
+from ttsstream import ConnectionFailed, Provider, ServerError, TTSClient, telemetry
 from ttsstream.errors import Cancelled
 
 
@@ -241,6 +241,26 @@ def test_fallbacks_and_cache_lookups_are_counted(recorded: Otel) -> None:
     misses = {"ttsstream.cache.hit": False}
     assert _sum(after, telemetry.CACHE_LOOKUPS, **hits) - _sum(before, telemetry.CACHE_LOOKUPS, **hits) == 1
     assert _sum(after, telemetry.CACHE_LOOKUPS, **misses) - _sum(before, telemetry.CACHE_LOOKUPS, **misses) == 2
+
+
+def test_a_fallen_back_and_a_cached_speech_say_so_in_their_spans_and_metrics(
+        recorded: Otel, server: Any, make_server: Any) -> None:
+    down = make_server(fault="http_500")
+    before = _metrics(recorded.reader)
+    with TTSClient(provider="eigenai", url=down.url, retries=0, cache=True,
+                   fallback=[Provider("local", model="qwen3-tts", url=server.url)]) as client:
+        first = client.speak("Said twice.")
+        again = client.speak("Said twice.")
+    after = _metrics(recorded.reader)
+    spoken, cached = [dict(span.attributes or {}) for span in _speech_spans(recorded)]
+    assert first.provider is not None and first.provider.name == "local" and again.cached
+    assert (spoken["ttsstream.provider"], spoken["ttsstream.model"]) == ("local", "qwen3-tts")
+    assert spoken["ttsstream.attempts"] == 2 and spoken["ttsstream.cached"] is False
+    assert cached["ttsstream.cached"] is True and cached["ttsstream.attempts"] == 2  # the first tried again
+    route = {"ttsstream.fallback.from": "eigenai", "ttsstream.fallback.to": "local", "error.type": "ConnectionFailed"}
+    assert _sum(after, telemetry.FALLBACKS, **route) - _sum(before, telemetry.FALLBACKS, **route) == 2
+    hits = {"ttsstream.cache.hit": True}
+    assert _sum(after, telemetry.CACHE_LOOKUPS, **hits) - _sum(before, telemetry.CACHE_LOOKUPS, **hits) == 1
 
 
 def test_the_instruments_follow_the_conventions_for_units(recorded: Otel, server: Any) -> None:
