@@ -147,15 +147,20 @@ def test_a_rejected_key_is_tried_exactly_once(doors, server):
     assert "not tried again" in str(speeches[-1].attempts[0][1])
 
 
-def test_a_failing_provider_is_left_alone_by_the_circuit_breaker(doors, server):
+def test_a_failing_provider_is_left_alone_by_the_circuit_breaker(doors, server, caplog):
     door = doors(refusals=1000, answer=HTTP_503)
+    caplog.set_level(logging.WARNING, logger="ttsstream.fallback")
     with TTSClient("eigenai", api_key=KEY, url=f"ws://127.0.0.1:{door.port}",
                    fallback=[fallback_to(server)]) as client:
         speeches = [client.speak(f"Breaker speech {n}.") for n in range(8)]
+    said = [r.getMessage() for r in caplog.records if "instead" in r.getMessage()]
+    assert sum("failed before any audio" in line for line in said) == 3
+    assert sum("is not tried now" in line for line in said) == 5
     assert all(s.pcm == tone_pcm(s.text) for s in speeches)
     assert door.accepted == 3  # three in a row open the breaker; the cool-down has not passed
     skipped = speeches[-1].attempts[0][1]
     assert isinstance(skipped, ConnectionFailed) and "circuit breaker" in str(skipped)
+    assert "fallback=[Provider('eigenai'" in repr(client) and FALLBACK_KEY not in repr(client)
 
 
 def test_without_a_fallback_an_open_breaker_fails_at_once(doors, server):

@@ -148,8 +148,9 @@ class TTSClient(MainLoopIntegration):
 
     def __repr__(self) -> str:
         url = self._endpoint.url or "(local, not started)"
+        fallback = f", fallback={[route.provider for route in self._routes[1:]]!r}" if len(self._routes) > 1 else ""
         return (f"TTSClient(provider={self.provider!r}, model={self.model!r}, voice={self.voice!r}, "
-                f"url={display_url(url)!r}, dispatch={self.dispatch!r})")
+                f"url={display_url(url)!r}, dispatch={self.dispatch!r}{fallback})")
 
     def __enter__(self) -> "TTSClient":
         return self

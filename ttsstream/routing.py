@@ -175,7 +175,7 @@ class Job:
                     self._send(Attempt(self, route, request, probe, key))
                     return
             assert refusal is not None
-            if not self._move_on(route, refusal):
+            if not self._move_on(route, refusal, tried=False):
                 return
 
     def _send(self, attempt: Attempt) -> None:
@@ -200,9 +200,9 @@ class Job:
             course.settled = route.index
             course.widen()
 
-    def _move_on(self, route: Route, error: TTSError) -> bool:
-        """``route`` failed (or refused) before any audio: True to try the next one, else
-        end the sink with ``error``."""
+    def _move_on(self, route: Route, error: TTSError, tried: bool = True) -> bool:
+        """``route`` failed before any audio (or, not ``tried``, was passed over): True to
+        try the next one, else end the sink with ``error``."""
         self.owner.attempts.append((route.provider, error))
         course = self.course
         last = self.index + 1 >= len(self.router.routes)
@@ -213,8 +213,9 @@ class Job:
         if course is not None:
             course.floor = max(course.floor, self.index)
         after = self.router.routes[self.index]
-        logger.warning("%s failed before any audio (%s: %s); speaking with %s instead", route.title,
-                       type(error).__name__, error, after.title)
+        logger.warning("%s %s (%s: %s); speaking with %s instead", route.title,
+                       "failed before any audio" if tried else "is not tried now", type(error).__name__, error,
+                       after.title)
         fallback(route.provider.name, after.provider.name, error)
         return True
 
