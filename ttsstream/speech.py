@@ -29,7 +29,7 @@ from .callbacks import (AudioCallback, CompleteCallback, ErrorCallback, SegmentC
                         in_callback_of, interruptible_wait, invoke)
 from .connection import Connection, Sink
 from .errors import Cancelled, ProtocolError, SynthesisTimeout, TTSError
-from .formats.files import check_format, write_audio
+from .formats.files import write_audio
 from .protocols import WordTime
 from .notebook import speech_html, status
 from .speech_words import SpeechClock, SpeechWords, WordTimer, WordTrack
@@ -213,26 +213,14 @@ class Speech(Sink, SpeechWords):
         return 0.0 if self._turn is None else self._turn.underrun_ms
 
     def save(self, path: "str | os.PathLike[str]", format: Optional[str] = None) -> None:
-        """Write the audio received so far to a file, in the format its name (or ``format``) says.
-
-        ``.wav`` (or no extension): 16-bit mono WAV; ``.flac``; ``.ogg`` (Vorbis); ``.opus``;
-        ``.mp3``; ``.raw``/``.pcm``: the 16-bit little-endian samples alone. FLAC, OGG, Opus
-        and MP3 need ``pip install "ttsstream[formats]"``; Opus and MP3 are resampled
-        to a rate their codec takes when the speech's is not one.
-
-        Args:
-            path: the file to write.
-            format: ``"wav"``, ``"flac"``, ``"ogg"``, ``"opus"``, ``"mp3"`` or ``"raw"``,
-                whatever the extension; None to go by the extension.
+        """Write the audio so far as ``format`` or by extension: wav (or none), flac, ogg, opus, mp3, raw/pcm.
 
         Raises:
-            InvalidParameterError: an unknown format or extension; nothing is written.
-            TTSError: the format needs soundfile and it is missing; nothing is written.
-            RuntimeError: if the speech was made with ``keep_audio=False``.
-            OSError: if the file cannot be written.
+            InvalidParameterError: an unknown format or extension (nothing is written).
+            TTSError: flac, ogg, opus and mp3 need ``pip install "ttsstream[formats]"`` (nothing is written).
+            RuntimeError: ``keep_audio=False``. OSError: the file cannot be written.
         """
-        chosen = check_format(path, format)
-        write_audio(path, self.pcm, self._sample_rate, chosen)
+        write_audio(path, self.pcm, self._sample_rate, format)
 
     def wait(self, timeout: Optional[float] = None) -> "Speech":
         """Block until the speech ends; return it, or raise the error it ended with.

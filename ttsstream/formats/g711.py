@@ -93,7 +93,8 @@ def _encode(table: _Table, samples: np.ndarray) -> bytes:
         raise TypeError(f"G.711 encodes int16 samples, got {samples.dtype}")
     # An int16 seen as uint16 is its index in a table that starts at -32768, shifted by 32768.
     index = samples.astype("<i2", copy=False).view("<u2") ^ 0x8000
-    return table.get()[index].tobytes()
+    encoded: bytes = table.get()[index].tobytes()
+    return encoded
 
 
 def _decode(table: _Table, data: bytes) -> np.ndarray:

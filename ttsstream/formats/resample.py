@@ -99,4 +99,5 @@ def _to_int16(samples: np.ndarray) -> np.ndarray:
     scaled = samples.astype(np.float32) * np.float32(_SCALE)
     np.rint(scaled, out=scaled)
     np.clip(scaled, -32768.0, 32767.0, out=scaled)
-    return scaled.astype("<i2")
+    converted: np.ndarray = scaled.astype("<i2")
+    return converted
