@@ -129,6 +129,12 @@ def test_leaves_import_nothing_of_the_package(leaf: str) -> None:
     ("ttsstream.words", ["ttsstream.client", "ttsstream.connection", "ttsstream.wire", "ttsstream.speech",
                          "ttsstream.pool", "ttsstream.playback", "ttsstream.playline", "ttsstream.server",
                          "ttsstream.protocols", "ttsstream.api", "ttsstream.cli"]),
+    # Output formats are a leaf over numpy, soxr and soundfile: the speech and playback use
+    # them, never the reverse.
+    ("ttsstream.formats", ["ttsstream.client", "ttsstream.speech", "ttsstream.connection", "ttsstream.pool",
+                           "ttsstream.wire", "ttsstream.playback", "ttsstream.playline", "ttsstream.protocols",
+                           "ttsstream.server", "ttsstream.api", "ttsstream.cli", "ttsstream.notebook",
+                           "ttsstream.streaming", "ttsstream.routing"]),
     # Telemetry is told what happened; it reaches for nothing that makes it happen.
     ("ttsstream.telemetry", ["ttsstream.client", "ttsstream.speech", "ttsstream.connection", "ttsstream.pool",
                              "ttsstream.wire", "ttsstream.playback", "ttsstream.protocols", "ttsstream.server"]),

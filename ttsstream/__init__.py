@@ -18,6 +18,7 @@ from .api import choose_provider, speak
 from .audio import AudioChunk
 from .cache import PhraseCache
 from .client import Speech, TTSClient
+from .formats import AudioFormat  # soxr and soundfile are imported only when first needed
 from .errors import (
     AuthenticationError,
     Cancelled,
@@ -51,6 +52,7 @@ __all__ = [
     "PhraseCache",
     "Speech",
     "AudioChunk",
+    "AudioFormat",
     "AudioPlayer",
     "Timeouts",
     "Segment",

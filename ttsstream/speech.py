@@ -10,8 +10,8 @@ its client's playback line (``playline.py``) and is done once its playback is ov
 This module owns a speech's audio, its segments, its end, and every blocking wait on
 it (user callbacks run through ``callbacks.invoke``).
 
-Imports: callbacks, connection (the ``Sink`` interface), audio, errors. Never playback, never the
-client.
+Imports: callbacks, connection (the ``Sink`` interface), audio, errors, formats.files (to save). Never
+playback, never the client.
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .audio import SAMPLE_WIDTH, AudioChunk, SampleAligner, pcm_to_array, write_wav
+from .audio import SAMPLE_WIDTH, AudioChunk, SampleAligner, pcm_to_array
 from .callbacks import (AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback, WordCallback,
                         in_callback_of, interruptible_wait, invoke)
 from .connection import Connection, Sink
 from .errors import Cancelled, ProtocolError, SynthesisTimeout, TTSError
+from .formats.files import write_audio
 from .protocols import WordTime
 from .notebook import speech_html, status
 from .speech_words import SpeechClock, SpeechWords, WordTimer, WordTrack
@@ -211,15 +212,15 @@ class Speech(Sink, SpeechWords):
         """With ``play=True``: estimated milliseconds of silence those underruns made."""
         return 0.0 if self._turn is None else self._turn.underrun_ms
 
-    def save(self, path: "str | os.PathLike[str]") -> None:
-        """Write the audio received so far as a 16-bit mono WAV file (``.wav``, or no extension).
+    def save(self, path: "str | os.PathLike[str]", format: Optional[str] = None) -> None:
+        """Write the audio so far as ``format`` or by extension: wav (or none), flac, ogg, opus, mp3, raw/pcm.
 
         Raises:
-            InvalidParameterError: another extension (other formats are coming); nothing is written.
-            RuntimeError: if the speech was made with ``keep_audio=False``.
-            OSError: if the file cannot be written.
+            InvalidParameterError: an unknown format or extension (nothing is written).
+            TTSError: flac, ogg, opus and mp3 need ``pip install "ttsstream[formats]"`` (nothing is written).
+            RuntimeError: ``keep_audio=False``. OSError: the file cannot be written.
         """
-        write_wav(path, self.pcm, self._sample_rate)
+        write_audio(path, self.pcm, self._sample_rate, format)
 
     def wait(self, timeout: Optional[float] = None) -> "Speech":
         """Block until the speech ends; return it, or raise the error it ended with.

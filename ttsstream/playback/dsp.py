@@ -4,19 +4,20 @@ This module owns the sample processing of the player thread: ``Resampler`` (a st
 soxr resampler, or a pass-through when the device takes the speech's own rate),
 ``Fader`` (the linear gain ramps of ``stop()``, ``pause()`` and ``resume()``) and
 ``apply_volume``. Everything here is pure numpy on int16 samples, with no thread, lock
-or device, so tests drive it directly. Imports numpy, ``ttsstream.errors`` and
-``ttsstream.audio``; soxr only lazily, inside ``Resampler``, the first time a speech
-must be resampled.
+or device, so tests drive it directly. Imports numpy, ``ttsstream.errors``,
+``ttsstream.audio`` and ``ttsstream.formats.resample`` (soxr only lazily, there, the
+first time a speech must be resampled).
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 
 from ..audio import pcm_to_array
-from ..errors import PlaybackError
+from ..errors import PlaybackError, TTSError
+from ..formats.resample import StreamResampler
 
 __all__ = ["Resampler", "Fader", "apply_volume", "SOXR_HINT"]
 
@@ -41,10 +42,11 @@ def apply_volume(samples: np.ndarray, volume: float) -> np.ndarray:
 class Resampler:
     """Converts one stream of 16-bit mono PCM from ``rate_in`` to ``rate_out``.
 
-    A pass-through (bytes unchanged) when the rates are equal; otherwise soxr's stream
-    API, which keeps its filter state from one block to the next, so that the blocks of
-    one speech join without a seam. ``flush()`` hands out what the filter still holds
-    (at a segment's end, or before a rate change).
+    The player's side of ``ttsstream.formats.StreamResampler`` (soxr's stream API, which
+    keeps its filter state from one block to the next, so that the blocks of one speech
+    join without a seam; a pass-through when the rates are equal), at the low-latency
+    quality. ``flush()`` hands out what the filter still holds (at a segment's end, or
+    before a rate change).
 
     Raises:
         PlaybackError: the rates differ and soxr is not installed.
@@ -55,36 +57,25 @@ class Resampler:
     def __init__(self, rate_in: int, rate_out: int) -> None:
         self.rate_in = rate_in
         self.rate_out = rate_out
-        self._soxr: Any = None
-        if rate_in != rate_out:
-            try:
-                import soxr  # noqa: PLC0415 -- only devices that need it pay for the import
-            except ImportError as exc:
-                raise PlaybackError(
-                    f"the audio output does not take {rate_in} Hz, and resampling to its "
-                    f"{rate_out} Hz needs soxr, which is not installed: {SOXR_HINT}") from exc
-            self._soxr = soxr.ResampleStream(rate_in, rate_out, 1, dtype="int16", quality=QUALITY)
+        try:
+            self._stream = StreamResampler(rate_in, rate_out, quality=QUALITY)
+        except TTSError as exc:  # soxr is missing: say so as playback does
+            raise PlaybackError(
+                f"the audio output does not take {rate_in} Hz, and resampling to its "
+                f"{rate_out} Hz needs soxr, which is not installed: {SOXR_HINT}") from exc
 
     @property
     def active(self) -> bool:
         """True when the rates differ (samples are converted, not passed through)."""
-        return self._soxr is not None
+        return self._stream.active
 
     def process(self, pcm: bytes) -> np.ndarray:
         """Return the device-rate samples for ``pcm`` (some may come out at the next call)."""
-        samples = pcm_to_array(pcm)
-        if self._soxr is None:
-            return samples
-        resampled: np.ndarray = self._soxr.resample_chunk(samples, last=False)
-        return resampled
+        return self._stream.process(pcm_to_array(pcm))
 
     def flush(self) -> np.ndarray:
         """Return what the filter still holds and start afresh for the next segment."""
-        if self._soxr is None:
-            return np.zeros(0, dtype="<i2")
-        tail: np.ndarray = self._soxr.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
-        self._soxr.clear()
-        return tail
+        return self._stream.tail()
 
 
 class Fader:
