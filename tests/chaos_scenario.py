@@ -109,18 +109,20 @@ class Run(NamedTuple):
 
 
 def run(client: TTSClient, door: ChaosDoor, count: int = 1000, threads: int = 8, outage_at: Optional[int] = 300,
-        outage_seconds: float = 4.0, resume_at: int = 600, wait: float = 60.0) -> Run:
+        outage_seconds: float = 4.0, resume_at: int = 600, wait: float = 60.0, start_together: bool = False) -> Run:
     """Speak ``count`` speeches from ``threads`` threads, with an outage in the middle.
 
     The outage begins when speech ``outage_at`` is handed out and lasts
     ``outage_seconds``; speeches from ``resume_at`` on wait for its end, so that it falls
     inside the run however fast the speeches go. ``wait`` bounds each speech's wait().
+    With ``start_together``, the threads' first speeches start at once (a barrier).
     """
     lock = threading.Lock()
     # Guarded by lock.
     state = {"next": 0, "in_flight": 0}
     spoken: List[Optional[Spoken]] = [None] * count
     reached, calm = threading.Event(), threading.Event()
+    barrier = threading.Barrier(threads if start_together else 1, timeout=wait)
     if outage_at is None:
         calm.set()
 
@@ -137,6 +139,7 @@ def run(client: TTSClient, door: ChaosDoor, count: int = 1000, threads: int = 8,
         return n
 
     def worker() -> None:
+        barrier.wait()
         while True:
             n = take()
             if n is None:
