@@ -22,6 +22,7 @@ from ttsstream.server import tone_pcm
 
 import chaos_scenario
 from chaos_scenario import ChaosRig, probe_bound, run, tally
+from doors import OUTAGE
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -55,6 +56,7 @@ def test_a_thousand_speeches_through_chaos_and_an_outage(figures):
         f"outage of {OUTAGE_SECONDS:g} s: {result.outage_connections} primary connections "
         f"(bound {bound:g}: {result.in_flight_at_outage} in flight + {FAILURES_TO_OPEN} to open "
         f"+ {OUTAGE_SECONDS:g} s / {COOL_DOWN:g} s + 1)",
+        f"failures recorded in speech.attempts, by cause: {dict(sorted(sorted_out.attempts.items()))}",
         f"descriptors: {descriptors} before, {left} after",
     ]
     print("\n" + "\n".join(lines))
@@ -68,6 +70,12 @@ def test_a_thousand_speeches_through_chaos_and_an_outage(figures):
     # every cut speech is one the drop fault cut (one connection each: EigenAI's dialect
     # carries one request per connection), and the run met the fault at all
     assert sorted_out.cut_after_audio == counts.get("drop", 0)
+    # never silent: every connection that failed before audio is one speech's recorded attempt
+    # (the outage's are 503s too); "passed over" are the attempts the client did not make
+    recorded = {name: n for name, n in sorted_out.attempts.items() if name != "passed over"}
+    failed = {name: counts.get(name, 0) for name in ("http_503", "http_429", "close", "silent")}
+    failed["http_503"] += counts.get(OUTAGE, 0)
+    assert recorded == {name: n for name, n in failed.items() if n}
     # the fallback spoke, and so did the primary: the scenario exercised both
     assert 0 < sorted_out.by_fallback < sorted_out.exact
     # the breaker is often open already when the outage begins (the primary fails before
