@@ -24,7 +24,7 @@ from ttsstream import Provider, SynthesisTimeout, Timeouts, TTSClient, TTSError
 from ttsstream.health import COOL_DOWN, FAILURES_TO_OPEN
 from ttsstream.server import LocalServer, tone_pcm
 
-from doors import OUTAGE, ChaosDoor
+from doors import ChaosDoor
 
 KEY = "sk-chaos-primary-5e1f"
 FALLBACK_KEY = "sk-chaos-fallback-77a0"
@@ -181,7 +181,8 @@ def run(client: TTSClient, door: ChaosDoor, count: int = 1000, threads: int = 8,
             thread.join(wait * 2)
     seconds = time.monotonic() - started
     outage = door.outages[-1] if door.outages else None
-    during = door.count(OUTAGE) if outage is not None else 0
+    # the connections accepted within the outage's window (each one's behaviour is "outage")
+    during = door.count(None, outage[0], outage[1] or float("inf")) if outage is not None else 0
     return Run([s for s in spoken if s is not None], seconds, outage, in_flight, during,
                [t.name for t in workers if t.is_alive()])
 
@@ -208,6 +209,8 @@ def behaviour_of(error: TTSError) -> str:
     status, code = getattr(error, "status", None), getattr(error, "code", None)
     if status in (503, 429, 401):
         return {503: "http_503", 429: "http_429", 401: "refused"}[status]
+    if code == 429:  # a RateLimited from the handshake may carry the HTTP status as its code
+        return "http_429"
     if code == 1011:
         return "close"
     if isinstance(error, SynthesisTimeout):

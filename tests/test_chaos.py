@@ -66,9 +66,8 @@ def test_a_thousand_speeches_through_chaos_and_an_outage(figures):
     assert len(result.spoken) == SPEECHES and result.leftover == []
     assert sorted_out.completed_share >= 0.999, [(s.n, s.error, s.speech and s.speech.attempts)
                                                  for s in sorted_out.lost[:10]]
-    assert sorted_out.lost == [] or sorted_out.completed_share >= 0.999
     # every cut speech is one the drop fault cut (one connection each: EigenAI's dialect
-    # carries one request per connection), and the run met the fault at all
+    # carries one request per connection), and nothing else cut a speech
     assert sorted_out.cut_after_audio == counts.get("drop", 0)
     # never silent: every connection that failed before audio is one speech's recorded attempt
     # (the outage's are 503s too); "passed over" are the attempts the client did not make
