@@ -36,10 +36,8 @@ FAULTS = {"close": "close:after=0", "silent": "stall:after=0", "drop": "drop:aft
 # Short, so that a silent primary costs one second; long enough for a loaded 2-core
 # machine's healthy first audio (tens of milliseconds) many times over.
 TIMEOUTS = Timeouts(connect=10.0, first_audio=1.0, between_chunks=10.0)
-# The draws come in the order the door accepts; the breaker's state follows them. With
-# 40 % of connections failing before audio, a seed whose first draws fail three in a row
-# and then fail the probes keeps the primary shut (cool-downs doubling) for most of a
-# run, so that it meets few faults; this seed's first draws do not.
+# The door's seed. Its draws come in the order it accepts connections, and the primary's
+# breaker and rate limit follow them, so two runs with one seed still differ by timing.
 SEED = 2
 
 
