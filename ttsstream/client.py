@@ -45,7 +45,7 @@ from .segmenter import Segmenter, split_text
 from .speech import Speech
 from .formats import AudioFormat
 from .fragments import Fragments, as_fragments
-from .flusher import Flusher
+from .later import Later
 from .streaming import StreamSpeech, TextStream
 from .speech_words import WordTimer
 from .telemetry import SpeechFacts, begin as begin_telemetry, end as end_telemetry
@@ -90,8 +90,9 @@ class TTSClient(MainLoopIntegration):
         retries: how many times a speech that failed before any audio (a connection
             refused or dropped, an HTTP 5xx) is tried again, with exponential backoff
             and jitter, within the connect timeout. A refused key, a server's error and
-            anything after audio began are never retried. With ``fallback``, the next
-            provider is the retry: only the last one retries.
+            anything after audio began are never retried; a rate limit is, once its
+            ``Retry-After`` has passed. With ``fallback``, the next provider is the
+            retry: only the last one retries.
         player: the ``AudioPlayer`` that ``play=True`` uses (to pick a device, a
             prebuffer or a volume); None makes a default one when first needed. The
             client stops a player it was given but leaves closing it to its owner.
@@ -127,7 +128,8 @@ class TTSClient(MainLoopIntegration):
         options = Options(timeouts, float(max_idle), RetryPolicy(retries).retries, check_ca_bundle(ca_bundle),
                           allow_insecure, max_concurrent)
         self._routes = routes = make_routes(Provider(provider, api_key, model, voice, url), fallback, options)
-        self._router = Router(routes, cache)
+        self._later = Later()  # text streams' flush times, waits out a Retry-After (a thread once needed)
+        self._router = Router(routes, cache, self._later, timeouts.connect)
         self.provider = provider
         self.model = routes[0].model
         self.voice = voice
@@ -138,7 +140,6 @@ class TTSClient(MainLoopIntegration):
         self._timeouts = timeouts
         self.output = check_output(output)
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
-        self._flusher = Flusher()  # text streams' flush times (a thread once a stream needs it)
         self._word_timer = WordTimer()  # speeches' words (a thread once on_word or keep_audio=False needs it)
         self._owns_player = player is None
 
@@ -339,7 +340,7 @@ class TTSClient(MainLoopIntegration):
 
         speech._stream = TextStream(
             speech, segmenter or Segmenter(), lambda unit: self._build_request(unit, voice, params, extra),
-            send, sequential=self._dialect.reusable, flusher=self._flusher, ahead=ahead)
+            send, sequential=self._dialect.reusable, later=self._later, ahead=ahead)
         with self._lock:
             self._admit(speech, line)
         self._pool.open_ahead(template)  # the first unit's connection opens while its text comes
@@ -411,7 +412,7 @@ class TTSClient(MainLoopIntegration):
             line.close()
         if player is not None and self._owns_player:
             player.close()
-        self._flusher.close()
+        self._later.close()
         self._word_timer.close()
         self._router.close()
         for stream in fed:  # a feeder outlives its speech until its iterable yields again
