@@ -31,12 +31,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -249,6 +250,13 @@ def agrees() -> bool:
             and bytes(py_alaw(s) for s in values) == alaw_encode(every))
 
 
+def ratio_text(value: Optional[float]) -> str:
+    """Two significant figures, without an exponent."""
+    if value is None or value <= 0:
+        return "-"
+    return f"{value:,.{max(0, 1 - math.floor(math.log10(value)))}f}"
+
+
 def main(argv: List[str] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a check that it runs: 2 s of audio, one rep")
@@ -271,7 +279,7 @@ def main(argv: List[str] = None) -> int:
     print(f"{'conversion':34} {'method':40} {'% core':>8} {'min–max':>15} {'ratio':>7}")
     for row in costs:
         span = f"{text(row['min'], 0.001)}–{text(row['max'], 0.001)}"
-        ratio = "-" if row["ratio"] is None else f"{row['ratio']:.2g}"
+        ratio = ratio_text(row["ratio"])
         print(f"{row['conversion']:34} {row['method']:40} {text(row['pct_of_core'], 0.001):>8} {span:>15} "
               f"{ratio:>7}")
     print(f"ratio: to the first line of the same conversion (the plain copy: itself). "
@@ -285,8 +293,8 @@ def main(argv: List[str] = None) -> int:
     print(f"Writing {file_seconds:g} s of speech to a file (formats.write_audio), median of {reps}")
     print(f"{'format':28} {'CPU ms':>8} {'wall ms':>8} {'x WAV CPU':>10} {'KB':>8} {'kbit/s':>8}")
     for row in files:
-        ratio = "-" if row["cpu_ratio"] is None else f"{row['cpu_ratio']:.2g}"
-        print(f"{row['format']:28} {text(row['cpu_ms'], 0.01):>8} {text(row['wall_ms'], 0.01):>8} "
+        ratio = ratio_text(row["cpu_ratio"])
+        print(f"{row['format']:28} {text(row['cpu_ms'], 0.1):>8} {text(row['wall_ms'], 0.1):>8} "
               f"{ratio:>10} {text(row['kb'], 0.1):>8} {text(row['kbit_s'], 0.1):>8}")
     if args.json:
         Path(args.json).write_text(json.dumps({
