@@ -91,6 +91,7 @@ def test_the_waveform_thumbnail_is_well_formed_svg_that_follows_the_audio() -> N
     assert len(waveform_svg(quiet * 60)) < 6000  # a minute weighs what a second does
     few = ET.fromstring(waveform_svg(loud[:20]))  # fewer samples than columns: one column each
     assert len(few.find(f"{SVG}polyline").get("points", "").split()) == 20
+    assert ET.fromstring(waveform_svg(b"")).find(f"{SVG}polyline").get("points") == ""  # nothing yet: no line
 
 
 def test_a_moment_of_audio_stays_wav_where_that_is_smaller() -> None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, List, Optional, Tuple
 import numpy as np
 
 from .audio import pcm_to_array, write_wav
-from .formats.files import AudioFileWriter, check_format
+from .formats.files import AudioFileWriter
 
 if TYPE_CHECKING:
     from .speech import Speech
@@ -81,7 +81,6 @@ def rendition(pcm: bytes, sample_rate: int) -> Tuple[str, bytes, str]:
 def _encoded(pcm: bytes, sample_rate: int, format: str) -> Optional[bytes]:
     """``pcm`` as a ``format`` file, or None where this machine cannot write one."""
     try:
-        check_format(None, format)
         out = io.BytesIO()
         with AudioFileWriter(out, format, sample_rate, bitrate=SPEECH_BITRATE) as writer:
             writer.write(pcm)
@@ -98,7 +97,7 @@ def waveform_svg(pcm: bytes, width: int = THUMB_WIDTH, height: int = THUMB_HEIGH
     (a quiet speech looks quiet; a clipped one touches the edges).
 
     Args:
-        pcm: 16-bit mono little-endian PCM (at least one sample).
+        pcm: 16-bit mono little-endian PCM (none: an empty thumbnail).
         width: columns (CSS pixels).
         height: CSS pixels; full scale spans it.
 
@@ -106,14 +105,17 @@ def waveform_svg(pcm: bytes, width: int = THUMB_WIDTH, height: int = THUMB_HEIGH
         An ``<svg>`` element, well-formed XML.
     """
     samples = pcm_to_array(pcm[:len(pcm) - len(pcm) % 2])
-    columns = max(1, min(width, len(samples)))
-    starts = (np.arange(columns) * len(samples)) // columns  # strictly increasing: len >= columns
-    highs = np.maximum.reduceat(samples, starts).astype(np.int32)
-    lows = np.minimum.reduceat(samples, starts).astype(np.int32)
-    half = height / 2
-    x = np.arange(columns) * (width / columns)
+    columns = min(width, len(samples))
     points: List[str] = []
-    for column, high, low in zip(x.tolist(), highs.tolist(), lows.tolist()):
+    if columns:
+        starts = (np.arange(columns) * len(samples)) // columns  # strictly increasing: len >= columns
+        highs = np.maximum.reduceat(samples, starts).astype(np.int32).tolist()
+        lows = np.minimum.reduceat(samples, starts).astype(np.int32).tolist()
+    else:
+        highs = lows = []
+    half = height / 2
+    x = np.arange(columns) * (width / max(1, columns))
+    for column, high, low in zip(x.tolist(), highs, lows):
         points.append(f"{column:.0f},{half - high * half / 32768:.1f}")
         points.append(f"{column:.0f},{half - low * half / 32768:.1f}")
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
