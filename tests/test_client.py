@@ -542,7 +542,7 @@ def test_local_provider_starts_the_shared_server_once():
     with TTSClient(provider="local") as one, TTSClient(provider="local") as two:
         a = one.speak("Local one.")
         b = two.speak("Local two.")
-        assert one._endpoint().rsplit("/api", 1)[0] == two._endpoint().rsplit("/api", 1)[0]
+        assert one._routes[0].endpoint().rsplit("/api", 1)[0] == two._routes[0].endpoint().rsplit("/api", 1)[0]
     assert a.pcm and b.pcm and a.sample_rate == 24000
     names = [t.name for t in threading.enumerate()]
     assert names.count("ttsstream-local-server") == 1

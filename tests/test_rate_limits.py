@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from email.utils import formatdate
 from typing import Any, List, Optional
 
@@ -187,14 +188,34 @@ def test_ordinary_errors_are_not_rate_limits(fields: Any, kind: type) -> None:
 
 
 @pytest.mark.parametrize("provider", DIALECTS)
-def test_http_429_is_rate_limited_with_its_retry_after_and_not_retried(make_server, provider) -> None:
+def test_http_429_is_rate_limited_with_its_retry_after_and_not_retried_at_once(make_server, provider) -> None:
     server = make_server(fault="http_429:after=3")
-    with client_of(server, provider, retries=2) as client:
+    with client_of(server, provider, retries=0) as client:
         with pytest.raises(RateLimited) as caught:
             client.speak(TEXT)
     assert (caught.value.code, caught.value.retry_after) == (429, 3.0)
     assert "HTTP 429" in str(caught.value) and "wait 3 s" in str(caught.value) and KEY not in str(caught.value)
-    assert server.handshakes == 1 and server.connections == 0  # knocked once: a 429 is not retried
+    assert server.handshakes == 1 and server.connections == 0  # knocked once: a 429 is not retried at once
+
+
+@pytest.mark.parametrize("provider", DIALECTS)
+def test_with_retries_a_short_retry_after_is_waited_out_each_time(make_server, provider) -> None:
+    server = make_server(fault="http_429:after=0.2")
+    with client_of(server, provider, retries=2) as client:
+        started = time.monotonic()
+        with pytest.raises(RateLimited) as caught:
+            client.speak(TEXT)
+        waited = time.monotonic() - started
+    assert server.handshakes == 3 and caught.value.retry_after == 0.2
+    assert waited >= 2 * 0.2  # each knock after the service's Retry-After, never before
+
+
+def test_a_retry_after_longer_than_the_connect_timeout_is_not_waited_out(make_server) -> None:
+    server = make_server(fault="http_429:after=60")
+    with client_of(server, "eigenai", retries=3) as client:
+        with pytest.raises(RateLimited):
+            client.speak(TEXT)
+    assert server.handshakes == 1
 
 
 def test_http_429_sends_retry_after_and_a_json_body(make_server) -> None:
@@ -239,6 +260,25 @@ def test_concurrency_limit_refuses_one_connection_too_many_until_one_closes(make
     assert (caught.value.code, caught.value.retry_after) == (429, 1.0)
     assert spoken.done and server.transcript[-1].completed
     assert server.handshakes == 4 and server.connections == 3
+
+
+@pytest.mark.parametrize("provider", DIALECTS)
+def test_a_speech_refused_for_concurrency_waits_its_turn_and_is_spoken(make_server, provider) -> None:
+    server = make_server(fault="concurrency_limit:after=2")
+    held = [connect(url_of(server, provider)) for _ in range(2)]
+    try:
+        with client_of(server, provider, retries=3) as client:
+            speech = client.speak(TEXT, block=False)  # refused: it waits out Retry-After: 1
+            deadline = time.monotonic() + 10
+            while server.handshakes < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)  # until its first knock was refused
+            close_and_wait(held.pop())  # a place is free before it knocks again
+            speech.wait(10)
+    finally:
+        for ws in held:
+            close_quietly(ws)
+    assert speech.error is None and server.transcript[-1].completed
+    assert server.handshakes == 4 and speech.attempts == []
 
 
 def test_concurrency_limit_answers_429_with_a_json_reason(make_server) -> None:

@@ -42,7 +42,7 @@ ELSEWHERE = {
 }
 # Faults whose tests live in test_rate_limits.py (with a real TTSClient), by the test that shows each.
 IN_RATE_LIMITS = {
-    "http_429": "test_http_429_is_rate_limited_with_its_retry_after_and_not_retried",
+    "http_429": "test_http_429_is_rate_limited_with_its_retry_after_and_not_retried_at_once",
     "http_503": "test_http_503_is_a_connection_failure_that_is_retried",
     "concurrency_limit": "test_concurrency_limit_refuses_one_connection_too_many_until_one_closes",
     "silent": "test_silent_sends_nothing_at_all",

@@ -63,14 +63,21 @@ class AudioChunk:
         pcm: 16-bit signed little-endian mono PCM, always whole samples.
         sample_rate: samples per second.
         index: 0, 1, 2, … within its speech.
+        data: the chunk in its speech's output encoding (``AudioFormat``): the same
+            bytes as ``pcm`` for ``"pcm16"``, one byte a sample for ``"mulaw"`` and
+            ``"alaw"``. Send this to a phone line; ``pcm`` is the same audio, decoded.
+        encoding: ``"pcm16"``, ``"mulaw"`` or ``"alaw"``.
     """
 
-    __slots__ = ("pcm", "sample_rate", "index")
+    __slots__ = ("pcm", "sample_rate", "index", "data", "encoding")
 
-    def __init__(self, pcm: bytes, sample_rate: int, index: int) -> None:
+    def __init__(self, pcm: bytes, sample_rate: int, index: int, data: Optional[bytes] = None,
+                 encoding: str = "pcm16") -> None:
         self.pcm = pcm
         self.sample_rate = sample_rate
         self.index = index
+        self.data = pcm if data is None else data
+        self.encoding = encoding
 
     @property
     def samples(self) -> np.ndarray:
@@ -83,13 +90,12 @@ class AudioChunk:
         return len(self.pcm) / (SAMPLE_WIDTH * self.sample_rate)
 
     def __len__(self) -> int:
-        return len(self.pcm)
+        """Bytes of ``data``."""
+        return len(self.data)
 
     def __repr__(self) -> str:
-        return (
-            f"AudioChunk(index={self.index}, bytes={len(self.pcm)}, "
-            f"sample_rate={self.sample_rate})"
-        )
+        encoding = "" if self.encoding == "pcm16" else f", encoding={self.encoding!r}"
+        return f"AudioChunk(index={self.index}, bytes={len(self.data)}, sample_rate={self.sample_rate}{encoding})"
 
 
 class SampleAligner:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Mapping, Option
 from .callbacks import AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback, WordCallback
 from .checks import require_number
 from .cache import PhraseCache
+from .chunks import check_output
 from .connection import Sink
 from .errors import Cancelled, InvalidParameterError, TTSError
 from .mainloop import MainLoopIntegration
@@ -42,8 +43,9 @@ from .routes import Options, Spec, make_routes
 from .routing import Course, Router
 from .segmenter import Segmenter, split_text
 from .speech import Speech
+from .formats import AudioFormat
 from .fragments import Fragments, as_fragments
-from .flusher import Flusher
+from .later import Later
 from .streaming import StreamSpeech, TextStream
 from .speech_words import WordTimer
 from .telemetry import SpeechFacts, begin as begin_telemetry, end as end_telemetry
@@ -88,8 +90,9 @@ class TTSClient(MainLoopIntegration):
         retries: how many times a speech that failed before any audio (a connection
             refused or dropped, an HTTP 5xx) is tried again, with exponential backoff
             and jitter, within the connect timeout. A refused key, a server's error and
-            anything after audio began are never retried. With ``fallback``, the next
-            provider is the retry: only the last one retries.
+            anything after audio began are never retried; a rate limit is, once its
+            ``Retry-After`` has passed. With ``fallback``, the next provider is the
+            retry: only the last one retries.
         player: the ``AudioPlayer`` that ``play=True`` uses (to pick a device, a
             prebuffer or a volume); None makes a default one when first needed. The
             client stops a player it was given but leaves closing it to its owner.
@@ -100,6 +103,8 @@ class TTSClient(MainLoopIntegration):
             rest wait their turn, first come first served.
         cache: ``True`` keeps spoken phrases in memory, a ``PhraseCache`` on disk too: a
             phrase said again plays from it at once (``speech.cached``).
+        output: the ``AudioFormat`` every speech's chunks arrive in (a rate, ``"mulaw"`` or
+            ``"alaw"``, exact frames); None for the server's audio as it comes.
 
     Raises:
         InvalidParameterError: a bad provider, model, url, timeout or dispatch, or a
@@ -113,7 +118,7 @@ class TTSClient(MainLoopIntegration):
                  player: Optional["AudioPlayer"] = None, max_idle: float = DEFAULT_MAX_IDLE,
                  retries: int = DEFAULT_RETRIES, ca_bundle: Optional["str | os.PathLike[str]"] = None,
                  fallback: Optional[Sequence[Union[str, Provider]]] = None, max_concurrent: Optional[int] = None,
-                 cache: Union[None, bool, PhraseCache] = None) -> None:
+                 cache: Union[None, bool, PhraseCache] = None, output: Optional[AudioFormat] = None) -> None:
         if dispatch not in DISPATCH_MODES:
             raise InvalidParameterError(f"dispatch must be 'thread' or 'poll', got {dispatch!r}",
                                         parameter="dispatch")
@@ -123,18 +128,18 @@ class TTSClient(MainLoopIntegration):
         options = Options(timeouts, float(max_idle), RetryPolicy(retries).retries, check_ca_bundle(ca_bundle),
                           allow_insecure, max_concurrent)
         self._routes = routes = make_routes(Provider(provider, api_key, model, voice, url), fallback, options)
-        self._router = Router(routes, cache)
+        self._later = Later()  # text streams' flush times, waits out a Retry-After (a thread once needed)
+        self._router = Router(routes, cache, self._later, timeouts.connect)
         self.provider = provider
         self.model = routes[0].model
         self.voice = voice
         self.timeout = timeout if isinstance(timeout, Timeouts) else float(timeout)
         self.dispatch = dispatch
         self._dialect = routes[0].dialect
-        self._endpoint = routes[0].endpoint
         self._pool = routes[0].pool
         self._timeouts = timeouts
+        self.output = check_output(output)
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
-        self._flusher = Flusher()  # text streams' flush times (a thread once a stream needs it)
         self._word_timer = WordTimer()  # speeches' words (a thread once on_word or keep_audio=False needs it)
         self._owns_player = player is None
 
@@ -147,7 +152,7 @@ class TTSClient(MainLoopIntegration):
         self._play_line: Optional[PlayLine] = None
 
     def __repr__(self) -> str:
-        url = self._endpoint.url or "(local, not started)"
+        url = self._routes[0].endpoint.url or "(local, not started)"
         fallback = f", fallback={[route.provider for route in self._routes[1:]]!r}" if len(self._routes) > 1 else ""
         return (f"TTSClient(provider={self.provider!r}, model={self.model!r}, voice={self.voice!r}, "
                 f"url={display_url(url)!r}, dispatch={self.dispatch!r}{fallback})")
@@ -180,7 +185,7 @@ class TTSClient(MainLoopIntegration):
               on_error: Optional[ErrorCallback] = None, play: bool = False, block: bool = True,
               keep_audio: bool = True, extra: Optional[Mapping[str, Any]] = None,
               on_segment: Optional[SegmentCallback] = None, on_word: Optional[WordCallback] = None,
-              **params: Any) -> Speech:
+              output: Optional[AudioFormat] = None, **params: Any) -> Speech:
         """Speak ``text``; audio arrives on ``on_audio`` chunk by chunk.
 
         Args:
@@ -208,6 +213,7 @@ class TTSClient(MainLoopIntegration):
                 speech has one unit; see ``speech.segments``).
             on_word: ``on_word(word: Word)`` once per word, in order: when it has been
                 timed, or with ``play=True`` when it begins to be heard (see ``speech.words``).
+            output: this speech's ``AudioFormat`` for ``on_audio`` (the client's when None).
             **params: the model's parameters (see the contract's table).
 
         Returns:
@@ -222,7 +228,8 @@ class TTSClient(MainLoopIntegration):
         """
         started = time.perf_counter()
         callbacks: Dict[str, Any] = dict(on_audio=on_audio, on_complete=on_complete, on_error=on_error,
-                                         on_segment=on_segment, on_word=on_word, keep_audio=keep_audio)
+                                         on_segment=on_segment, on_word=on_word, keep_audio=keep_audio,
+                                         output=check_output(output) or self.output)
         if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:  # cut into units, spoken as one
             check_text(text, max_chars=None)  # what a request would refuse (NUL, lone surrogates)
             long = self._open_text_stream(voice, params, extra, play, started, callbacks, None)
@@ -290,16 +297,11 @@ class TTSClient(MainLoopIntegration):
     def open_stream(self, voice: Optional[str] = None, on_audio: Optional[AudioCallback] = None,
                     on_complete: Optional[CompleteCallback] = None, on_error: Optional[ErrorCallback] = None,
                     play: bool = False, on_segment: Optional[SegmentCallback] = None, keep_audio: bool = True,
-                    on_word: Optional[WordCallback] = None,
-                    extra: Optional[Mapping[str, Any]] = None, segmenter: Optional[Segmenter] = None,
+                    on_word: Optional[WordCallback] = None, extra: Optional[Mapping[str, Any]] = None,
+                    segmenter: Optional[Segmenter] = None, output: Optional[AudioFormat] = None,
                     **params: Any) -> StreamSpeech:
-        """Start a speech whose text comes later, piece by piece: ``feed(text)``, ``finish()``.
-
-            speech = client.open_stream(play=True)
-            for token in llm.stream(prompt):
-                speech.feed(token)
-            speech.finish()
-            speech.wait()
+        """Start a speech whose text comes later, piece by piece: ``speech.feed(token)`` for
+        each of an LLM's tokens, then ``speech.finish()`` and ``speech.wait()``.
 
         The text is cut into units (sentences, or clauses at first, so that the first
         audio comes early; see ``Segmenter``) and each unit is synthesized as soon as it
@@ -316,7 +318,8 @@ class TTSClient(MainLoopIntegration):
         Thread: any; ``feed`` and ``finish`` may come from any thread.
         """
         callbacks: Dict[str, Any] = dict(on_audio=on_audio, on_complete=on_complete, on_error=on_error,
-                                         on_segment=on_segment, on_word=on_word, keep_audio=keep_audio)
+                                         on_segment=on_segment, on_word=on_word, keep_audio=keep_audio,
+                                         output=check_output(output) or self.output)
         return self._open_text_stream(voice, params, extra, play, time.perf_counter(), callbacks, None, segmenter)
 
     def _open_text_stream(self, voice: Optional[str], params: Dict[str, Any], extra: Optional[Mapping[str, Any]],
@@ -337,7 +340,7 @@ class TTSClient(MainLoopIntegration):
 
         speech._stream = TextStream(
             speech, segmenter or Segmenter(), lambda unit: self._build_request(unit, voice, params, extra),
-            send, sequential=self._dialect.reusable, flusher=self._flusher, ahead=ahead)
+            send, sequential=self._dialect.reusable, later=self._later, ahead=ahead)
         with self._lock:
             self._admit(speech, line)
         self._pool.open_ahead(template)  # the first unit's connection opens while its text comes
@@ -409,15 +412,14 @@ class TTSClient(MainLoopIntegration):
             line.close()
         if player is not None and self._owns_player:
             player.close()
-        self._flusher.close()
+        self._later.close()
         self._word_timer.close()
         self._router.close()
         for stream in fed:  # a feeder outlives its speech until its iterable yields again
             stream.join()
 
-    # -- connections -------------------------------------------------------------
-
     def _forget(self, speech: Speech) -> None:
+        """A speech has finished (its ``on_finished``): no longer running; its span ends."""
         with self._lock:
             self._running.discard(speech)
         if speech._telemetry is not None:  # None unless OpenTelemetry is installed

@@ -67,6 +67,7 @@ class Route:
         pool: its connections.
         health: what its recent attempts say (see ``health.py``).
         slots: its speeches at once (``max_concurrent``).
+        retries: how often a speech tries it again (0 but for the last route).
 
     Thread: any; only ``request`` writes (the once-only log flag), and a lost race there
     logs the same line twice at worst.
@@ -80,7 +81,7 @@ class Route:
         self.endpoint = Endpoint(provider.name, self.dialect, provider.url, options.allow_insecure)
         key = resolve_key(provider.name, self.dialect, provider._api_key, self.endpoint.url)
         # With fallbacks, the next provider is the retry; the last one keeps the policy.
-        retries = options.retries if last else 0
+        self.retries = retries = options.retries if last else 0
         self.pool = ConnectionPool(Settings(self.dialect, self.endpoint, key, options.timeouts, options.max_idle,
                                             RetryPolicy(retries), options.ca_bundle))
         self.health = Health(self.title)

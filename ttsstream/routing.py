@@ -20,20 +20,23 @@ later units go there, and until then it sends one unit at a time (``Course``). E
 switch is logged at WARNING with its reason; ``speech.provider`` and
 ``speech.attempts`` say what happened.
 
-Imports: routes, health, cache, replay, telemetry, connection (the Sink interface), protocols,
-errors.
+Imports: routes, health, later, cache, replay, telemetry, connection (the Sink interface),
+protocols, errors.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
 
 from .cache import CachedAudio, PhraseCache
 from .connection import Connection, Sink
-from .errors import InvalidParameterError, TTSError
-from .health import counts_against
+from .errors import InvalidParameterError, RateLimited, TTSError
+from .health import DEFAULT_RATE_PAUSE, counts_against
+from .later import Later
 from .protocols import Request, WordTime
 from .replay import Replayer
 from .routes import Route, Spec
@@ -74,6 +77,9 @@ class Router:
     Args:
         routes: the client's own route first, then its fallbacks.
         cache: the phrase cache: None, ``True`` (one in memory) or a ``PhraseCache``.
+        later: the client's calls due later (a speech waiting out a ``Retry-After``).
+        patience: seconds a speech with no provider left may wait out rate limits (the
+            connect timeout).
 
     Raises:
         InvalidParameterError: anything else as ``cache``.
@@ -81,9 +87,12 @@ class Router:
     Thread: any.
     """
 
-    def __init__(self, routes: Tuple[Route, ...], cache: Union[None, bool, PhraseCache]) -> None:
+    def __init__(self, routes: Tuple[Route, ...], cache: Union[None, bool, PhraseCache], later: Later,
+                 patience: float) -> None:
         self.routes = routes
         self.cache = _phrase_cache(cache)
+        self.later = later
+        self.patience = patience
         self._replayer = Replayer()
 
     def send(self, sink: Sink, spec: Spec, request: Request, owner: "Speech", *, course: Optional[Course] = None,
@@ -143,7 +152,8 @@ class Job:
     Thread: the caller of ``send``, then the reader threads of its attempts.
     """
 
-    __slots__ = ("router", "sink", "spec", "request", "owner", "course", "from_reader", "ahead", "index")
+    __slots__ = ("router", "sink", "spec", "request", "owner", "course", "from_reader", "ahead", "index", "waited",
+                 "waits")
 
     def __init__(self, router: Router, sink: Sink, spec: Spec, request: Request, owner: "Speech",
                  course: Optional[Course], from_reader: bool, ahead: bool) -> None:
@@ -156,6 +166,8 @@ class Job:
         self.from_reader = from_reader
         self.ahead = ahead
         self.index = 0 if course is None else (course.settled if course.settled is not None else course.floor)
+        self.waited = 0.0  # seconds spent waiting out rate limits
+        self.waits = 0     # and how many times
 
     def go(self) -> None:
         """Try the routes from ``self.index`` on until one takes the request or none is left."""
@@ -202,13 +214,16 @@ class Job:
 
     def _move_on(self, route: Route, error: TTSError, tried: bool = True) -> bool:
         """``route`` failed before any audio (or, not ``tried``, was passed over): True to
-        try the next one, else end the sink with ``error``."""
-        self.owner.attempts.append((route.provider, error))
+        try the next one; else wait out its rate limit if that fits, or end the sink with
+        ``error``."""
         course = self.course
         last = self.index + 1 >= len(self.router.routes)
         if last or (course is not None and course.settled is not None):
-            self.sink._end(error)
+            if not (isinstance(error, RateLimited) and self._wait_out(error)):
+                self.owner.attempts.append((route.provider, error))
+                self.sink._end(error)
             return False
+        self.owner.attempts.append((route.provider, error))
         self.index += 1
         if course is not None:
             course.floor = max(course.floor, self.index)
@@ -218,6 +233,21 @@ class Job:
                        after.title)
         fallback(route.provider.name, after.provider.name, error)
         return True
+
+    def _wait_out(self, error: RateLimited) -> bool:
+        """With no other provider to turn to: try this one again once its ``Retry-After``
+        has passed (with a little jitter, so that the speeches waiting do not return
+        together), as often as its ``retries`` allow and if the wait fits in the connect
+        timeout, as a client of a rate-limited API does. True if it will."""
+        pause = (error.retry_after if error.retry_after is not None else DEFAULT_RATE_PAUSE) * random.uniform(1.0, 1.1)
+        if self.waits >= self.router.routes[self.index].retries or self.waited + pause > self.router.patience:
+            return False
+        self.waits += 1
+        self.waited += pause
+        logger.info("%s asked to wait %.1f s; the speech waits (%.1f s of the connect timeout so far)",
+                    self.router.routes[self.index].title, pause, self.waited)
+        self.from_reader = True  # it resumes on the Later thread, which waits on nothing
+        return self.router.later.call_at(time.monotonic() + pause, self.go)
 
     # -- from the attempt, on its reader thread -----------------------------------------
 

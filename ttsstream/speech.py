@@ -17,21 +17,21 @@ playback, never the client.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
 
-import numpy as np
 
-from .audio import SAMPLE_WIDTH, AudioChunk, SampleAligner, pcm_to_array
+from .audio import AudioChunk, SampleAligner
 from .callbacks import (AudioCallback, CompleteCallback, ErrorCallback, SegmentCallback, WordCallback,
                         in_callback_of, interruptible_wait, invoke)
 from .connection import Connection, Sink
 from .errors import Cancelled, ProtocolError, SynthesisTimeout, TTSError
-from .formats.files import write_audio
+from .chunks import Chunker
+from .formats import AudioFormat
 from .protocols import WordTime
 from .notebook import speech_html, status
+from .speech_audio import SpeechAudio
 from .speech_words import SpeechClock, SpeechWords, WordTimer, WordTrack
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class Segment:
         end = "..." if self.end is None else f"{self.end:.2f}"
         return f"Segment({self.index}, {self.text[:30]!r}, {self.start:.2f}-{end} s)"
 
-class Speech(Sink, SpeechWords):
+class Speech(Sink, SpeechWords, SpeechAudio):
     """One utterance: running, then finished with audio or with an error.
 
     Returned by ``TTSClient.speak()``. Its audio grows while it runs; ``wait()`` blocks
@@ -85,7 +85,8 @@ class Speech(Sink, SpeechWords):
                  keep_audio: bool, post: Optional[Callable[[Callable[[], None]], None]],
                  on_finished: Callable[["Speech"], None], started: float,
                  on_segment: Optional[SegmentCallback] = None, on_word: Optional[WordCallback] = None,
-                 word_timer: Optional[WordTimer] = None, language: Optional[str] = None) -> None:
+                 word_timer: Optional[WordTimer] = None, language: Optional[str] = None,
+                 output: Optional[AudioFormat] = None) -> None:
         self.text = text
         self.callback_errors: List[BaseException] = []  # appended by whichever thread ran the callback
         # Written by the client's router (the caller of speak(), then reader threads).
@@ -120,7 +121,7 @@ class Speech(Sink, SpeechWords):
         self._pieces: List[bytes] = []
         self._joined: Optional[bytes] = None
         self._bytes = 0
-        self._next_index = 0
+        self._chunks = Chunker(output)        # what on_audio gets: as it came, or in the output format
         self._first_audio: Optional[float] = None
         self._segments: List[Segment] = []   # a plain speech's one; a text stream's, one per unit
         self._text_offset = 0                 # where the next unit's text begins in self.text
@@ -164,63 +165,11 @@ class Speech(Sink, SpeechWords):
         return self._sample_rate
 
     @property
-    def pcm(self) -> bytes:
-        """All audio received so far: 16-bit mono little-endian PCM, in order.
-
-        Raises:
-            RuntimeError: if the speech was made with ``keep_audio=False``.
-        """
-        if not self._keep_audio:
-            raise RuntimeError("this speech was made with keep_audio=False, so it kept no audio")
-        with self._delivery:
-            if self._joined is None or len(self._joined) != self._bytes:
-                self._joined = b"".join(self._pieces)
-                self._pieces = [self._joined]
-            return self._joined
-
-    @property
-    def audio(self) -> np.ndarray:
-        """All audio received so far as a numpy int16 array (a copy you may modify)."""
-        audio: np.ndarray = pcm_to_array(self.pcm).copy()
-        return audio
-
-    @property
-    def duration(self) -> float:
-        """Seconds of audio received so far."""
-        return self._bytes / (SAMPLE_WIDTH * self._sample_rate)
-
-    @property
     def segments(self) -> List[Segment]:
         """The units of its text, in order, each with where its audio lies (see
         ``Segment``): one for a plain speech, one per unit sent for a text stream."""
         with self._delivery:
             return list(self._segments)
-
-    @property
-    def first_audio_latency(self) -> Optional[float]:
-        """Seconds from the speak() call to the first audio byte, or None before it."""
-        return None if self._first_audio is None else self._first_audio - self._started
-
-    @property
-    def underruns(self) -> int:
-        """With ``play=True``: how many times playback ran out of audio mid-speech
-        (the network was slower than real time). Final once the speech is done."""
-        return 0 if self._turn is None else self._turn.underruns
-
-    @property
-    def underrun_ms(self) -> float:
-        """With ``play=True``: estimated milliseconds of silence those underruns made."""
-        return 0.0 if self._turn is None else self._turn.underrun_ms
-
-    def save(self, path: "str | os.PathLike[str]", format: Optional[str] = None) -> None:
-        """Write the audio so far as ``format`` or by extension: wav (or none), flac, ogg, opus, mp3, raw/pcm.
-
-        Raises:
-            InvalidParameterError: an unknown format or extension (nothing is written).
-            TTSError: flac, ogg, opus and mp3 need ``pip install "ttsstream[formats]"`` (nothing is written).
-            RuntimeError: ``keep_audio=False``. OSError: the file cannot be written.
-        """
-        write_audio(path, self.pcm, self._sample_rate, format)
 
     def wait(self, timeout: Optional[float] = None) -> "Speech":
         """Block until the speech ends; return it, or raise the error it ended with.
@@ -299,8 +248,6 @@ class Speech(Sink, SpeechWords):
                     self._segment_begins(self.text)
             pcm = self._aligner.push(data)
             if pcm:
-                index = self._next_index
-                self._next_index = index + 1
                 self._bytes += len(pcm)
                 if self._keep_audio:
                     self._pieces.append(pcm)
@@ -310,11 +257,8 @@ class Speech(Sink, SpeechWords):
                     self._turn.line.audio(self._turn, pcm)
                 # A playback failure just now has ended the speech: no audio after on_error.
                 if self._on_audio_cb is not None and not self._final:
-                    chunk = AudioChunk(pcm, self._sample_rate, index)
-                    if self._post is None:
-                        invoke(self, self._on_audio_cb, chunk)
-                    else:
-                        self._deliver(self._on_audio_cb, chunk)
+                    for chunk in self._chunks.make(pcm, self._sample_rate):
+                        self._hand(chunk)
         if self._ending is not None:  # an end asked for while we delivered
             self._settle()
 
@@ -377,6 +321,9 @@ class Speech(Sink, SpeechWords):
             error = ProtocolError(
                 "the server's audio ended in the middle of a 16-bit sample (an odd number of bytes)"
             )
+        if self._on_audio_cb is not None and not isinstance(error, Cancelled):  # a format's last frame
+            for chunk in self._chunks.flush():
+                self._hand(chunk)
         self._error = error
         self._final = True
         if self._segments and self._segments[-1].end is None:
@@ -420,6 +367,15 @@ class Speech(Sink, SpeechWords):
             if self._error is None and turn is not None and turn.outcome is not None:
                 self._error = turn.outcome
             self._done.set()
+
+    def _hand(self, chunk: AudioChunk) -> None:
+        """One chunk to on_audio (holds _delivery)."""
+        callback = self._on_audio_cb
+        assert callback is not None
+        if self._post is None:
+            invoke(self, callback, chunk)
+        else:
+            self._deliver(callback, chunk)
 
     def _deliver(self, callback: Callable[[Any], Any], argument: Any) -> None:
         if self._post is None:

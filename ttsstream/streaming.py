@@ -31,7 +31,7 @@ import time
 from typing import Callable, Deque, Iterable, List, Optional, Tuple
 
 from .connection import Connection, Sink
-from .flusher import Flusher
+from .later import Later
 from .errors import InvalidParameterError, TTSError
 from .protocols import Request, WordTime
 from .protocols.params import check_encodable
@@ -148,7 +148,7 @@ class TextStream:
         make_request: builds (and checks) a unit's request from its text.
         send: sends a unit: ``send(unit, request)`` takes a connection and begins it.
         sequential: one unit at a time (a dialect that reuses one connection).
-        flusher: calls ``flush`` when text has waited long enough.
+        later: the client's calls due later: ``flush`` when text has waited long enough.
         ahead: how many units may be under way at once when not sequential.
 
     Thread: any. One lock (re-entrant: a callback may feed) guards everything below; it
@@ -156,13 +156,13 @@ class TextStream:
     """
 
     def __init__(self, speech: StreamSpeech, segmenter: Segmenter, make_request: Callable[[str], Request],
-                 send: Callable[[Sink, Request], None], sequential: bool, flusher: "Flusher", ahead: int = 3) -> None:
+                 send: Callable[[Sink, Request], None], sequential: bool, later: Later, ahead: int = 3) -> None:
         self._speech = speech
         self._segmenter = segmenter
         self._make_request = make_request
         self._send = send
         self._sequential = sequential
-        self._flusher = flusher
+        self._later = later
         self._ahead = 1 if sequential else ahead
         self._lock = threading.RLock()
         # Guarded by _lock.
@@ -236,7 +236,7 @@ class TextStream:
             self._queue(self._segmenter.flush(time.monotonic()))  # a flush time left: a no-op
 
     def flush(self, now: float) -> None:
-        """Send what has waited past the segmenter's flush time. Thread: the flusher."""
+        """Send what has waited past the segmenter's flush time. Thread: the client's ``Later``."""
         with self._lock:
             if self._finished or self._stopped:
                 return
@@ -286,10 +286,11 @@ class TextStream:
     # -- units out -------------------------------------------------------------------
 
     def _schedule_flush(self) -> None:
-        """Under the lock: have the flusher come back when the segmenter may release more."""
+        """Under the lock: come back when the segmenter may release more (a stopped stream's
+        calls do nothing when they come)."""
         deadline = self._segmenter.deadline
         if deadline is not None:
-            self._flusher.schedule(self, deadline)
+            self._later.call_at(deadline, lambda: self.flush(time.monotonic()))
 
     def _queue(self, texts: List[str]) -> None:
         """Under the lock: make units of ``texts`` and send what may go now."""
@@ -321,7 +322,6 @@ class TextStream:
         for connection in under_way:
             if connection is not None:
                 connection.abort()
-        self._flusher.forget(self)
 
     # -- audio back, from the units' reader threads ---------------------------------------
 

@@ -134,16 +134,20 @@ class AudioFileWriter:
             which is left open.
         format: a key of ``FILE_FORMATS`` (``check_format`` gives one).
         sample_rate: the rate of the PCM given to ``write``.
+        bitrate: for ``"opus"`` and ``"mp3"``, the bits per second to aim at (MP3: constant,
+            one of the codec's rates; Opus: its variable-rate target); None: libsndfile's default.
 
     Raises:
-        InvalidParameterError: an unknown format, or a rate that is not positive.
+        InvalidParameterError: an unknown format, a rate that is not positive, or a
+            bitrate that is not a positive int or is given for another format.
         TTSError: soundfile (or soxr, to resample) is missing; the message gives the pip command.
         OSError: the file cannot be written.
 
     Thread: one thread at a time.
     """
 
-    def __init__(self, target: Union[PathLike, BinaryIO], format: str, sample_rate: int) -> None:
+    def __init__(self, target: Union[PathLike, BinaryIO], format: str, sample_rate: int,
+                 bitrate: Optional[int] = None) -> None:
         format = check_format(None, format)
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or sample_rate <= 0:
             raise InvalidParameterError(f"sample_rate must be a positive int, got {sample_rate!r}",
@@ -151,6 +155,7 @@ class AudioFileWriter:
         self.format = format
         self.sample_rate = sample_rate
         self.file_rate = file_rate(format, sample_rate)
+        options = _bitrate_options(format, self.file_rate, bitrate)
         self._resampler = StreamResampler(sample_rate, self.file_rate)
         self._own = isinstance(target, (str, os.PathLike))
         self._sound: Any = None
@@ -171,7 +176,7 @@ class AudioFileWriter:
                 where = _ForwardOnly(target)
             try:
                 self._sound = soundfile.SoundFile(where, "w", samplerate=self.file_rate, channels=1,
-                                                  format=major, subtype=subtype)
+                                                  format=major, subtype=subtype, **options)
             except soundfile.LibsndfileError as exc:
                 raise OSError(f"cannot write {format} to {target!r}: {exc}") from exc
 
@@ -218,6 +223,28 @@ class AudioFileWriter:
     def __exit__(self, kind: Optional[Type[BaseException]], error: Optional[BaseException],
                  trace: Optional[TracebackType]) -> None:
         self.close()
+
+
+def _bitrate_options(format: str, rate: int, bitrate: Optional[int]) -> Dict[str, Any]:
+    """soundfile's settings for ``bitrate``: libsndfile takes a "compression level" from 0
+    (best) to 1 (smallest) and maps it linearly onto each codec's range of bitrates."""
+    if bitrate is None:
+        return {}
+    if isinstance(bitrate, bool) or not isinstance(bitrate, int) or bitrate <= 0:
+        raise InvalidParameterError(f"bitrate must be a positive int (bits per second), got {bitrate!r}",
+                                    parameter="bitrate")
+    if format == "opus":
+        # ogg_opus.c: bitrate = 6 kbit/s + (1 - level) * 250 kbit/s, per channel.
+        level = (256000 - bitrate) / 250000
+        return {"compression_level": min(1.0, max(0.0, level))}
+    if format == "mp3":
+        # mpeg_l3_encode.c, constant bitrate: high - level * (high - low) kbit/s, where the
+        # range is MPEG-1's (32-320) from 32 kHz up, MPEG-2's (8-160) from 16 kHz, else 8-64.
+        low, high = (32, 320) if rate >= 32000 else (8, 160) if rate >= 16000 else (8, 64)
+        level = (high - bitrate / 1000) / (high - low)
+        return {"compression_level": min(1.0, max(0.0, level)), "bitrate_mode": "CONSTANT"}
+    raise InvalidParameterError(f"bitrate applies to opus and mp3 files, not {format}: leave it out",
+                                parameter="bitrate")
 
 
 class _ForwardOnly:
