@@ -148,7 +148,7 @@ def run_shell(blocks: List[Fence], tmp_path: Path) -> List[str]:
                                     cwd=str(tmp_path), env=line_env, capture_output=True, text=True, timeout=TIMEOUT)
             assert result.returncode == 0, f"{line}\n{result.stderr[-2000:]}"
             assert "Traceback" not in result.stderr, line
-            for name in re.findall(r"(?:--out |> )(\S+\.(?:wav|pcm))", line):
+            for name in re.findall(r"(?:--out |> )(\S+\.(?:wav|pcm|raw|flac|ogg|opus|mp3|ul|al))", line):
                 assert (tmp_path / name).stat().st_size > 44, f"{line}: {name} is empty"
     finally:
         if server is not None:

@@ -337,21 +337,27 @@ def test_save_refuses_a_format_it_does_not_write(server, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("flags, said", [
-    (["--out", "x.mp3"], "--out x.mp3: .mp3 is not written yet"),
-    (["--out", "x.ogg", "--format", "raw"], "--out x.ogg: .ogg is not written yet"),
-    (["--out", "x.raw"], "--out x.raw: that name is for raw PCM: add --format raw"),
-    (["--out", "x.wav", "--format", "raw"], "--out x.wav: a .wav file holds a WAV"),
+    (["--out", "x.aiff"], "--out x.aiff: ttsstream writes .al, .alaw, .flac, .mp3, .mulaw, .ogg, .opus, .pcm, "
+                          ".raw, .ul, .ulaw, .wav files, not .aiff: name the file with one of those"),
+    (["--out", "x.ogg", "--format", "raw"], "--out x.ogg: a .ogg file holds OGG Vorbis, not raw PCM: leave out "
+                                            "--format raw, or name the file .raw"),
+    (["--out", "x.wav", "--format", "mulaw"], "--out x.wav: a .wav file holds WAV, not mu-law: leave out "
+                                              "--format mulaw, or name the file .ul"),
+    (["--out", "x.mp3", "--format", "flac"], "--out x.mp3: a .mp3 file holds MP3, not FLAC"),
+    (["--out", "x.opus", "--rate", "22050"], "--rate 22050: Opus takes 8000, 12000, 16000, 24000, 48000 Hz"),
+    (["--out", "-", "--format", "mp3", "--rate", "44000"], "--rate 44000: MP3 takes 8000, 11025,"),
 ])
 def test_the_cli_refuses_a_name_of_another_format_before_sending(server, tmp_path, flags, said) -> None:
     result = cli("speak", "Hi", "--url", server.eigenai_url, "--no-play", *flags, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.decode().startswith(f"ttsstream speak: {said}"), result.stderr
+    assert result.stdout == b""
     assert os.listdir(tmp_path) == [] and server.transcript == []
 
 
 def test_the_cli_writes_what_the_name_says(server, tmp_path) -> None:
-    for flags in (["--out", "a.raw", "--format", "raw"], ["--out", "a.pcm", "--format", "raw"],
-                  ["--out", "noext"], ["--format", "raw"]):
+    for flags in (["--out", "a.raw", "--format", "raw"], ["--out", "a.pcm"], ["--out", "noext"],
+                  ["--format", "raw"]):
         result = cli("speak", "Hi", "--url", server.eigenai_url, "--no-play", "-q", *flags, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
     assert (tmp_path / "a.raw").read_bytes() == (tmp_path / "a.pcm").read_bytes() == tone_pcm("Hi")

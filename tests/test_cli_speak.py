@@ -319,7 +319,9 @@ BAD = [
     (["speak"], 2, "TEXT"),
     (["speak", "   ", "--no-play"], 2, "TEXT is empty"),
     (["speak", "-", "--no-play"], 2, "standard input is empty"),
-    (["speak", "Hi", "--format", "mp3"], 2, "--format"),
+    (["speak", "Hi", "--format", "aiff"], 2, "--format"),
+    (["speak", "Hi", "--rate", "4000"], 2, "--rate"),
+    (["speak", "Hi", "--out", "x.m4a", "--provider", "local"], 2, "--out x.m4a"),
     (["shout", "Hi"], 2, "shout"),
     (["speak", "Hi", "--no-play", "--url", f"ws://127.0.0.1:{_closed_port()}/ws"], 1, "ConnectionFailed"),
 ]

@@ -74,6 +74,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _rate(text: str) -> int:
+    """A sample rate to write: 8000 to 192000 Hz."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a sample rate in Hz (e.g. 8000, 16000, 48000)") from None
+    if not 8000 <= value <= 192000:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: a rate from 8000 to 192000 Hz")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     """The ``ttsstream`` parser."""
     top = _Parser(prog="ttsstream", description="Stream text-to-speech from EigenAI, Shunyalabs or the bundled "
@@ -125,9 +136,9 @@ def parser() -> argparse.ArgumentParser:
 def _speak(commands: "argparse._SubParsersAction[_Parser]") -> None:
     speak = commands.add_parser(
         "speak", epilog=EPILOG,
-        help="speak a text: play it, write it (--out FILE.wav) or stream it to a pipe (--out -)",
-        description="Speak a text: play it as it streams, write a WAV file, or stream WAV or raw PCM to "
-                    "standard output (--out -). On a terminal a status line shows the time to first audio, "
+        help="speak a text: play it, write it (--out FILE.wav, .mp3, ...) or stream it to a pipe (--out -)",
+        description="Speak a text: play it as it streams, write an audio file (WAV, FLAC, OGG, Opus, MP3, raw "
+                    "PCM, mu-law or A-law), or stream one to standard output (--out -). On a terminal a status line shows the time to first audio, "
                     "the seconds received and played, and the progress through a long text.")
     speak.add_argument("text", metavar="TEXT", nargs="?",
                        help="what to say; '-' reads standard input, as does no TEXT when standard input is a pipe")
@@ -162,14 +173,20 @@ def _speak(commands: "argparse._SubParsersAction[_Parser]") -> None:
                        help="a field the tables do not know, sent unchecked (repeatable)")
 
     output = speak.add_argument_group("output")
-    output.add_argument("-o", "--out", metavar="FILE.wav|-",
-                        help="also write the audio to FILE.wav as it arrives, or to standard output with '-' "
-                             "(then nothing else goes there, and nothing plays here: pipe it to aplay or "
-                             "ffplay -); without a device or with --no-play: speech.wav")
+    output.add_argument("-o", "--out", metavar="FILE|-",
+                        help="also write the audio to FILE as it arrives, in the format its extension names "
+                             "(.wav, .flac, .ogg, .opus, .mp3, .raw/.pcm; .ul/.al: raw mu-law/A-law), or to "
+                             "standard output with '-' (then nothing else goes there, and nothing plays here: "
+                             "pipe it to aplay or ffplay -); without a device or with --no-play: speech.wav")
     output.add_argument("--subtitles", metavar="FILE.srt|FILE.vtt",
                         help="also write when each word is spoken, as SRT or WebVTT subtitles (by the extension)")
-    output.add_argument("--format", choices=FORMATS, default="wav",
-                        help="wav (default) or raw: 16-bit little-endian mono PCM, no header")
+    output.add_argument("--format", choices=FORMATS, metavar="FORMAT",
+                        help=f"what --out writes: {', '.join(FORMATS)} (default: the file's extension, else "
+                             "wav); raw is 16-bit little-endian mono PCM, mulaw and alaw raw G.711 bytes "
+                             "(8000 Hz unless --rate), as telephone lines take them")
+    output.add_argument("--rate", type=_rate, metavar="HZ",
+                        help="the sample rate to write, resampled as it streams (default: the speech's own; "
+                             "8000 for mulaw and alaw); Opus and MP3 take only some rates")
     output.add_argument("--no-play", action="store_true", help="do not play the audio, only write it")
     output.add_argument("--device", help="output device: an index or part of a name (see: ttsstream devices)")
     output.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors (no status line)")

@@ -6,12 +6,14 @@ sentence, the units' audio in order), whose segments move the progress on the st
 line. The main thread waits in slices of ``status.INTERVAL``, redrawing the status line
 between them, so Ctrl-C (and SIGTERM or SIGHUP, see ``signals``) gets through at once.
 
-The output: ``--out FILE`` is checked (its extension against ``--format``) before
-anything is sent; interrupted or failed, a file keeps the audio received so far; with
-nothing to play on and no ``--out``, the audio goes to ``speech.wav``, or the first
-``speech-N.wav`` that does not exist, never over a file.
+The output: ``--out FILE`` is checked (its extension against ``--format``, the format
+against ``--rate``) before anything is sent; interrupted or failed, a file keeps the
+audio received so far; with nothing to play on and no ``--out``, the audio goes to
+``speech.wav`` (``speech.mp3``, ... by ``--format``), or the first ``speech-N.wav``
+that does not exist, never over a file.
 
-Imports: ``ttsstream.audio``, ``ttsstream.errors``, ``ttsstream.urls``; the client,
+Imports: ``ttsstream.audio``, ``ttsstream.errors``, ``ttsstream.urls``,
+``ttsstream.formats`` (the resampler, to check for soxr); the client,
 ``ttsstream.api`` (``choose_provider``), ``ttsstream.local`` and playback only when it
 runs; and the CLI's ``options``, ``text``, ``sink``, ``signals``, ``status``, ``notice``
 and ``problems``.
@@ -26,14 +28,14 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, TextIO, Tuple, Union
 
-from ..audio import SAMPLE_WIDTH, file_format
+from ..audio import SAMPLE_WIDTH
 from ..errors import InvalidParameterError, PlaybackError
 from ..urls import display_url
 from .notice import LOCAL_NOTICE, first_time
 from .options import Choice, choose
 from .problems import BROKEN_PIPE, OK, UsageError, shell_words
 from .signals import held
-from .sink import AudioSink, free_name
+from .sink import LABELS, AudioSink, default_name, free_name, output_format
 from .status import INTERVAL, Progress, StatusLine
 from .text import PIECE_CHARS, read_text
 
@@ -41,12 +43,11 @@ if TYPE_CHECKING:
     from ..client import Speech, TTSClient
     from ..playback import AudioPlayer
 
-__all__ = ["speak", "DEFAULT_OUT", "DEFAULT_RAW_OUT"]
+__all__ = ["speak", "DEFAULT_OUT"]
 
-# Where the audio goes when nothing plays and --out is not given; never over a file
-# (speech-1.wav, speech-2.wav, ... when it exists).
-DEFAULT_OUT = "speech.wav"
-DEFAULT_RAW_OUT = "speech.raw"
+# Where the audio goes when nothing plays and --out is not given (speech.mp3, ... with
+# --format); never over a file (speech-1.wav, speech-2.wav, ... when it exists).
+DEFAULT_OUT = default_name("wav")
 
 
 def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -63,6 +64,9 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _refuse_terminal(out)
     if args.subtitles:
         _check_subtitles(args.subtitles)
+    fmt, rate = output_format(args.out, args.format, args.rate)
+    if rate is not None and rate != choice.dialect.sample_rate:
+        _check_resampler(choice.dialect.sample_rate, rate)
     note: Callable[[str], None] = ((lambda message: None) if args.quiet
                                    else (lambda message: print(f"ttsstream: {message}", file=err)))
     sink: Optional[AudioSink] = None
@@ -71,7 +75,7 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         with held():  # a part file is made and known here, or not at all
             # --out is opened before the text is read, so that a bad one is said at once.
-            sink = _sink(out, args.out, args.format) if args.out else None
+            sink = _sink(out, args.out, fmt, rate) if args.out else None
         text = read_text(args.text, args.file)
         if provider == "local" and not args.provider and (args.verbose or first_time(LOCAL_NOTICE)):
             note("no provider, url or API key given: speaking with the local offline voice "
@@ -81,7 +85,7 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         player, why = (None, None) if args.no_play or to_stdout else _open_player(args.device)
         if sink is None and player is None:
             with held():
-                sink = _default_sink(args.format)  # never replaces a file: speech.wav, speech-1.wav, ...
+                sink = _default_sink(fmt, rate)  # never replaces a file: speech.wav, speech-1.wav, ...
             if why is not None:
                 note(f"cannot play here ({why}); writing {sink.path} instead")
         elif player is None and why is not None:
@@ -116,45 +120,37 @@ def speak(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return OK
 
 
-def _sink(out: TextIO, path: str, fmt: str) -> AudioSink:
-    """The sink for ``--out PATH`` (``-``: ``out``'s bytes). Raises UsageError."""
+def _sink(out: TextIO, path: str, fmt: str, rate: Optional[int]) -> AudioSink:
+    """The sink for ``--out PATH`` (``-``: ``out``'s bytes), ``fmt`` and ``rate`` as
+    ``output_format`` chose them. Raises UsageError."""
     if path == "-":
-        return AudioSink(out.buffer, None, fmt)
+        return AudioSink(out.buffer, None, fmt, rate=rate)
     if os.path.isdir(path):
         raise UsageError(f"--out {path}: is a folder; name a file")
-    _check_file_type(path, fmt)
     try:
-        return AudioSink(None, path, fmt)
+        return AudioSink(None, path, fmt, rate=rate)
     except OSError as exc:
         raise UsageError(f"--out {path}: cannot write there: {exc.strerror or exc}") from None
 
 
-def _check_file_type(path: str, fmt: str) -> None:
-    """Refuse a name whose extension promises another format than ``--format`` writes."""
-    try:
-        named = file_format(path)
-    except InvalidParameterError:
-        suffix = os.path.splitext(path)[1]
-        raise UsageError(f"--out {path}: {suffix} is not written yet (other formats are coming); ttsstream "
-                         "writes WAV (.wav) and raw 16-bit PCM (.raw or .pcm, with --format raw): name the "
-                         "file .wav") from None
-    if named == "raw" and fmt != "raw":
-        raise UsageError(f"--out {path}: that name is for raw PCM: add --format raw, or name the file .wav")
-    if named == "wav" and fmt != "wav":
-        raise UsageError(f"--out {path}: a .wav file holds a WAV: leave out --format {fmt}, or name the "
-                         "file .raw or .pcm")
+def _check_resampler(rate_in: int, rate_out: int) -> None:
+    """Make sure the speech can be resampled, before anything is sent: soxr is there.
+    Raises TTSError (with the pip command)."""
+    from ..formats.resample import StreamResampler
+
+    StreamResampler(rate_in, rate_out)
 
 
-def _default_sink(fmt: str) -> AudioSink:
+def _default_sink(fmt: str, rate: Optional[int]) -> AudioSink:
     """The sink for output the user did not name: ``speech.wav`` (``speech.raw`` with
-    ``--format raw``), or the first numbered name no file has. Raises UsageError."""
+    ``--format raw``, ...), or the first numbered name no file has. Raises UsageError."""
+    name = default_name(fmt)
     try:
-        path = free_name(DEFAULT_OUT if fmt == "wav" else DEFAULT_RAW_OUT)
+        path = free_name(name)
     except OSError as exc:
-        raise UsageError(f"cannot write {DEFAULT_OUT} here ({exc.strerror or exc}): name a file with --out") \
-            from None
+        raise UsageError(f"cannot write {name} here ({exc.strerror or exc}): name a file with --out") from None
     try:
-        return AudioSink(None, path, fmt, reserved=True)
+        return AudioSink(None, path, fmt, rate=rate, reserved=True)
     except OSError as exc:
         os.unlink(path)
         raise UsageError(f"cannot write {path} here ({exc.strerror or exc}): name a file with --out") from None
@@ -327,6 +323,7 @@ class _Run:
             "underrun_ms": round(sum(s.underrun_ms for s in self.speeches), 1),
             "out": None if sink is None else "-" if sink.path is None else str(Path(sink.path).resolve()),
             "format": None if sink is None else sink.format,
+            "out_rate": None if sink is None else sink.out_rate or self.sample_rate,
             "spoken_by": next((s.provider.name for s in self.speeches if s.provider is not None), None),
             "failed_first": [{"provider": provider.name, "error": type(error).__name__, "message": str(error)}
                              for s in self.speeches for provider, error in s.attempts],
@@ -340,15 +337,18 @@ def _report(summary: Dict[str, Any], out: TextIO, args: argparse.Namespace) -> N
     if args.quiet:
         return
     first = summary["first_audio_ms"]
-    said = (f"{summary['duration_s']:.2f} s of audio at {summary['sample_rate']} Hz"
-            + (f", first audio after {first:.0f} ms" if first is not None else ""))
+    after = f", first audio after {first:.0f} ms" if first is not None else ""
     for failed in summary["failed_first"]:
         print(f"{failed['provider']} failed before any audio ({failed['message']}); "
               f"spoken by {summary['spoken_by']} instead", file=out)
     if summary["played"]:
-        print(f"played {said}", file=out)
+        print(f"played {summary['duration_s']:.2f} s of audio at {summary['sample_rate']} Hz{after}", file=out)
+    if not summary["out"]:
+        return
+    written = f"{LABELS[summary['format']]} at {summary['out_rate']} Hz"
     if summary["out"] == "-":
-        print(f"streamed {said} to standard output", file=out)
-    elif summary["out"]:
-        print(f"wrote {summary['out']}" + ("" if summary["played"] else f": {said}"), file=out)
-
+        print(f"streamed {summary['duration_s']:.2f} s of {written} to standard output{after}", file=out)
+    elif summary["played"]:
+        print(f"wrote {summary['out']}: {written}", file=out)
+    else:
+        print(f"wrote {summary['out']}: {summary['duration_s']:.2f} s of {written}{after}", file=out)
