@@ -368,6 +368,6 @@ def test_the_cli_writes_what_the_name_says(server, tmp_path) -> None:
 def test_write_wav_refuses_another_extension_and_writes_nothing(tmp_path) -> None:
     from ttsstream.audio import write_wav
 
-    with pytest.raises(InvalidParameterError, match=r"\.flac files are not written yet"):
+    with pytest.raises(InvalidParameterError, match=r"writes WAV, not \.flac.*speech\.save"):
         write_wav(tmp_path / "x.flac", b"\x00\x00", 24000)
     assert os.listdir(tmp_path) == []

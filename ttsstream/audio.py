@@ -1,49 +1,25 @@
-"""Audio values: AudioChunk, 16-bit sample alignment, numpy views, WAV writing, file types.
+"""Audio values: AudioChunk, 16-bit sample alignment, numpy views, WAV writing and reading.
 
-This module owns what ttsstream knows about PCM, and which file types it writes
-(``file_format``: a name's extension -> ``"wav"`` or ``"raw"``). It starts no thread and
-opens no socket; it imports only numpy, ``ttsstream.errors`` and the standard library.
+This module owns what ttsstream knows about PCM (other file formats are ``formats/``'s).
+It starts no thread and opens no socket; it imports only numpy, ``ttsstream.errors`` and
+the standard library.
 """
 
 from __future__ import annotations
 
 import os
 import wave
-from typing import BinaryIO, Dict, Optional, Tuple, Union
+from typing import BinaryIO, Optional, Tuple, Union
 
 import numpy as np
 
 from .errors import InvalidParameterError
 
 __all__ = ["AudioChunk", "SampleAligner", "pcm_to_array", "read_wav", "write_wav", "check_wav_name",
-           "file_format", "FILE_TYPES", "SAMPLE_WIDTH"]
+           "SAMPLE_WIDTH"]
 
 SAMPLE_WIDTH = 2  # bytes per sample: every dialect speaks signed 16-bit little-endian mono
 _INT16_LE = np.dtype("<i2")
-
-# The file types written today, by extension (lower case). Until the encoders come, any
-# other extension is refused rather than given WAV bytes under a name that promises
-# something else.
-FILE_TYPES: Dict[str, str] = {".wav": "wav", ".raw": "raw", ".pcm": "raw"}
-
-
-def file_format(path: Union[str, "os.PathLike[str]"]) -> Optional[str]:
-    """The format a file's name asks for: ``"wav"``, ``"raw"``, or None (no extension).
-
-    Raises:
-        InvalidParameterError: the extension names a format ttsstream does not write.
-    """
-    suffix = os.path.splitext(os.fspath(path))[1]
-    if not suffix:
-        return None
-    try:
-        return FILE_TYPES[suffix.lower()]
-    except KeyError:
-        raise InvalidParameterError(
-            f"{os.path.basename(os.fspath(path))}: ttsstream writes WAV (.wav) and raw 16-bit PCM (.raw, .pcm) "
-            f"files; {suffix} is not written yet (other formats are coming): name the file .wav, and convert "
-            "it meanwhile, e.g. with ffmpeg", parameter="path") from None
-
 
 def pcm_to_array(pcm: bytes) -> np.ndarray:
     """Return a read-only numpy int16 view of little-endian 16-bit PCM bytes.
@@ -131,11 +107,10 @@ def check_wav_name(path: Union[str, "os.PathLike[str]"]) -> None:
         InvalidParameterError: the extension is not ``.wav``.
     """
     suffix = os.path.splitext(os.fspath(path))[1]
-    if suffix and FILE_TYPES.get(suffix.lower()) != "wav":
+    if suffix and suffix.lower() != ".wav":
         raise InvalidParameterError(
-            f"{os.path.basename(os.fspath(path))}: this writes WAV, and {suffix} files are not written yet "
-            "(other formats are coming): name the file .wav (raw PCM is speech.pcm's bytes as they are)",
-            parameter="path")
+            f"{os.path.basename(os.fspath(path))}: this writes WAV, not {suffix}: name the file .wav, or write "
+            "other formats with speech.save(path) or ttsstream.formats.write_audio", parameter="path")
 
 
 def write_wav(path: Union[str, "os.PathLike[str]", BinaryIO], pcm: bytes, sample_rate: int) -> None:
