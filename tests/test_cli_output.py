@@ -314,13 +314,14 @@ def test_without_the_extras_the_library_names_them(tmp_path) -> None:
 
 
 def test_the_extension_says_the_format() -> None:
-    from ttsstream.audio import file_format
+    from ttsstream.formats import check_format
 
-    assert [file_format(name) for name in ("a.wav", "B.WAV", "c.raw", "d.pcm", "noext", ".hidden")] == [
-        "wav", "wav", "raw", "raw", None, None]
-    for name in ("x.mp3", "x.ogg", "x.flac", "x.wav.gz"):
+    names = ("a.wav", "B.WAV", "c.raw", "d.pcm", "e.flac", "f.OGG", "g.opus", "h.mp3", "noext", ".hidden")
+    assert [check_format(name) for name in names] == [
+        "wav", "wav", "raw", "raw", "flac", "ogg", "opus", "mp3", "wav", "wav"]
+    for name in ("x.aiff", "x.m4a", "x.wav.gz"):
         with pytest.raises(InvalidParameterError, match=r"\.wav"):
-            file_format(name)
+            check_format(name)
 
 
 def test_save_refuses_a_format_it_does_not_write(server, tmp_path) -> None:
