@@ -16,10 +16,11 @@ playback, never the client.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 
 from .audio import AudioChunk, SampleAligner
@@ -168,7 +169,7 @@ class Speech(Sink, SpeechWords, SpeechAudio):
     def segments(self) -> List[Segment]:
         """The units of its text, in order, each with where its audio lies (see
         ``Segment``): one for a plain speech, one per unit sent for a text stream."""
-        with self._delivery:
+        with self._delivering():
             return list(self._segments)
 
     def wait(self, timeout: Optional[float] = None) -> "Speech":
@@ -236,31 +237,44 @@ class Speech(Sink, SpeechWords, SpeechAudio):
             return
         self._sample_rate = sample_rate
 
+    @contextlib.contextmanager
+    def _delivering(self) -> Iterator[None]:
+        """Hold the delivery lock; on letting go, carry out an end asked for meanwhile (an
+        end asked for while another thread holds the lock is left to that thread)."""
+        with self._delivery:
+            yield
+        if self._ending is not None and not self._final:
+            self._settle()
+
     def _on_audio(self, data: bytes) -> None:
         # The reader thread's hot path: once per frame, so one lock and no more calls
-        # than the work needs.
+        # than the work needs (``_delivering``'s, by hand).
         with self._delivery:
-            if self._final or self._ending is not None:
-                return
-            if self._first_audio is None:
-                self._first_audio = time.perf_counter()
-                if not self._segments:  # a plain speech: its text is its one unit
-                    self._segment_begins(self.text)
-            pcm = self._aligner.push(data)
-            if pcm:
-                self._bytes += len(pcm)
-                if self._keep_audio:
-                    self._pieces.append(pcm)
-                if self._words_keep_audio:
-                    self._track.audio(pcm)
-                if self._turn is not None:  # to the speakers first, then to the callback
-                    self._turn.line.audio(self._turn, pcm)
-                # A playback failure just now has ended the speech: no audio after on_error.
-                if self._on_audio_cb is not None and not self._final:
-                    for chunk in self._chunks.make(pcm, self._sample_rate):
-                        self._hand(chunk)
+            if not self._final and self._ending is None:
+                self._take(data)
         if self._ending is not None:  # an end asked for while we delivered
             self._settle()
+
+    def _take(self, data: bytes) -> None:
+        """A frame's audio into the speech and out to its callbacks (holds _delivery)."""
+        if self._first_audio is None:
+            self._first_audio = time.perf_counter()
+            if not self._segments:  # a plain speech: its text is its one unit
+                self._segment_begins(self.text)
+        pcm = self._aligner.push(data)
+        if not pcm:
+            return
+        self._bytes += len(pcm)
+        if self._keep_audio:
+            self._pieces.append(pcm)
+        if self._words_keep_audio:
+            self._track.audio(pcm)
+        if self._turn is not None:  # to the speakers first, then to the callback
+            self._turn.line.audio(self._turn, pcm)
+        # A playback failure just now has ended the speech: no audio after on_error.
+        if self._on_audio_cb is not None and not self._final:
+            for chunk in self._chunks.make(pcm, self._sample_rate):
+                self._hand(chunk)
 
     def _on_words(self, words: Sequence[WordTime]) -> None:
         """The server's word times for the unit now arriving (reader thread)."""

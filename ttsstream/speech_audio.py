@@ -7,8 +7,7 @@ thread under the speech's delivery lock. Imports: audio, formats (files).
 from __future__ import annotations
 
 import os
-import threading
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, Callable, ContextManager, List, Optional
 
 import numpy as np
 
@@ -25,7 +24,7 @@ class SpeechAudio:
     """What a speech says of its audio (``Speech`` has it)."""
 
     _keep_audio: bool
-    _delivery: "threading.RLock"
+    _delivering: Callable[[], ContextManager[None]]  # Speech's: its lock, then an end asked meanwhile
     _joined: Optional[bytes]
     _pieces: List[bytes]
     _bytes: int
@@ -43,7 +42,7 @@ class SpeechAudio:
         """
         if not self._keep_audio:
             raise RuntimeError("this speech was made with keep_audio=False, so it kept no audio")
-        with self._delivery:
+        with self._delivering():
             if self._joined is None or len(self._joined) != self._bytes:
                 self._joined = b"".join(self._pieces)
                 self._pieces = [self._joined]

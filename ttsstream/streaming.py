@@ -370,7 +370,7 @@ class TextStream:
         speech = self._speech
         if not unit.begun:
             unit.begun = True
-            with speech._delivery:
+            with speech._delivering():
                 speech._segment_begins(unit.text)
         for data in pieces:
             speech._on_audio(data)
@@ -381,7 +381,7 @@ class TextStream:
             done = self._line.popleft()
             if not done.begun:  # no audio at all: a unit of its own all the same
                 self._deliver(done, [])
-            with self._speech._delivery:  # its words are timed now, not when the next unit's audio comes
+            with self._speech._delivering():  # its words are timed now, not when the next unit's audio comes
                 self._speech._segment_ends()
             if self._line:
                 head = self._line[0]
