@@ -32,14 +32,16 @@ import logging
 import queue
 import threading
 import time
+from functools import partial
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Union
 
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import Server, ServerConnection, serve
 
 import ttsstream
 
-PHONE = ttsstream.AudioFormat(8000, "mulaw", frame_ms=20)  # what Twilio plays: 160 bytes a frame
+RATE = 8000  # samples a second on a phone line; mu-law has one byte a sample
+PHONE = ttsstream.AudioFormat(RATE, "mulaw", frame_ms=20)  # what Twilio plays: 160 bytes a frame
 GREETING = "Hello! Thanks for calling. Press any key to interrupt me."
 Text = Union[str, Iterable[str]]  # a whole reply, or its fragments as they are produced
 
@@ -64,8 +66,8 @@ class Reply:
 class Call:
     """One phone call: its replies are spoken into it one after another.
 
-    Thread: ``say()`` and ``barge_in()`` from any thread; the speech's callbacks run on
-    the connection's reader thread, the replies wait on this call's speaker thread.
+    Thread: ``say()`` and ``barge_in()`` from any thread; the speeches' callbacks run on
+    ttsstream's reader threads, and each reply is waited for on this call's speaker thread.
     """
 
     def __init__(self, websocket: ServerConnection, client: ttsstream.TTSClient, stream_sid: str,
@@ -83,7 +85,10 @@ class Call:
         self._reply: Optional[Reply] = None  # the reply whose audio may still be sent
         self._marks: Dict[str, str] = {}  # mark name -> its sentence, until Twilio echoes it
         self._speaker = threading.Thread(target=self._speak_replies, name=f"twilio-call-{call_sid}")
+
+    def start(self) -> "Call":
         self._speaker.start()
+        return self
 
     def say(self, text: Text) -> None:
         """Speak ``text`` after whatever is being said; returns at once."""
@@ -94,9 +99,7 @@ class Call:
         with self._lock:
             reply, self._reply = self._reply, None
             self._drop_waiting()
-            if reply is not None:  # its sentences not yet marked will never be heard
-                for name in reply.names:
-                    self._marks.pop(name, None)
+            self._marks.clear()  # what Twilio had not yet played is dropped: an echo now proves nothing
             self._send({"event": "clear", "streamSid": self.stream_sid})
         if reply is not None and reply.speech is not None:
             reply.speech.cancel()
@@ -131,12 +134,14 @@ class Call:
             reply = Reply(number)
             with self._lock:
                 self._reply = reply
-            reply.speech = self._client.speak(
-                text, output=PHONE, block=False, keep_audio=False,
-                on_audio=lambda chunk, r=reply: self._send_audio(r, chunk.data),
-                on_segment=lambda segment, r=reply: self._sentence_begins(r, segment),
-                on_complete=lambda speech, r=reply: self._reply_ends(r),
-                on_error=self._reply_failed)
+            try:
+                reply.speech = self._client.speak(
+                    text, output=PHONE, block=False, keep_audio=False,
+                    on_audio=partial(self._send_audio, reply), on_segment=partial(self._sentence_begins, reply),
+                    on_complete=partial(self._reply_ends, reply), on_error=self._reply_failed)
+            except ttsstream.TTSError as error:  # refused before any I/O (an empty text, say): skip it
+                self._reply_failed(error)
+                continue
             self.spoken.append(reply.speech)
             with self._lock:
                 barged = self._reply is not reply
@@ -160,25 +165,25 @@ class Call:
 
     # The speech's callbacks (the reader thread): media, then the marks it has passed.
 
-    def _send_audio(self, reply: Reply, mulaw: bytes) -> None:
+    def _send_audio(self, reply: Reply, chunk: ttsstream.AudioChunk) -> None:
         with self._lock:
             if self._reply is reply:
-                payload = base64.b64encode(mulaw).decode("ascii")
+                payload = base64.b64encode(chunk.data).decode("ascii")
                 self._send({"event": "media", "streamSid": self.stream_sid, "media": {"payload": payload}})
-                reply.sent += len(mulaw)
+                reply.sent += len(chunk.data)
                 self._send_marks(reply)
 
     def _sentence_begins(self, reply: Reply, segment: ttsstream.Segment) -> None:
         with self._lock:
             if self._reply is reply:
                 if segment.index > 0:  # the sentence before ends where this one begins
-                    reply.ends.append(int(segment.start * PHONE.sample_rate))
+                    reply.ends.append(int(segment.start * RATE))
                     self._send_marks(reply)
                 name = f"reply{reply.number}-sentence{segment.index}"
                 reply.names.append(name)
                 self._marks[name] = segment.text
 
-    def _reply_ends(self, reply: Reply) -> None:
+    def _reply_ends(self, reply: Reply, speech: ttsstream.Speech) -> None:
         with self._lock:
             if self._reply is reply:
                 reply.ends.append(reply.sent)
@@ -231,26 +236,33 @@ class TwilioBridge:
                  host: str = "127.0.0.1", port: int = 8080) -> None:
         self._client = client
         self._on_call = on_call
-        self._server = serve(self._serve_call, host, port)
-        self.port: int = self._server.socket.getsockname()[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="twilio-bridge")
+        self._host = host
+        self.port = port  # once started, the port it listens on
+        self._server: Optional[Server] = None
+        self._thread: Optional[threading.Thread] = None
         # Guarded by the condition: the connections being served.
         self._open = threading.Condition()
         self._connections: Set[ServerConnection] = set()
 
     def start(self) -> "TwilioBridge":
+        """Listen (calls may connect once this returns) and serve on a thread of its own."""
+        self._server = serve(self._serve_call, self._host, self.port)
+        self.port = self._server.socket.getsockname()[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="twilio-bridge")
         self._thread.start()
         return self
 
     def close(self, timeout: float = 10.0) -> None:
-        """Stop listening, hang up every call, and wait for their threads to end."""
-        self._server.shutdown()
+        """Stop listening, hang up every call, and wait for their threads to end. Safe twice."""
+        server, self._server = self._server, None
+        if server is None or self._thread is None:
+            return
+        server.shutdown()
         with self._open:
             for websocket in list(self._connections):
                 websocket.close()
             self._open.wait_for(lambda: not self._connections, timeout)
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        self._thread.join(timeout)
 
     def __enter__(self) -> "TwilioBridge":
         return self.start()
@@ -268,7 +280,7 @@ class TwilioBridge:
                 event = json.loads(message)
                 kind = event.get("event")
                 if kind == "start":
-                    call = Call(websocket, self._client, event["start"]["streamSid"], event["start"]["callSid"])
+                    call = Call(websocket, self._client, event["start"]["streamSid"], event["start"]["callSid"]).start()
                     self._on_call(call)
                 elif kind == "media" and call is not None:
                     call.hear(base64.b64decode(event["media"]["payload"]))

@@ -179,6 +179,21 @@ def test_each_sentence_is_marked_after_its_last_frame_and_the_echoes_say_what_wa
     assert [h.strip() for h in call.heard] == [u.strip() for u in UNITS[:2]]
 
 
+def test_a_refused_reply_is_logged_and_the_next_one_is_spoken(bridge: Any, dial: Any,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    twilio = dial(bridge.port)
+    twilio.start()
+    call = bridge.calls.get(timeout=TIMEOUT)
+    call.say("   ")  # nothing to say: speak() refuses it before any I/O
+    call.say(TEXT)
+    twilio.until(lambda m: m["event"] == "mark")
+    twilio.stop()
+
+    assert b"".join(twilio.media()) == phone_audio(tone_pcm(TEXT))
+    assert [len(call.spoken), call.spoken[0].text] == [1, TEXT]
+    assert any("a reply failed" in r.getMessage() and "text is empty" in r.getMessage() for r in caplog.records)
+
+
 @pytest.fixture
 def slow_bridge(make_server: Any) -> Iterator[Any]:
     """A bridge over a server that paces its audio at real time, so a reply is still going."""
