@@ -259,8 +259,10 @@ class TwilioBridge:
             return
         server.shutdown()
         with self._open:
-            for websocket in list(self._connections):
-                websocket.close()
+            connections = list(self._connections)
+        for websocket in connections:  # each handler then ends its call
+            websocket.close()
+        with self._open:
             self._open.wait_for(lambda: not self._connections, timeout)
         self._thread.join(timeout)
 
