@@ -29,11 +29,11 @@ import base64
 import itertools
 import json
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from functools import partial
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Set, Union
+from typing import Callable, Deque, Dict, Iterable, Iterator, List, Optional, Set, Union
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import Server, ServerConnection, serve
@@ -78,10 +78,11 @@ class Call:
         self.spoken: List[ttsstream.Speech] = []  # every reply started, in order
         self._websocket = websocket
         self._client = client
-        self._replies: "queue.Queue[Optional[Text]]" = queue.Queue()  # None: the call has ended
         # Guarded by the lock, and every send is made under it, so nothing of a cancelled
-        # reply can follow its clear.
-        self._lock = threading.Lock()
+        # reply can follow its clear. Notified when a reply is queued or the call ends.
+        self._lock = threading.Condition()
+        self._waiting: Deque[Text] = deque()  # replies not yet begun
+        self._ended = False
         self._reply: Optional[Reply] = None  # the reply whose audio may still be sent
         self._marks: Dict[str, str] = {}  # mark name -> its sentence, until Twilio echoes it
         self._speaker = threading.Thread(target=self._speak_replies, name=f"twilio-call-{call_sid}")
@@ -92,13 +93,15 @@ class Call:
 
     def say(self, text: Text) -> None:
         """Speak ``text`` after whatever is being said; returns at once."""
-        self._replies.put(text)
+        with self._lock:
+            self._waiting.append(text)
+            self._lock.notify()
 
     def barge_in(self) -> None:
         """The caller spoke: stop talking now and drop the replies still waiting."""
         with self._lock:
             reply, self._reply = self._reply, None
-            self._drop_waiting()
+            self._waiting.clear()
             self._marks.clear()  # what Twilio had not yet played is dropped: an echo now proves nothing
             self._send({"event": "clear", "streamSid": self.stream_sid})
         if reply is not None and reply.speech is not None:
@@ -118,8 +121,9 @@ class Call:
         """The call has ended: stop speaking and end the speaker thread."""
         with self._lock:
             reply, self._reply = self._reply, None
-            self._drop_waiting()
-        self._replies.put(None)
+            self._waiting.clear()
+            self._ended = True
+            self._lock.notify()
         if reply is not None and reply.speech is not None:
             reply.speech.cancel()
         self._speaker.join(timeout)
@@ -128,12 +132,13 @@ class Call:
 
     def _speak_replies(self) -> None:
         for number in itertools.count():
-            text = self._replies.get()
-            if text is None:
-                return
-            reply = Reply(number)
             with self._lock:
-                self._reply = reply
+                while not (self._waiting or self._ended):
+                    self._lock.wait(1.0)
+                if self._ended:
+                    return
+                text = self._waiting.popleft()
+                reply = self._reply = Reply(number)  # current from the moment it leaves the queue
             try:
                 reply.speech = self._client.speak(
                     text, output=PHONE, block=False, keep_audio=False,
@@ -152,16 +157,6 @@ class Call:
                     reply.speech.wait(1.0)  # in slices: a slow LLM never hangs the call's end
                 except ttsstream.TTSError:
                     pass  # a slice ran out, or the reply ended with an error (on_error has it)
-
-    def _drop_waiting(self) -> None:
-        """Forget the replies not yet begun (holds the lock), keeping an end of call."""
-        try:
-            while True:
-                if self._replies.get_nowait() is None:
-                    self._replies.put(None)
-                    return
-        except queue.Empty:
-            pass
 
     # The speech's callbacks (the reader thread): media, then the marks it has passed.
 

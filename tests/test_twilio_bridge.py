@@ -269,8 +269,9 @@ def test_a_caller_gone_mid_reply_or_a_bridge_closed_mid_call_leaves_no_thread(sl
 
 def test_the_command_greets_a_caller_and_stops_on_ctrl_c(server: LocalServer, tmp_path: Any, dial: Any) -> None:
     command = [sys.executable, str(SAMPLES / "twilio_bridge.py"), "--port", "0", "--url", server.url]
-    process = subprocess.Popen(command, cwd=str(tmp_path), env=sample_env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    # PYTHONFAULTHANDLER: should it hang, SIGABRT makes it print every thread's stack.
+    process = subprocess.Popen(command, cwd=str(tmp_path), env=sample_env(PYTHONFAULTHANDLER="1"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         ready, _, _ = select.select([process.stdout], [], [], TIMEOUT)
         assert ready, "the bridge printed nothing"
@@ -287,8 +288,8 @@ def test_the_command_greets_a_caller_and_stops_on_ctrl_c(server: LocalServer, tm
         out, err = process.communicate(timeout=TIMEOUT)
     finally:
         if process.poll() is None:
-            process.kill()
-            process.communicate()
+            process.send_signal(signal.SIGABRT)
+            out, err = process.communicate()
     assert process.returncode == 0 and "Traceback" not in err, err
     assert "stopping" in out
     assert [m["mark"]["name"] for m in marks] == ["reply0-sentence0", "reply1-sentence0"]
