@@ -153,8 +153,11 @@ class Call:
             if barged:  # barge_in() came before the speech existed
                 reply.speech.cancel()
             while not reply.speech.done:
+                with self._lock:
+                    if self._ended:  # hung up: its reply is cancelled, and need not be waited for
+                        return
                 try:
-                    reply.speech.wait(1.0)  # in slices: a slow LLM never hangs the call's end
+                    reply.speech.wait(0.5)  # in slices: a slow LLM never holds up the call's end
                 except ttsstream.TTSError:
                     pass  # a slice ran out, or the reply ended with an error (on_error has it)
 
