@@ -34,6 +34,7 @@ NOT_RUN: Dict[str, int] = {
     "docs/getting-started/install.md": 2,       # installs packages (CI installs from the clone)
     "docs/getting-started/first-speech.md": 1,  # the README's first command (its speech runs in test_readme)
     "docs/guide/streaming.md": 3,               # OpenAI, AsyncOpenAI and AsyncOpenAI in a running loop: a real key
+    "docs/guide/phone.md": 1,                   # the Twilio bridge serves until Ctrl-C (test_twilio_bridge runs it)
     "docs/reliability.md": 2,                   # the slow group (CI runs it), and a longer soak and fuzz
     "docs/performance.md": 4,                   # 30 minutes; festival, PulseAudio and 25 minutes; a minute of chaos;
                                                 # formats (CI runs each with --quick)
