@@ -133,8 +133,9 @@ def read_items(path: PathLike) -> List[Item]:
     name = os.fspath(path)
     suffix = os.path.splitext(name)[1].lower()
     if suffix not in INPUT_SUFFIXES:
-        raise InvalidParameterError(f"{name}: a batch reads {', '.join(INPUT_SUFFIXES)} files, not {suffix or 'a name '
-                                    'without an extension'}: rename it or convert it", parameter="items")
+        kind = suffix or "a name without an extension"
+        raise InvalidParameterError(f"{name}: a batch reads {', '.join(INPUT_SUFFIXES)} files, not {kind}: rename "
+                                    "it or convert it", parameter="items")
     label = os.path.basename(name)
     with open(name, encoding="utf-8-sig", newline="" if suffix == ".csv" else None) as file:
         if suffix == ".csv":
