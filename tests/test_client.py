@@ -558,7 +558,8 @@ def test_a_speech_ends_even_while_another_thread_reads_it(server, reader):
         for n in range(100):
             ended = threading.Event()
             speech = client.speak("I can read you the weather.", block=False,
-                                  on_complete=lambda s: ended.set(), on_error=lambda e: ended.set())
+                                  on_complete=lambda s, ended=ended: ended.set(),
+                                  on_error=lambda e, ended=ended: ended.set())
             deadline = time.monotonic() + 5
             while not ended.is_set() and not speech.done and time.monotonic() < deadline:
                 getattr(speech, reader)
