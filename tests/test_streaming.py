@@ -278,7 +278,8 @@ def test_an_async_generator_is_closed_when_the_speech_is_cancelled_and_its_error
         with pytest.raises(TTSError, match="the model crashed"):
             failed.wait(10)
     assert cleanup == ["closed"]
-    assert recorded(server, 1)[0] == SENTENCES[0].strip()
+    # Both were cut short: the server records each when it sees the client leave, in either order.
+    assert SENTENCES[0].strip() in recorded(server, 2)
 
 
 # -- a text that pauses (issue 17, defect 4): no wait for a timer that is 60 s long ---------
