@@ -91,12 +91,13 @@ def test_a_csv_without_a_text_column_names_the_line(tmp_path: Path) -> None:
 
 
 def test_python_strings_and_dicts(server: LocalServer, tmp_path: Path) -> None:
-    result = ttsstream.batch(["Hello there.", {"id": "b", "text": "A second line"}], tmp_path, jobs=2,
-                             **_args(server))
-    assert result.ok and sorted(result.done) == ["0001", "b"] and result.skipped == [] and result.failed == []
+    items = ["Hello there.", {"id": "b", "text": "A second line"}, "A third, short."]
+    result = ttsstream.batch(items, tmp_path, jobs=3, **_args(server))
+    assert result.ok and result.done == ["0001", "b", "0003"] and result.skipped == [] and result.failed == []
     assert _pcm(tmp_path / "0001.wav") == tone_pcm("Hello there.")
     assert _pcm(tmp_path / "b.wav") == tone_pcm("A second line")
-    assert "done=2" in repr(result) and "test-key" not in repr(result)
+    assert "done=3" in repr(result) and "test-key" not in repr(result)
+    assert ttsstream.batch(items, tmp_path, **_args(server)).skipped == ["0001", "b", "0003"]  # in the items' order
 
 
 @pytest.mark.parametrize("bad, reason", [

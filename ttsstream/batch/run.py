@@ -188,6 +188,11 @@ class _Run:
                 future.cancel()
 
     def result(self) -> BatchResult:
+        """The outcome, each list in the items' order (not the order they finished in)."""
+        order = {item.id: index for index, item in enumerate(self._items)}
+        self._result.done.sort(key=order.__getitem__)
+        self._result.skipped.sort(key=order.__getitem__)
+        self._result.failed.sort(key=lambda failure: order[failure[0]])
         self._result.elapsed = time.monotonic() - self._started
         return self._result
 
