@@ -54,6 +54,25 @@ def server() -> Iterator[LocalServer]:
 
 
 @pytest.fixture
+def door(server: LocalServer) -> Iterator[Any]:
+    """A factory for front doors to ``server`` (``doors.Door``) that turn away the first
+    connections; all closed after."""
+    from doors import Door
+
+    made: List[Door] = []
+
+    def make(refusals: int, answer: bytes = b"") -> Door:
+        made.append(Door(server.port, refusals, answer))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for gate in made:
+            gate.close()
+
+
+@pytest.fixture
 def make_server() -> Iterator[Any]:
     """A factory for bundled servers with options (faults, keys, frame sizes; the tone
     engine unless ``engine`` is given); all stopped after."""

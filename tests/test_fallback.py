@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import Iterator, List
 
 import pytest
 
@@ -19,7 +18,7 @@ from ttsstream import (AuthenticationError, ConnectionFailed, InvalidParameterEr
                        ServerError, SynthesisTimeout, Timeouts, TTSClient, health)
 from ttsstream.server import tone_pcm
 
-from doors import HTTP_401, HTTP_503, Door
+from doors import HTTP_401, HTTP_503
 
 KEY = "sk-primary-31c9d7e0"
 FALLBACK_KEY = "sk-fallback-b6a2"
@@ -33,19 +32,6 @@ def dead_url() -> str:
     port = probe.getsockname()[1]
     probe.close()
     return f"ws://127.0.0.1:{port}/api/v1/generate/ws"
-
-
-@pytest.fixture
-def doors(server) -> Iterator:
-    made: List[Door] = []
-
-    def make(refusals: int, answer: bytes = b"") -> Door:
-        made.append(Door(server.port, refusals, answer))
-        return made[-1]
-
-    yield make
-    for door in made:
-        door.close()
 
 
 def fallback_to(server, provider: str = "eigenai") -> Provider:
@@ -109,21 +95,21 @@ def test_a_callers_mistake_never_falls_back(dead_url, server):
     assert server.transcript == []
 
 
-def test_a_dead_first_provider_costs_one_attempt_not_four(doors, server):
-    door = doors(refusals=1000, answer=HTTP_503)
-    with TTSClient("eigenai", api_key=KEY, url=f"ws://127.0.0.1:{door.port}", retries=3,
+def test_a_dead_first_provider_costs_one_attempt_not_four(door, server):
+    gate = door(refusals=1000, answer=HTTP_503)
+    with TTSClient("eigenai", api_key=KEY, url=f"ws://127.0.0.1:{gate.port}", retries=3,
                    fallback=[fallback_to(server)]) as client:
         speech = client.speak("One knock only.")
     assert speech.pcm == tone_pcm("One knock only.")
-    assert door.accepted == 1
+    assert gate.accepted == 1
 
 
-def test_the_last_provider_keeps_its_retries(doors, server, dead_url):
-    door = doors(refusals=2, answer=HTTP_503)  # the third knock goes through to the server
-    backup = Provider("eigenai", api_key=FALLBACK_KEY, url=f"ws://127.0.0.1:{door.port}")
+def test_the_last_provider_keeps_its_retries(door, server, dead_url):
+    gate = door(refusals=2, answer=HTTP_503)  # the third knock goes through to the server
+    backup = Provider("eigenai", api_key=FALLBACK_KEY, url=f"ws://127.0.0.1:{gate.port}")
     with TTSClient("eigenai", api_key=KEY, url=dead_url, retries=3, fallback=[backup]) as client:
         speech = client.speak("Third time lucky.")
-    assert speech.pcm == tone_pcm("Third time lucky.") and door.accepted == 3
+    assert speech.pcm == tone_pcm("Third time lucky.") and gate.accepted == 3
 
 
 def test_when_every_provider_fails_the_error_is_the_last_ones(dead_url, make_server):
@@ -136,42 +122,42 @@ def test_when_every_provider_fails_the_error_is_the_last_ones(dead_url, make_ser
     assert caught.value is speech.error is speech.attempts[-1][1]
 
 
-def test_a_rejected_key_is_tried_exactly_once(doors, server):
-    door = doors(refusals=1000, answer=HTTP_401)
-    with TTSClient("eigenai", api_key=KEY, url=f"ws://127.0.0.1:{door.port}",
+def test_a_rejected_key_is_tried_exactly_once(door, server):
+    gate = door(refusals=1000, answer=HTTP_401)
+    with TTSClient("eigenai", api_key=KEY, url=f"ws://127.0.0.1:{gate.port}",
                    fallback=[fallback_to(server)]) as client:
         speeches = [client.speak(f"Speech number {n}.") for n in range(4)]
-    assert door.accepted == 1
+    assert gate.accepted == 1
     assert all(s.pcm == tone_pcm(s.text) for s in speeches)
     assert all(isinstance(s.attempts[0][1], AuthenticationError) for s in speeches)
     assert "not tried again" in str(speeches[-1].attempts[0][1])
 
 
-def test_a_failing_provider_is_left_alone_by_the_circuit_breaker(doors, server, caplog):
-    door = doors(refusals=1000, answer=HTTP_503)
+def test_a_failing_provider_is_left_alone_by_the_circuit_breaker(door, server, caplog):
+    gate = door(refusals=1000, answer=HTTP_503)
     caplog.set_level(logging.WARNING, logger="ttsstream.fallback")
-    with TTSClient("eigenai", api_key=KEY, url=f"ws://127.0.0.1:{door.port}",
+    with TTSClient("eigenai", api_key=KEY, url=f"ws://127.0.0.1:{gate.port}",
                    fallback=[fallback_to(server)]) as client:
         speeches = [client.speak(f"Breaker speech {n}.") for n in range(8)]
     said = [r.getMessage() for r in caplog.records if "instead" in r.getMessage()]
     assert sum("failed before any audio" in line for line in said) == 3
     assert sum("is not tried now" in line for line in said) == 5
     assert all(s.pcm == tone_pcm(s.text) for s in speeches)
-    assert door.accepted == 3  # three in a row open the breaker; the cool-down has not passed
+    assert gate.accepted == 3  # three in a row open the breaker; the cool-down has not passed
     skipped = speeches[-1].attempts[0][1]
     assert isinstance(skipped, ConnectionFailed) and "circuit breaker" in str(skipped)
     assert "fallback=[Provider('eigenai'" in repr(client) and FALLBACK_KEY not in repr(client)
 
 
-def test_without_a_fallback_an_open_breaker_fails_at_once(doors, server):
-    door = doors(refusals=1000, answer=HTTP_503)
-    with TTSClient("eigenai", api_key=KEY, url=f"ws://127.0.0.1:{door.port}", retries=0) as client:
+def test_without_a_fallback_an_open_breaker_fails_at_once(door, server):
+    gate = door(refusals=1000, answer=HTTP_503)
+    with TTSClient("eigenai", api_key=KEY, url=f"ws://127.0.0.1:{gate.port}", retries=0) as client:
         errors = []
         for n in range(5):
             with pytest.raises(ConnectionFailed) as caught:
                 client.speak(f"Nobody hears {n}.")
             errors.append(caught.value)
-    assert door.accepted == 3
+    assert gate.accepted == 3
     assert "503" in str(errors[0]) and "circuit breaker" in str(errors[-1])
 
 

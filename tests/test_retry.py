@@ -9,7 +9,6 @@ would on a real network.
 from __future__ import annotations
 
 import logging
-from typing import List
 
 import pytest
 
@@ -24,22 +23,9 @@ from ttsstream import (
 )
 from ttsstream.server import tone_pcm
 
-from doors import HTTP_401, HTTP_503, Door
+from doors import HTTP_401, HTTP_503
 
 KEY = "sk-retry-7a1c9e"
-
-
-@pytest.fixture
-def door(server):
-    doors: List[Door] = []
-
-    def make(refusals: int, answer: bytes = b"") -> Door:
-        doors.append(Door(server.port, refusals, answer))
-        return doors[-1]
-
-    yield make
-    for d in doors:
-        d.close()
 
 
 
