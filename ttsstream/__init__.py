@@ -16,6 +16,7 @@ import logging
 
 from .api import choose_provider, speak
 from .audio import AudioChunk
+from .batch import BatchResult, batch
 from .cache import PhraseCache
 from .client import Speech, TTSClient
 from .formats import AudioFormat  # soxr and soundfile are imported only when first needed
@@ -58,6 +59,8 @@ __all__ = [
     "Segment",
     "Word",
     "Segmenter",
+    "batch",
+    "BatchResult",
     "StreamSpeech",
     "TTSError",
     "AuthenticationError",
