@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -72,10 +72,11 @@ def _check_files(out_dir: Path, texts: List[str], pattern: str = "*.wav") -> Non
     assert found == sorted(tone_pcm(text) for text in texts), out_dir
 
 
-def _timed(work: Callable[[], Any]) -> float:
+def _timed(work: Callable[..., Any], *args: Any) -> Tuple[float, Any]:
+    """(seconds, what it returned) of ``work(*args)``."""
     started = time.perf_counter()
-    work()
-    return time.perf_counter() - started
+    returned = work(*args)
+    return time.perf_counter() - started, returned
 
 
 def _batch(texts: List[str], out_dir: Path, url: str, jobs: int) -> Any:
@@ -98,7 +99,7 @@ def paced(runs: int, count: int) -> Dict[str, List[float]]:
             for jobs in order:
                 out_dir = Path(tempfile.mkdtemp(prefix="bench-batch-"))
                 try:
-                    times[f"jobs={jobs}"].append(_timed(lambda: _batch(texts, out_dir, server.eigenai_url, jobs)))
+                    times[f"jobs={jobs}"].append(_timed(_batch, texts, out_dir, server.eigenai_url, jobs)[0])
                     _check_files(out_dir, texts)
                 finally:
                     shutil.rmtree(out_dir)
@@ -127,18 +128,15 @@ def overhead(runs: int, count: int) -> Dict[str, List[float]]:
             bare_dir = Path(tempfile.mkdtemp(prefix="bench-batch-"))
             batch_dir = Path(tempfile.mkdtemp(prefix="bench-batch-"))
             try:
-                def bare() -> None:
-                    per_item["bare loop"].append(_timed(lambda: _bare_loop(texts, bare_dir, server.eigenai_url)) / count)
-
-                def batch() -> None:
-                    per_item["batch"].append(_timed(lambda: _batch(texts, batch_dir, server.eigenai_url, 1)) / count)
-
-                for measure in ([bare, batch] if run % 2 == 0 else [batch, bare]):
-                    measure()
-                rerun: List[Any] = []
-                seconds = _timed(lambda: rerun.append(ttsstream.batch(texts, batch_dir, jobs=1, progress=False,
-                                                                      provider="eigenai", url=server.eigenai_url)))
-                assert len(rerun[0].skipped) == count and not rerun[0].done, rerun[0]
+                for name in (["bare loop", "batch"] if run % 2 == 0 else ["batch", "bare loop"]):
+                    if name == "batch":
+                        seconds = _timed(_batch, texts, batch_dir, server.eigenai_url, 1)[0]
+                    else:
+                        seconds = _timed(_bare_loop, texts, bare_dir, server.eigenai_url)[0]
+                    per_item[name].append(seconds / count)
+                seconds, rerun = _timed(ttsstream.batch, texts, batch_dir, jobs=1, progress=False,
+                                        provider="eigenai", url=server.eigenai_url)
+                assert len(rerun.skipped) == count and not rerun.done, rerun
                 per_item["rerun"].append(seconds / count)
                 _check_files(bare_dir, texts)
                 _check_files(batch_dir, texts)
@@ -173,22 +171,16 @@ def shell(runs: int, count: int) -> Dict[str, List[float]]:
                         f'"{sys.executable}" -m ttsstream speak "$line" --url {server.eigenai_url} --no-play '
                         '--out "loop/$n.wav" || exit 1; done < texts.txt')
 
-                def shell_loop() -> None:
-                    per_item["shell loop"].append(_timed(lambda: _console(["bash", "-c", loop], work)) / count)
-                    _check_files(work / "loop", texts)
-
-                def batch(jobs: int) -> Callable[[], None]:
-                    def measure() -> None:
-                        out_dir = work / f"jobs{jobs}"
-                        command = [sys.executable, "-m", "ttsstream", "batch", "texts.txt", "--out-dir", out_dir.name,
-                                   "--jobs", str(jobs), "--url", server.eigenai_url]
-                        per_item[f"batch --jobs {jobs}"].append(_timed(lambda: _console(command, work)) / count)
-                        _check_files(out_dir, texts)
-                    return measure
-
-                measures = [shell_loop, batch(1), batch(8)]
-                for measure in (measures if run % 2 == 0 else measures[::-1]):
-                    measure()
+                commands = {"shell loop": (["bash", "-c", loop], work / "loop")}
+                for jobs in (1, 8):
+                    commands[f"batch --jobs {jobs}"] = (
+                        [sys.executable, "-m", "ttsstream", "batch", "texts.txt", "--out-dir", f"jobs{jobs}",
+                         "--jobs", str(jobs), "--url", server.eigenai_url], work / f"jobs{jobs}")
+                names = list(commands)
+                for name in (names if run % 2 == 0 else names[::-1]):
+                    command, out_dir = commands[name]
+                    per_item[name].append(_timed(_console, command, work)[0] / count)
+                    _check_files(out_dir, texts)
             finally:
                 shutil.rmtree(work)
     finally:

@@ -27,7 +27,7 @@ from .result import Progress
 
 __all__ = ["ProgressBar", "ProgressArg", "shown", "watched", "TQDM_HINT"]
 
-ProgressArg = Union[None, bool, Callable[[Progress], None]]
+ProgressArg = Union[None, bool, Callable[[Progress], Any]]
 
 TQDM_HINT = 'pip install "ttsstream[batch]" (it brings tqdm)'
 
@@ -128,7 +128,7 @@ class ProgressBar:
 
 
 @contextmanager
-def shown(progress: ProgressArg, file: Optional[TextIO] = None) -> Iterator[Optional[Callable[[Progress], None]]]:
+def shown(progress: ProgressArg, file: Optional[TextIO] = None) -> Iterator[Optional[Callable[[Progress], Any]]]:
     """The callable a batch reports to, for its ``progress=`` argument, closed at the end.
 
     None: a ``ProgressBar`` when someone is watching (``watched(file)``) and tqdm is
