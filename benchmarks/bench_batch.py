@@ -72,10 +72,10 @@ def _check_files(out_dir: Path, texts: List[str], pattern: str = "*.wav") -> Non
     assert found == sorted(tone_pcm(text) for text in texts), out_dir
 
 
-def _timed(work: Callable[..., Any], *args: Any) -> Tuple[float, Any]:
-    """(seconds, what it returned) of ``work(*args)``."""
+def _timed(work: Callable[..., Any], *args: Any, **kwargs: Any) -> Tuple[float, Any]:
+    """(seconds, what it returned) of ``work(*args, **kwargs)``."""
     started = time.perf_counter()
-    returned = work(*args)
+    returned = work(*args, **kwargs)
     return time.perf_counter() - started, returned
 
 
