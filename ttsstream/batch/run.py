@@ -269,7 +269,8 @@ def _workers(executor: concurrent.futures.Executor) -> int:
     client = getattr(executor, "_client", None)  # Dask's ClientExecutor
     if client is not None and hasattr(client, "nthreads"):
         try:
-            return max(1, sum(client.nthreads().values()))
+            threads: Dict[str, int] = client.nthreads()
+            return max(1, sum(threads.values()))
         except Exception:  # noqa: BLE001 -- a scheduler that does not answer: guess
             log.debug("could not ask the Dask scheduler for its workers", exc_info=True)
     return os.cpu_count() or 1

@@ -1,4 +1,4 @@
-"""The ``ttsstream`` command: ``speak``, ``voices``, ``devices`` and ``serve``. The only package that prints.
+"""The ``ttsstream`` command: ``speak``, ``batch``, ``voices``, ``devices`` and ``serve``. The only package that prints.
 
 ``main(argv=None)`` returns an exit code (``problems``): 0 done, 1 the work failed, 2 a
 bad command line, 130 interrupted (Ctrl-C; ``speak`` also ends cleanly on SIGTERM, 143,
@@ -7,7 +7,7 @@ stderr that names the flag or environment variable to change.
 
 One module per concern: ``args`` (the grammar), ``options`` (flags -> provider, key and
 model parameters, checked by the tables), ``text`` (reading and cutting the text),
-``speak`` (the command), ``sink`` (WAV or PCM as it arrives), ``signals`` (SIGTERM and
+``speak`` (the command), ``batch`` (many texts to files), ``sink`` (WAV or PCM as it arrives), ``signals`` (SIGTERM and
 SIGHUP end ``speak`` as Ctrl-C does), ``status`` (the live line), ``notice`` (said once
 per machine), ``voices``, ``serve`` (also ``devices``) and ``problems`` (exit codes,
 wording).
@@ -82,6 +82,11 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
         with interrupts():  # SIGTERM and SIGHUP clean up as Ctrl-C does: a file keeps its audio
             return speak(args, out, err)
+    if command == "batch":
+        from .batch import run_batch
+
+        with interrupts():  # a stopped batch leaves temporary files only, removed by the next run
+            return run_batch(args, out, err)
     if command == "voices":
         from .voices import voices
 

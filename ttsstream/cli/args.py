@@ -1,4 +1,4 @@
-"""The command line's grammar: ``speak``, ``voices``, ``devices`` and ``serve``, their flags and help.
+"""The command line's grammar: ``speak``, ``batch``, ``voices``, ``devices`` and ``serve``, their flags and help.
 
 The common model settings (``--speed``, ``--language``, ...) are made from the parameter
 tables (``options.SETTINGS``), so a parameter added to a table gets its flag and its
@@ -23,6 +23,9 @@ __all__ = ["parser", "port", "CommandLineError"]
 
 # The short flags of the common settings users reach for first.
 _SHORT = {"language": "-l", "speed": "-s"}
+
+# What a batch writes: formats.files.FILE_FORMATS (not imported here, so --help stays quick).
+BATCH_FORMATS = ("wav", "flac", "ogg", "opus", "mp3", "raw")
 
 _KEYS = " / ".join(dialect.env_key for dialect in DIALECTS.values())
 
@@ -93,6 +96,7 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     _speak(commands)
+    _batch(commands)
 
     voices = commands.add_parser(
         "voices", help="list the voices: each model's names, languages and genders (--params: its parameters)",
@@ -131,6 +135,46 @@ def parser() -> argparse.ArgumentParser:
                        help="listen beyond this machine without an API key")
     serve.add_argument("-q", "--quiet", action="store_true", help="log no requests on stderr")
     return top
+
+
+def _jobs(text: str) -> int:
+    """Speeches at once: 1 to 256."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of jobs (1-256)") from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"{value} is out of range: 1 to 256 jobs")
+    return value
+
+
+def _batch(commands: "argparse._SubParsersAction[_Parser]") -> None:
+    batch = commands.add_parser(
+        "batch", epilog=EPILOG,
+        help="speak many texts to files (a .txt, .jsonl or .csv of them), resumably",
+        description="Speak every text of INPUT into its own file in --out-dir, named by its id (a .txt: its line "
+                    "number). A rerun skips what is finished and unchanged, redoes what changed and retries what "
+                    "failed; a stopped run never leaves a partial file under a final name. Exit code 1 if any "
+                    "item failed (each is listed on stderr).")
+    batch.add_argument("input", metavar="INPUT",
+                       help="a .txt (one text per line), .jsonl ({\"id\", \"text\", \"voice\", ...parameters} per "
+                            "line) or .csv (a header row with text and optional id, voice and parameter columns)")
+    batch.add_argument("--out-dir", required=True, metavar="DIR", help="where the files go (made if missing)")
+    batch.add_argument("--jobs", type=_jobs, default=4, metavar="N",
+                       help="speeches at once, sharing one client's connections (default 4)")
+    batch.add_argument("--format", choices=BATCH_FORMATS, default="wav",
+                       metavar="EXT", help="the files' format and extension: wav (default), flac, ogg, opus, mp3, raw")
+    batch.add_argument("--executor", metavar="dask://HOST:PORT",
+                       help="run on a Dask cluster whose scheduler is at HOST:PORT (workers must see --out-dir); "
+                            "needs pip install 'dask[distributed]'")
+    batch.add_argument("--provider", choices=PROVIDERS,
+                       help="the service (default: from --url, else the one whose API key is set, else local)")
+    batch.add_argument("--model", help="the model (see: ttsstream voices)")
+    batch.add_argument("-v", "--voice", help="the voice of the items that name none")
+    batch.add_argument("--url", help="the endpoint, e.g. ws://127.0.0.1:8765/api/v1/generate/ws")
+    batch.add_argument("--api-key", metavar="KEY",
+                       help=f"the API key (never printed); setting {_KEYS} instead is recommended")
+    batch.add_argument("--json", action="store_true", help="print one JSON object at the end instead of the summary")
 
 
 def _speak(commands: "argparse._SubParsersAction[_Parser]") -> None:
