@@ -18,9 +18,10 @@ Never the client, the pool or the wire.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, TextIO, Union
+from typing import Any, Callable, Iterator, Optional, TextIO, Tuple, Union
 
 from ..errors import InvalidParameterError, TTSError
 from .result import Progress
@@ -50,7 +51,10 @@ def watched(stream: Optional[TextIO] = None) -> bool:
 
 def tqdm_available() -> bool:
     """Whether tqdm can be imported (without importing it)."""
-    return importlib.util.find_spec("tqdm") is not None
+    try:
+        return importlib.util.find_spec("tqdm") is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a broken install
+        return False
 
 
 class ProgressBar:
@@ -122,9 +126,34 @@ class ProgressBar:
         # tqdm's monitor is a thread per bar class that outlives the bar; the batch
         # updates on every item, so it has nothing to watch.
         quiet = type("BatchBar", (tqdm,), {"monitor_interval": 0, "monitor": None})
-        self._bar = quiet(total=total, desc=self._desc, unit="item", file=self._file, dynamic_ncols=True,
-                          smoothing=0.1, mininterval=0.2)
+        size = _fixed_size(sys.stderr if self._file is None else self._file)
+        self._bar = quiet(total=total, desc=self._desc, unit="item", file=self._file, smoothing=0.1,
+                          mininterval=0.2, dynamic_ncols=size is None, ncols=size and size[0],
+                          nrows=size and size[1])
         return self._bar
+
+
+def _fixed_size(stream: TextIO) -> Optional[Tuple[int, int]]:
+    """None to let tqdm follow the terminal's size as it changes; else (columns, lines).
+
+    A terminal that reports 0 x 0 (a pseudo-terminal nobody sized, as ``script`` or
+    ``docker run -t`` make) gets no bar at all from tqdm, so it gets ``$COLUMNS`` x
+    ``$LINES`` instead, or 80 x 24.
+    """
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, ValueError, OSError):  # not a terminal: tqdm's own defaults
+        return None
+    if size.columns > 0 and size.lines > 0:
+        return None
+    return _env_number("COLUMNS", 80), _env_number("LINES", 24)
+
+
+def _env_number(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, "")))
+    except ValueError:
+        return default
 
 
 @contextmanager
