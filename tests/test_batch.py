@@ -171,7 +171,8 @@ def test_a_final_file_the_manifest_lacks_is_adopted_not_redone(server: LocalServ
 
 
 def test_stale_temporary_files_are_removed(server: LocalServer, tmp_path: Path) -> None:
-    stale = tmp_path / temp_name("0001", "wav")
+    ttsstream.batch(TEXTS, tmp_path, **_args(server))
+    stale = tmp_path / temp_name("0001", "wav")  # an item a killed run was changing; now finished
     stale.write_bytes(b"half a file")
     mine = tmp_path / ".notes.ttsstream-parts"  # not ours: left alone
     mine.write_text("keep", encoding="utf-8")

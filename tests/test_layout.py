@@ -201,3 +201,14 @@ def test_no_module_or_class_is_too_big(name: str) -> None:
         if isinstance(node, ast.ClassDef):
             size = node.end_lineno - node.lineno + 1
             assert size <= 360, f"{name}.{node.name} is {size} lines"
+
+
+def test_batches_use_the_client_only_through_its_public_api() -> None:
+    """STYLE.md: batches sit above the client, as a user of its public API."""
+    batch = _imports_of(["ttsstream.batch"])
+    assert batch, "no ttsstream.batch modules were found"
+    inner = ["ttsstream.connection", "ttsstream.pool", "ttsstream.wire", "ttsstream.protocols", "ttsstream.routing",
+             "ttsstream.speech", "ttsstream.playback", "ttsstream.server", "ttsstream.cli"]
+    for name, targets in batch.items():
+        bad = sorted(t for t in targets if any(t == f or t.startswith(f + ".") for f in inner))
+        assert not bad, f"{name} imports {bad}"

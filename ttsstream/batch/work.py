@@ -9,7 +9,7 @@ lacks, verified by reading it back) and ``remove_stale`` (the temporary files a 
 run left). A file appears under its final name only by ``os.replace`` of a complete,
 fsynced temporary file, so no kill leaves a partial file under a final name.
 
-Imports the public API only (``TTSClient``, the errors, ``formats.files``), ``items``
+Imports the public API only (``TTSClient``, ``AudioChunk``, the errors, ``formats.files``), ``items``
 and ``manifest``; never connections, the pool or the wire.
 """
 
@@ -18,9 +18,10 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
 
+from ..audio import AudioChunk
 from ..client import TTSClient
 from ..errors import TTSError
-from ..formats.files import read_audio
+from ..formats.files import AudioFileWriter, read_audio, write_audio
 from .items import Item
 from .manifest import file_checksum
 
@@ -64,7 +65,8 @@ def temp_name(item_id: str, format: str) -> str:
 
 
 def speak_to_temp(client: TTSClient, item: Item, out_dir: str, format: str) -> Outcome:
-    """Speak ``item`` into its temporary file, fsynced; report its checksum and duration.
+    """Speak ``item`` into its temporary file as the audio arrives, fsynced; report its
+    checksum and duration.
 
     A long text is one speech (the client cuts it into units, spoken in order) and one
     file. On failure the temporary file is removed and the outcome carries the error.
@@ -75,9 +77,14 @@ def speak_to_temp(client: TTSClient, item: Item, out_dir: str, format: str) -> O
         Exception: only a bug; every ``TTSError`` and ``OSError`` is the outcome's error.
     """
     temp = os.path.join(out_dir, temp_name(item.id, format))
+    sink = _FileSink(temp, format)
     try:
-        speech = client.speak(item.text, voice=item.voice, **dict(item.params))
-        speech.save(temp, format=format)
+        try:
+            speech = client.speak(item.text, voice=item.voice, on_audio=sink.write, keep_audio=False,
+                                  **dict(item.params))
+        finally:
+            sink.close()
+        sink.finish(speech.sample_rate)
         _fsync(temp)
         return Outcome(item.id, os.path.basename(temp), speech.duration, file_checksum(temp))
     except TTSError as exc:
@@ -90,6 +97,45 @@ def speak_to_temp(client: TTSClient, item: Item, out_dir: str, format: str) -> O
     except BaseException:
         _remove(temp)
         raise
+
+
+class _FileSink:
+    """Writes a speech's audio to its temporary file as it arrives: a chapter's audio is
+    never all in memory, and a kill finds a partial file only under its temporary name.
+
+    Thread: ``write`` on the speech's reader thread (the client's callback); ``close``
+    and ``finish`` on the item's thread after the speech ended, so never two at once.
+    """
+
+    def __init__(self, path: str, format: str) -> None:
+        self._path = path
+        self._format = format
+        self._writer: Optional[AudioFileWriter] = None
+        self._error: Optional[BaseException] = None
+
+    def write(self, chunk: AudioChunk) -> None:
+        if self._error is not None:
+            return
+        try:
+            if self._writer is None:
+                self._writer = AudioFileWriter(self._path, self._format, chunk.sample_rate)
+            self._writer.write(chunk.pcm)
+        except (OSError, TTSError) as exc:  # said after the speech, as the item's error
+            self._error = exc
+
+    def close(self) -> None:
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            except (OSError, TTSError) as exc:
+                self._error = self._error or exc
+
+    def finish(self, sample_rate: int) -> None:
+        """Raise what writing met; write an empty file for a speech without audio."""
+        if self._error is not None:
+            raise self._error
+        if self._writer is None:
+            write_audio(self._path, b"", sample_rate, self._format)
 
 
 def speak_chunk(items: Sequence[Item], out_dir: str, format: str, client_args: Dict[str, Any]) -> List[Outcome]:
