@@ -19,6 +19,7 @@ import ttsstream
 from ttsstream.batch import Item, Progress, as_items, read_items
 from ttsstream.batch.items import MAX_ID_CHARS, check_id
 from ttsstream.batch.manifest import MANIFEST_NAME, Manifest, file_checksum
+from ttsstream.batch.run import _workers
 from ttsstream.batch.work import TEMP_SUFFIX, temp_name
 from ttsstream.formats.files import read_audio
 from ttsstream.server import LocalServer
@@ -303,5 +304,30 @@ def test_a_dask_cluster_with_two_worker_processes(server: LocalServer, tmp_path:
     texts = [f"item {n}" for n in range(10)]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
-        result = ttsstream.batch(texts, tmp_path, executor=client.get_executor(), **_args(server))
+        executor = client.get_executor()
+        assert _workers(executor) == 2  # asked of the scheduler: chunks of ceil(10 / 8) = 2 items
+        result = ttsstream.batch(texts, tmp_path, executor=executor, **_args(server))
     _check_batch_of_ten(result, tmp_path, texts)
+
+
+def _lost(*args: Any) -> None:
+    raise RuntimeError(f"worker lost while holding {args[-1]['api_key']}")
+
+
+class _LosingExecutor(concurrent.futures.ThreadPoolExecutor):
+    """An executor whose every task dies, as a lost worker's would."""
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> "concurrent.futures.Future[Any]":
+        return super().submit(_lost, *args)
+
+
+def test_a_chunk_the_executor_loses_fails_its_items_and_the_rerun_retries(server: LocalServer,
+                                                                          tmp_path: Path) -> None:
+    with _LosingExecutor(max_workers=2) as executor:
+        assert _workers(executor) == 2
+        lost = ttsstream.batch(TEXTS, tmp_path, executor=executor, **_args(server))
+    assert sorted(item_id for item_id, _ in lost.failed) == ["0001", "0002", "0003"] and lost.done == []
+    message = lost.failed[0][1].message
+    assert "worker lost" in message and "rerun" in message and "test-key" not in message
+    again = ttsstream.batch(TEXTS, tmp_path, **_args(server))
+    assert sorted(again.done) == ["0001", "0002", "0003"]

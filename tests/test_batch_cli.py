@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import signal
 import subprocess
@@ -165,3 +164,28 @@ def test_resume_after_sigkill_at_random_moments(make_server: Any, tmp_path: Path
     assert all(line == b"" or line.startswith(b"{") for line in lines)
     again = subprocess.run(command + ["--json"], capture_output=True, text=True, timeout=120)
     assert json.loads(again.stdout)["skipped"] == len(texts)
+
+
+def test_sigterm_ends_a_batch_cleanly_and_the_rerun_finishes_it(make_server: Any, tmp_path: Path) -> None:
+    paced = make_server(realtime=1.0)
+    texts = [f"word {n}" for n in range(60)]
+    source = tmp_path / "lines.txt"
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    folder = tmp_path / "out"
+    command = [sys.executable, "-m", "ttsstream", "batch", str(source), "--out-dir", str(folder), "--jobs", "3",
+               *_service(paced)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        process.wait(timeout=1.5)  # the moment of the signal: mid-batch (6 s of paced audio)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 143, err  # the handler ran: Python was up within 1.5 s
+    assert "terminated (SIGTERM)" in err
+    # The cancelled speeches' temporary files went with them.
+    assert [p.name for p in folder.iterdir() if p.name.endswith(TEMP_SUFFIX)] == []
+    done_before = _check_folder(folder, texts, final=False)
+    assert done_before < len(texts)
+    result = subprocess.run(command + ["--json"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and json.loads(result.stdout)["skipped"] == done_before
+    _check_folder(folder, texts, final=True)

@@ -186,7 +186,7 @@ class _Run:
                                                       return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in finished:
                     chunk = pending.pop(future)
-                    for outcome in _outcomes(future, chunk):
+                    for outcome in _outcomes(future, chunk, self._client_args.get("api_key")):
                         self._finish(by_id[outcome.id], outcome, renamed=True)
         finally:
             for future in pending:
@@ -250,14 +250,16 @@ class _Run:
         return text_hash(item.text), settings_hash(settings)
 
 
-def _outcomes(future: "concurrent.futures.Future[List[Outcome]]", chunk: List[Item]) -> List[Outcome]:
+def _outcomes(future: "concurrent.futures.Future[List[Outcome]]", chunk: List[Item],
+              api_key: Optional[str]) -> List[Outcome]:
     """A chunk's outcomes; if the chunk itself failed (a worker died, a bug), each item fails."""
     try:
         return future.result(timeout=0)
-    except TTSError as exc:
-        error = exc
     except Exception as exc:  # noqa: BLE001 -- the executor's failure, reported per item
-        error = TTSError(f"the executor failed this item's chunk: {type(exc).__name__}: {exc}; rerun to retry it")
+        said = f"{type(exc).__name__}: {exc}"
+        if api_key:  # the chunk carried the key: an executor's message may quote its arguments
+            said = said.replace(api_key, "***")
+        error = TTSError(f"the executor failed this item's chunk ({said}); rerun to retry it")
     return [Outcome(item.id, error=error) for item in chunk]
 
 
