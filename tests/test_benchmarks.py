@@ -172,3 +172,30 @@ def test_the_formats_benchmark_measures_every_row(tmp_path: Path) -> None:
     assert formats[:6] == ["wav", "flac", "ogg", "opus", "mp3", "raw"] and "notebook" in formats[6]
     for row in report["files"]:
         assert row["kb"] > 0 and row["cpu_ms"] >= 0 and row["wall_ms"] > 0, row
+
+
+BATCH = REPO / "benchmarks" / "bench_batch.py"
+
+
+def test_the_batch_benchmark_measures_every_line(tmp_path: Path) -> None:
+    # bench_batch.py --quick: 20 paced items with jobs=8 and jobs=1, 100 short items in a
+    # bare loop, a batch and its rerun, 3 items by a shell loop of `ttsstream speak` and by
+    # `ttsstream batch`. Every file is checked against tone_pcm inside; its figures are
+    # judged in docs/guide/batch.md; here only that every line was measured.
+    out = tmp_path / "batch.json"
+    done = subprocess.run([sys.executable, str(BATCH), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=str(REPO))
+    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert "speed-up jobs=8 over jobs=1" in done.stdout and "overhead per item" in done.stdout, done.stdout[-2000:]
+    report = json.loads(out.read_text())
+    assert report["spec"] == {"paced": 20, "short": 100, "shell": 3, "runs": 1}
+    raw, summary = report["raw"], report["summary"]
+    assert {name: len(values) for name, values in raw["paced"].items()} == {"jobs=8": 1, "jobs=1": 1}
+    assert set(raw["overhead"]) == {"bare loop", "batch", "rerun"}
+    assert set(raw["shell"]) == {"shell loop", "batch --jobs 1", "batch --jobs 8"}
+    for section in ("overhead", "shell"):
+        for name, values in raw[section].items():
+            assert len(values) == 1 and values[0] > 0, (section, name, values)
+            row = summary[section][name]
+            assert row["min_ms"] <= row["median_ms"] <= row["max_ms"], (section, name, row)
+    assert summary["speedup"] > 0 and isinstance(summary["goal_met"], bool)

@@ -39,6 +39,7 @@ NOT_RUN: Dict[str, int] = {
     "docs/performance.md": 4,                   # 30 minutes; festival, PulseAudio and 25 minutes; a minute of chaos;
                                                 # formats (CI runs each with --quick)
     "docs/architecture.md": 1,                  # the README's test command (CI runs it)
+    "docs/guide/batch.md": 2,                   # a Dask scheduler with workers; the 8-minute benchmark
 }
 
 
@@ -130,7 +131,7 @@ CONSOLE = [fence for fence in FENCES if fence.lang == "console" and fence.not_ru
 
 
 def test_there_is_something_to_run() -> None:
-    assert len(PYTHON) >= 15 and SHELL_PAGES == ["docs/guide/cli.md"] and len(CONSOLE) >= 1
+    assert len(PYTHON) >= 15 and SHELL_PAGES == ["docs/guide/batch.md", "docs/guide/cli.md"] and len(CONSOLE) >= 1
 
 
 @pytest.mark.parametrize("fence", PYTHON, ids=_ids(PYTHON))

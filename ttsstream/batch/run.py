@@ -24,6 +24,7 @@ from ..errors import InvalidParameterError, TTSError
 from ..formats.files import check_format
 from .items import Item, as_items, read_items
 from .manifest import Entry, Manifest, file_checksum, settings_hash, text_hash
+from .progress import shown
 from .result import BatchResult, Progress
 from .work import Outcome, adopt, final_name, remove_stale, speak_chunk, speak_to_temp
 
@@ -67,8 +68,11 @@ def batch(items: ItemsSource, out_dir: Union[str, "os.PathLike[str]"], *, jobs: 
             ``get_executor()``): the items go to it in chunks, each worker with its own
             client made from ``client_args``; workers must see ``out_dir`` (one machine,
             or a shared file system).
-        progress: called with a ``Progress`` after each item, on the caller's thread; it
-            must return quickly. None or False: nothing.
+        progress: None (the default): a progress bar when someone is watching (standard
+            error is a terminal, or this is a notebook) and tqdm is installed
+            (``pip install "ttsstream[batch]"``), else nothing; True: a bar always;
+            False: nothing; a callable: called with a ``Progress`` after each item, on
+            the caller's thread (it must return quickly).
         **client_args: passed to ``TTSClient`` (``provider``, ``model``, ``voice``,
             ``url``, ``api_key``, ``fallback``, ``max_concurrent``, ``cache``, ...).
 
@@ -78,7 +82,7 @@ def batch(items: ItemsSource, out_dir: Union[str, "os.PathLike[str]"], *, jobs: 
     Raises:
         InvalidParameterError: bad items (the message names the line), ``jobs``,
             ``format`` or client arguments; nothing is spoken.
-        TTSError: the format needs a missing package.
+        TTSError: the format needs a missing package, or ``progress=True`` needs tqdm.
         OSError: ``out_dir`` or its manifest cannot be made or written.
 
     Thread: the caller's; it waits until every item is finished or failed.
@@ -93,17 +97,18 @@ def batch(items: ItemsSource, out_dir: Union[str, "os.PathLike[str]"], *, jobs: 
     listed = read_items(items) if isinstance(items, (str, os.PathLike)) else as_items(items)
     folder = os.fspath(out_dir)
     os.makedirs(folder, exist_ok=True)
-    run = _Run(listed, folder, chosen, client_args, None if isinstance(progress, bool) else progress)
-    client = TTSClient(**client_args)  # checks the arguments before anything is spoken
-    try:
-        todo = run.plan()
-        if executor is None:
-            run.on_threads(client, todo, jobs)
-        else:
+    with shown(progress) as report:  # a bar is drawn here, and closed however the batch ends
+        run = _Run(listed, folder, chosen, client_args, report)
+        client = TTSClient(**client_args)  # checks the arguments before anything is spoken
+        try:
+            todo = run.plan()
+            if executor is None:
+                run.on_threads(client, todo, jobs)
+            else:
+                client.close()
+                run.on_executor(executor, todo)
+        finally:
             client.close()
-            run.on_executor(executor, todo)
-    finally:
-        client.close()
     return run.result()
 
 

@@ -1,12 +1,14 @@
 """``ttsstream batch``: many texts to files through ``ttsstream.batch``, with a summary.
 
 Prints one summary line on stdout (``--json``: one JSON object instead) and each failed
-item on stderr; the exit code is 0 when every item is done or skipped, 1 when any
-failed (the next run retries it), 2 for a bad command line or input file. With
-``--executor dask://HOST:PORT`` the items go to that Dask cluster.
+item on stderr; on a terminal, a progress bar on stderr as well (``batch.progress``,
+with tqdm; never with ``--json``). The exit code is 0 when every item is done or
+skipped, 1 when any failed (the next run retries it), 2 for a bad command line or input
+file. With ``--executor dask://HOST:PORT`` the items go to that Dask cluster.
 
-Imports ``ttsstream.batch``, ``ttsstream.api`` (``choose_provider``), the errors and the
-CLI's ``problems``; Dask's ``distributed`` only for ``--executor``.
+Imports ``ttsstream.batch`` (and its ``progress``), ``ttsstream.api``
+(``choose_provider``), the errors and the CLI's ``problems``; Dask's ``distributed``
+only for ``--executor``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import concurrent.futures
 import importlib
 import json
 import os
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Dict, Iterator, Optional, TextIO
 
 from ..errors import InvalidParameterError
@@ -38,6 +40,7 @@ def run_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..api import choose_provider
     from ..batch import batch
     from ..batch.items import read_items
+    from ..batch.progress import ProgressBar, tqdm_available
 
     if not os.path.isfile(args.input):
         raise UsageError(f"INPUT: no such file: {args.input}")
@@ -52,9 +55,11 @@ def run_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for name in ("model", "voice", "url", "api_key"):
         if getattr(args, name) is not None:
             client_args[name] = getattr(args, name)
-    with _executor(args.executor) as executor:
+    # A bar on a terminal (never with --json); elsewhere the summary line says it all.
+    bar = ProgressBar(err) if not args.json and _is_terminal(err) and tqdm_available() else None
+    with _executor(args.executor) as executor, bar or nullcontext():
         result = batch(items, args.out_dir, jobs=args.jobs, format=args.format, executor=executor,
-                       progress=False if args.json else None, **client_args)
+                       progress=bar or False, **client_args)
     for item_id, error in result.failed:
         print(one_line(f"ttsstream batch: {item_id} failed: {type(error).__name__}: {shell_words(error.message)}"),
               file=err)
@@ -72,6 +77,13 @@ def run_batch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
               f"{len(result.failed)} failed, {result.audio_seconds:.1f} s of audio in {result.elapsed:.1f} s "
               f"-> {result.out_dir}{retry}", file=out, flush=True)
     return OK if result.ok else FAILED
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # not a file, or a closed one
+        return False
 
 
 @contextmanager
