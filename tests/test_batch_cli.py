@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, List, Tuple
 
@@ -175,12 +176,14 @@ def test_sigterm_ends_a_batch_cleanly_and_the_rerun_finishes_it(make_server: Any
     command = [sys.executable, "-m", "ttsstream", "batch", str(source), "--out-dir", str(folder), "--jobs", "3",
                *_service(paced)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        process.wait(timeout=1.5)  # the moment of the signal: mid-batch (6 s of paced audio)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while process.poll() is None and time.monotonic() < deadline:  # the signal: once the batch is under way
+        if folder.is_dir() and any(p.name.endswith(TEMP_SUFFIX) for p in folder.iterdir()):
+            break
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=30)
-    assert process.returncode == 143, err  # the handler ran: Python was up within 1.5 s
+    assert process.returncode == 143, err  # the handler ran, mid-batch
     assert "terminated (SIGTERM)" in err
     # The cancelled speeches' temporary files went with them.
     assert [p.name for p in folder.iterdir() if p.name.endswith(TEMP_SUFFIX)] == []
