@@ -492,6 +492,24 @@ def speak_file_exact(work: Path) -> Dict[str, Any]:
 
 
 @scenario
+def speak_file_output(work: Path) -> Dict[str, Any]:
+    """Chunks in 8 kHz μ-law frames while the speech plays on the file device and is saved."""
+    from ttsstream import AudioFormat
+
+    frames: List[bytes] = []
+    with LocalServer(engine="tone", frame_bytes=1001) as url:
+        with TTSClient(url=url + "/api/v1/generate/ws", output=AudioFormat(8000, "mulaw", 20)) as client:
+            speech = client.speak(SENTENCE, play=True, on_audio=lambda chunk: frames.append(chunk.data))
+            snapshot(work / OUT, work / "at_return.raw")
+            save_pcm(work, "pcm.raw", speech.pcm)
+            speech.save(work / "speech.flac")
+            result = {"frames": [len(frame) for frame in frames], "rate": speech.sample_rate,
+                      "player_rate": client.player.sample_rate}
+    result["threads"] = other_threads()
+    return result
+
+
+@scenario
 def speak_file_stream(work: Path) -> Dict[str, Any]:
     """A text stream played on the file device; each segment's on_segment notes how much
     audio the device had been given when it ran."""

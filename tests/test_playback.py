@@ -484,6 +484,23 @@ def test_speak_play_sends_every_received_byte_to_the_device(alsa_file: Tuple[Dic
 
 
 @needs_pyaudio
+def test_phone_frames_leave_playback_and_saving_as_they_were(alsa_file: Tuple[Dict[str, str], Path]) -> None:
+    from ttsstream.formats import read_audio
+
+    env, work = alsa_file
+    result = run_scenario("speak_file_output", work, env)
+    pcm = (work / "pcm.raw").read_bytes()
+    # The device played the server's 24 kHz audio, every byte, while on_audio got 8 kHz
+    # μ-law frames, and the saved file holds the same 24 kHz audio.
+    assert_played_exactly((work / "at_return.raw").read_bytes(), pcm)
+    assert result["rate"] == result["player_rate"] == 24000
+    assert set(result["frames"][:-1]) == {160} and 0 < result["frames"][-1] <= 160
+    samples, rate = read_audio(work / "speech.flac")
+    assert rate == 24000 and samples.astype("<i2").tobytes() == pcm
+    assert result["threads"] == []
+
+
+@needs_pyaudio
 def test_a_text_stream_plays_whole_and_each_segment_is_told_as_it_begins_playing(
         alsa_file: Tuple[Dict[str, str], Path]) -> None:
     env, work = alsa_file
