@@ -56,38 +56,13 @@ class Door:
                 continue
             server = socket.create_connection(("127.0.0.1", self._target))
             self._sockets += [client, server]
-            for a, b in ((client, server), (server, client)):
-                thread = threading.Thread(target=self._pipe, args=(a, b), name="door-pipe")
-                self._threads.append(thread)
-                thread.start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                sink.sendall(data)
-        except OSError:
-            pass
-        try:
-            sink.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
+            thread = threading.Thread(target=_pipe_both, args=(client, server), name="door-pipe")
+            self._threads.append(thread)
+            thread.start()
 
     def close(self) -> None:
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
-        except OSError:
-            pass
-        self._listener.close()
-        self._accepting.join(5)
-        for sock in self._sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _stop_listening(self._listener, self._accepting)
+        _cut(self._sockets)
         for thread in self._threads:
             thread.join(5)
         for sock in self._sockets:
@@ -228,23 +203,32 @@ class ChaosDoor:
 
     def close(self) -> None:
         """Stop accepting, cut every connection under way, and join every thread."""
-        try:
-            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
-        except OSError:
-            pass
-        self._listener.close()
-        self._accepting.join(5)
+        _stop_listening(self._listener, self._accepting)
         with self._lock:
             sockets = [sock for pair in self._open.values() for sock in pair]
             self._open.clear()
             threads = list(self._threads.values())
-        for sock in sockets:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        _cut(sockets)
         for thread in threads:
             thread.join(5)
+
+
+def _stop_listening(listener: socket.socket, accepting: threading.Thread) -> None:
+    try:
+        listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
+    except OSError:
+        pass
+    listener.close()
+    accepting.join(5)
+
+
+def _cut(sockets: List[socket.socket]) -> None:
+    """Shut every socket both ways: the threads piping them see their ends and return."""
+    for sock in sockets:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _read_handshake(client: socket.socket) -> None:
@@ -261,6 +245,13 @@ def _read_handshake(client: socket.socket) -> None:
 
 def _pipe_both(a: socket.socket, b: socket.socket) -> None:
     """Copy bytes both ways until both sides have ended theirs (a half-close is passed on)."""
+    try:
+        _copy_both(a, b)
+    except OSError:  # a side reset or was cut by close(): the pipe is over
+        pass
+
+
+def _copy_both(a: socket.socket, b: socket.socket) -> None:
     peer = {a: b, b: a}
     with selectors.DefaultSelector() as selector:
         for sock in (a, b):
