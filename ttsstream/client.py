@@ -128,7 +128,7 @@ class TTSClient(MainLoopIntegration):
         options = Options(timeouts, float(max_idle), RetryPolicy(retries).retries, check_ca_bundle(ca_bundle),
                           allow_insecure, max_concurrent)
         self._routes = routes = make_routes(Provider(provider, api_key, model, voice, url), fallback, options)
-        self._later = Later()  # text streams' flush times, waits out a Retry-After (a thread once needed)
+        self._later = Later()  # flush times, cache hits, Retry-After waits (a thread once needed)
         self._router = Router(routes, cache, self._later, timeouts.connect)
         self.provider = provider
         self.model = routes[0].model

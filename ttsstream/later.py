@@ -1,7 +1,8 @@
 """Calls due later: one thread per client that runs each at its time.
 
-A speech that a service asked to wait (``Retry-After``) with no other provider to turn
-to waits here instead of failing, holding no thread of its own. Started with the first
+A text stream's flush time, a phrase from the cache played into its speech, and a
+speech that a service asked to wait (``Retry-After``) with no other provider to turn to
+all wait here, holding no thread of their own. Started with the first
 call that needs it; ``close()`` drops what is left and joins the thread.
 
 Imports nothing of the package.

@@ -4,7 +4,8 @@ The client hands every request (a speech's, or a text stream unit's) to its ``Ro
 which walks the client's routes in order (``routes.py``: its own provider first, then
 its ``fallback`` list):
 
-1. a phrase already in the cache for the route plays from there (``replay.py``): no
+1. a phrase already in the cache for the route plays from there, handed to the speech
+   on the client's ``Later`` thread as a reader would hand it (``_replay``): no
    connection, no slot, and through an outage;
 2. a route whose ``Health`` refuses (a refused key, a rate limit not yet over, an open
    circuit breaker) is passed over at once, its refusal recorded;
@@ -20,12 +21,13 @@ later units go there, and until then it sends one unit at a time (``Course``). E
 switch is logged at WARNING with its reason; ``speech.provider`` and
 ``speech.attempts`` say what happened.
 
-Imports: routes, health, later, cache, replay, telemetry, connection (the Sink interface),
+Imports: routes, health, later, cache, telemetry, connection (the Sink interface),
 protocols, errors.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -34,11 +36,10 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Tuple, Union
 
 from .cache import CachedAudio, PhraseCache
 from .connection import Connection, Sink
-from .errors import InvalidParameterError, RateLimited, TTSError
+from .errors import ConnectionFailed, InvalidParameterError, RateLimited, TTSError
 from .health import DEFAULT_RATE_PAUSE, counts_against
 from .later import Later
 from .protocols import Request, WordTime
-from .replay import Replayer
 from .routes import Route, Spec
 from .telemetry import cache_lookup, fallback
 
@@ -93,7 +94,6 @@ class Router:
         self.cache = _phrase_cache(cache)
         self.later = later
         self.patience = patience
-        self._replayer = Replayer()
 
     def send(self, sink: Sink, spec: Spec, request: Request, owner: "Speech", *, course: Optional[Course] = None,
              from_reader: bool = False, ahead: bool = False) -> None:
@@ -126,13 +126,32 @@ class Router:
         return key, hit
 
     def replay(self, sink: Sink, audio: CachedAudio) -> bool:
-        return self._replayer.play(sink, audio)
+        """Hand ``audio`` to ``sink`` soon, on the Later thread (not on the caller's: a
+        ``speak(block=False)`` returns first, and a stream's unit is cut under its lock).
+        False once the client is closing."""
+        return self.later.call_at(time.monotonic(), functools.partial(_replay, sink, audio))
 
     def close(self) -> None:
-        """Close every route's connections and the replay thread. Thread: any."""
-        self._replayer.close()
+        """Close every route's connections. Thread: any."""
         for route in self.routes:
             route.pool.close()
+
+
+def _replay(sink: Sink, audio: CachedAudio) -> None:
+    """A cached phrase into ``sink``, exactly as a reader hands a service's (rate, chunks as
+    they first came, word times, the end). Thread: the client's Later thread."""
+    try:
+        sink._on_metadata(audio.sample_rate)
+        for chunk in audio.chunks:
+            if sink._unwanted():  # cancelled meanwhile: the rest is not wanted
+                return
+            sink._on_audio(chunk)
+        if audio.words:
+            sink._on_words(audio.words)
+        sink._end(None)
+    except Exception as exc:  # a bug of ours must end that speech, not the Later thread
+        logger.exception("replaying a cached phrase failed")
+        sink._end(ConnectionFailed(f"internal error replaying a cached phrase: {exc!r}"))
 
 
 def _phrase_cache(cache: Union[None, bool, PhraseCache]) -> Optional[PhraseCache]:
