@@ -251,30 +251,25 @@ class Speech(Sink, SpeechWords, SpeechAudio):
         # than the work needs (``_delivering``'s, by hand).
         with self._delivery:
             if not self._final and self._ending is None:
-                self._take(data)
-        if self._ending is not None:  # an end asked for while we delivered
+                if self._first_audio is None:
+                    self._first_audio = time.perf_counter()
+                    if not self._segments:  # a plain speech: its text is its one unit
+                        self._segment_begins(self.text)
+                pcm = self._aligner.push(data)
+                if pcm:
+                    self._bytes += len(pcm)
+                    if self._keep_audio:
+                        self._pieces.append(pcm)
+                    if self._words_keep_audio:
+                        self._track.audio(pcm)
+                    if self._turn is not None:  # to the speakers first, then to the callback
+                        self._turn.line.audio(self._turn, pcm)
+                    # A playback failure just now has ended the speech: no audio after on_error.
+                    if self._on_audio_cb is not None and not self._final:
+                        for chunk in self._chunks.make(pcm, self._sample_rate):
+                            self._hand(chunk)
+        if self._ending is not None:  # an end asked for meanwhile, here or by a thread we held off
             self._settle()
-
-    def _take(self, data: bytes) -> None:
-        """A frame's audio into the speech and out to its callbacks (holds _delivery)."""
-        if self._first_audio is None:
-            self._first_audio = time.perf_counter()
-            if not self._segments:  # a plain speech: its text is its one unit
-                self._segment_begins(self.text)
-        pcm = self._aligner.push(data)
-        if not pcm:
-            return
-        self._bytes += len(pcm)
-        if self._keep_audio:
-            self._pieces.append(pcm)
-        if self._words_keep_audio:
-            self._track.audio(pcm)
-        if self._turn is not None:  # to the speakers first, then to the callback
-            self._turn.line.audio(self._turn, pcm)
-        # A playback failure just now has ended the speech: no audio after on_error.
-        if self._on_audio_cb is not None and not self._final:
-            for chunk in self._chunks.make(pcm, self._sample_rate):
-                self._hand(chunk)
 
     def _on_words(self, words: Sequence[WordTime]) -> None:
         """The server's word times for the unit now arriving (reader thread)."""
