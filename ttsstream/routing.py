@@ -309,11 +309,12 @@ class Attempt(Sink):
     Thread: the route's connection's reader thread (``send``: whoever gives it a slot).
     """
 
-    __slots__ = ("job", "route", "request", "probe", "key", "heard", "over", "chunks", "kept", "rate", "words",
-                 "caller")
+    __slots__ = ("job", "sink", "route", "request", "probe", "key", "heard", "over", "chunks", "kept", "rate",
+                 "words", "caller")
 
     def __init__(self, job: Job, route: Route, request: Request, probe: bool, key: Optional[str]) -> None:
         self.job = job
+        self.sink = job.sink  # read once per chunk
         self.route = route
         self.request = request
         self.probe = probe
@@ -374,7 +375,7 @@ class Attempt(Sink):
                 chunks.append(data)
             else:
                 self.chunks = None
-        self.job.sink._on_audio(data)
+        self.sink._on_audio(data)
 
     def _end(self, error: Optional[TTSError]) -> None:
         if self.over:
