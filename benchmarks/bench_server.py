@@ -431,18 +431,24 @@ def serve(port: int, reuseport: bool, max_seconds: float, max_connections: int, 
 
 
 class ServerGroup:
-    """Parent side: ``processes`` server processes sharing one loopback port.
+    """Parent side: ``processes`` server processes sharing one loopback port (``kind``
+    "epoll"), or one ``asyncio_server.py`` process (``kind`` "asyncio").
 
     Thread: the caller's. ``close()`` ends and waits for every process.
     """
 
-    def __init__(self, processes: int = 1, max_seconds: float = 3600.0, max_connections: int = 20000) -> None:
+    def __init__(self, processes: int = 1, max_seconds: float = 3600.0, max_connections: int = 20000,
+                 kind: str = "epoll") -> None:
         from children import Child
 
+        self.kind = kind
         self.children: List[Any] = []
         self.port = 0
         try:
-            for _ in range(processes):
+            if kind == "asyncio":  # asyncio_server.py: one process at normal priority
+                self.children.append(Child("asyncio_server.py", ["--max-seconds", str(max_seconds)]))
+                self.port = self.children[0].port
+            for _ in range(processes if kind == "epoll" else 0):
                 args = ["--port", str(self.port), "--max-seconds", str(max_seconds),
                         "--max-connections", str(max_connections), "--priority"]
                 self.children.append(Child("bench_server.py", args + (["--reuseport"] if processes > 1 else [])))

@@ -13,7 +13,8 @@
   period, as independent users do), after every connection is open, each calling
   ``rec.start()`` when its speech is asked for; ``window.begin()``
   and ``window.end()`` bracket the streaming, for its CPU and wall time. ttsstream: n
-  threads calling ``speak()`` on one shared client after ``prewarm(n)``; the threaded
+  threads calling ``speak()`` on one shared client after ``prewarm(n)`` (``ttsstream-cold``:
+  without it, so each speech connects when it is asked for); the threaded
   baselines: n threads, each with its own connection; asyncio: n tasks on one loop;
 - ``close()``.
 
@@ -133,9 +134,10 @@ def run_threads(n: int, prepare: Optional[Callable[[int], None]], act: Callable[
 class Ttsstream:
     """ttsstream: ``TTSClient(provider="eigenai", url=...).speak(text, on_audio=..., keep_audio=False)``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prewarm: bool = True) -> None:
         import ttsstream
 
+        self.prewarm = prewarm  # many(): open the n connections ahead (else each speech connects)
         self._make = lambda: ttsstream.TTSClient(provider="eigenai", url=url, timeout=TIMEOUT)
         self._cold = self._make()
         self._warm: Optional[Any] = None
@@ -155,7 +157,9 @@ class Ttsstream:
     def many(self, n: int, text: str, period: float, recs: List[Recorder], window: Window, limit: float) -> List[str]:
         client = self._make()
         try:
-            client.prewarm(n, wait=True, timeout=limit)
+            if self.prewarm:
+                client.prewarm(n, wait=True, timeout=limit)
+
             def act(k: int) -> None:
                 recs[k].start()
                 client.speak(text, on_audio=recs[k].chunk, keep_audio=False)
@@ -248,6 +252,7 @@ class AsyncioBaseline:
 
 IMPLS: Dict[str, Callable[[str], Any]] = {
     "ttsstream": Ttsstream,
+    "ttsstream-cold": lambda url: Ttsstream(url, prewarm=False),
     "loop": lambda url: Threaded(baselines.WebsocketClientLoop, url),
     "app": lambda url: Threaded(baselines.WebSocketAppThread, url),
     "sync": lambda url: Threaded(baselines.WebsocketsSync, url),
@@ -256,6 +261,7 @@ IMPLS: Dict[str, Callable[[str], Any]] = {
 
 LABELS = {
     "ttsstream": "ttsstream",
+    "ttsstream-cold": "ttsstream, no prewarm",
     "loop": "websocket-client recv() loop",
     "app": "WebSocketApp run_forever",
     "sync": "websockets.sync",

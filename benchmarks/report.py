@@ -137,6 +137,9 @@ def targets(metrics: Dict[str, Any]) -> List[Dict[str, Any]]:
     add("800 streams: p99 latency, worst run", _worst(metrics, "concurrency_800_p99_ms", "ttsstream"), 50.0, "<",
         "ms")
     add("800 streams: CPU time (the same load)", ratio("concurrency_800_cpu_s"), 0.6, "<=", "× the loop's")
+    add("burst of 400: p99 latency, worst run", _worst(metrics, "burst_400_p99_ms", "ttsstream"), 50.0, "<", "ms")
+    add("burst of 400: p99 latency", ratio("burst_400_p99_ms"), 1.0, "<=", "× the loop's")
+    add("burst of 400: CPU time (the same load)", ratio("burst_400_cpu_s"), 0.6, "<=", "× the loop's")
     add("10-minute speech, keep_audio=False: RSS growth, worst run",
         _worst(metrics, "long_speech_growth_mb", "ttsstream"), 5.0, "<", "MB")
     return found
@@ -165,14 +168,16 @@ def print_notes(trials: List[Dict[str, Any]], others: Dict[str, Any], size: Dict
                     f"{'; '.join(sorted(set(result['errors'])))[:160]}" if result["instrument_ok"]
                     else f"INSTRUMENT FAULT: {str(result.get('error', 'bytes lost'))[-300:]}")
             print(f"  {t['group']} {json.dumps(t['spec'])} {LABELS[t['impl']]}, run {t['run'] + 1}: {what}")
-    for n in size["streams"]:
-        mine = [t["result"] for t in trials if t["group"] == "concurrency" and t["spec"]["n"] == n]
-        if mine:
-            cpu = max(t["server"]["cpu_busiest_pct"] for t in mine)
-            late = max(t["server"]["late_ms_p99"] for t in mine)
-            print(f"server at {n:,} streams: {mine[0]['server']['processes']} process(es) "
-                  f"({mine[0]['server']['scheduling']}), busiest at "
-                  f"{cpu:.0f}% of a core, paced frames sent late by p99 {late:.1f} ms at worst")
+    for group, streams, server in (("concurrency", size["streams"], "epoll"), ("burst", size["burst_streams"],
+                                                                              "asyncio websockets")):
+        for n in streams:
+            mine = [t["result"] for t in trials if t["group"] == group and t["spec"]["n"] == n]
+            if mine:
+                cpu = max(t["server"]["cpu_busiest_pct"] for t in mine)
+                late = max(t["server"]["late_ms_p99"] for t in mine)
+                print(f"{group} server at {n:,} streams: {mine[0]['server']['processes']} {server} process(es) "
+                      f"({mine[0]['server']['scheduling']}), busiest at {cpu:.0f}% of a core, paced frames sent "
+                      f"late by p99 {late:.1f} ms at worst")
     if size["long_seconds"] >= 60:
         print(f"long speech: {size['long_seconds'] / 60:g} minutes of audio, sent at {size['long_speedup']:g} x "
               "real time")

@@ -67,24 +67,49 @@ from impls import BASELINE, IMPLS, LABELS  # noqa: E402
 from procinfo import MachineWatch, machine, raise_open_files  # noqa: E402
 from report import Row, print_notes, print_table, print_targets, summarise, targets  # noqa: E402
 
-GROUPS = ("throughput", "latency", "first-audio", "proxy", "concurrency", "long-speech")
+GROUPS = ("throughput", "latency", "first-audio", "proxy", "concurrency", "burst", "long-speech")
+BURST_IMPLS = ("ttsstream", "ttsstream-cold", "loop")  # the burst group's; only it runs ttsstream-cold
 
 
 def sizes(quick: bool, streams: Optional[List[int]]) -> Dict[str, Any]:
     if quick:
         return {"throughput_frames": {4800: 200, 48000: 200}, "latency_frames": 10, "first_audio_reps": 3,
                 "proxy_reps": 2, "streams": streams or [10], "stream_frames": 10, "long_seconds": 5,
+                "burst_streams": streams or [10], "burst_frames": 10,
                 "long_speedup": 20, "proxy_delay_ms": 20}
     return {"throughput_frames": {4800: 40000, 48000: 4000}, "latency_frames": 200, "first_audio_reps": 20,
             "proxy_reps": 10, "streams": streams or [100, 400, 800, 1200], "stream_frames": 50,
+            "burst_streams": streams or [400, 800, 1200], "burst_frames": 80,
             "long_seconds": 600, "long_speedup": 20, "proxy_delay_ms": 20}
 
 
 class Plan:
     """What one group measures: the trial specs, in order, and the rows each yields."""
 
-    def __init__(self, group: str, specs: List[Dict[str, Any]], rows: List[List[Row]], proxy: bool = False) -> None:
-        self.group, self.specs, self.rows, self.proxy = group, specs, rows, proxy
+    def __init__(self, group: str, specs: List[Dict[str, Any]], rows: List[List[Row]], proxy: bool = False,
+                 server: str = "epoll") -> None:
+        self.group, self.specs, self.rows, self.proxy, self.server = group, specs, rows, proxy, server
+
+    def impls(self, asked: List[str]) -> List[str]:
+        """The implementations of ``asked`` this group runs."""
+        if self.group == "burst":
+            return [i for i in asked if i in BURST_IMPLS]
+        return [i for i in asked if i != "ttsstream-cold"]
+
+
+def stream_rows(group: str, n: int) -> List[Row]:
+    """The rows of one size of the concurrency or burst group."""
+    who = f"{n:,} streams" if group == "concurrency" else f"burst of {n:,}"
+    return [
+        Row(f"{group}_{n}_p99_ms", f"{who}: p99 latency", "ms", "lower", 0.01, lambda r: r["p99_ms"]),
+        Row(f"{group}_{n}_first_audio_p99_ms", f"{who}: first audio p99", "ms", "lower", 0.01,
+            lambda r: r["first_audio_p99_ms"]),
+        Row(f"{group}_{n}_cpu_pct", f"{who}: CPU", "% of a core", "lower", 0.1, lambda r: r["cpu_pct"]),
+        Row(f"{group}_{n}_cpu_s", f"{who}: CPU time", "s", "lower", 0.01, lambda r: r["cpu_s"]),
+        Row(f"{group}_{n}_finish_s", f"{who}: all done after", "s", "lower", 0.01, lambda r: r["wall_s"]),
+        Row(f"{group}_{n}_rss_peak_mb", f"{who}: peak RSS", "MB", "lower", 0.1, lambda r: r["rss_peak_mb"]),
+        Row(f"{group}_{n}_rss_per_stream_kb", f"{who}: RSS added per stream", "kB", "lower", 1,
+            lambda r: r["rss_per_stream_kb"])]
 
 
 def plans(size: Dict[str, Any]) -> List[Plan]:
@@ -109,20 +134,13 @@ def plans(size: Dict[str, Any]) -> List[Plan]:
     specs, rows = [], []
     for n in size["streams"]:
         specs.append({"metric": "concurrency", "n": n, "frames": size["stream_frames"]})
-        rows.append([
-            Row(f"concurrency_{n}_p99_ms", f"{n:,} streams: p99 latency", "ms", "lower", 0.01, lambda r: r["p99_ms"]),
-            Row(f"concurrency_{n}_first_audio_p99_ms", f"{n:,} streams: first audio p99", "ms", "lower", 0.01,
-                lambda r: r["first_audio_p99_ms"]),
-            Row(f"concurrency_{n}_cpu_pct", f"{n:,} streams: CPU", "% of a core", "lower", 0.1,
-                lambda r: r["cpu_pct"]),
-            Row(f"concurrency_{n}_cpu_s", f"{n:,} streams: CPU time", "s", "lower", 0.01, lambda r: r["cpu_s"]),
-            Row(f"concurrency_{n}_finish_s", f"{n:,} streams: all done after", "s", "lower", 0.01,
-                lambda r: r["wall_s"]),
-            Row(f"concurrency_{n}_rss_peak_mb", f"{n:,} streams: peak RSS", "MB", "lower", 0.1,
-                lambda r: r["rss_peak_mb"]),
-            Row(f"concurrency_{n}_rss_per_stream_kb", f"{n:,} streams: RSS added per stream", "kB", "lower", 1,
-                lambda r: r["rss_per_stream_kb"])])
+        rows.append(stream_rows("concurrency", n))
     found.append(Plan("concurrency", specs, rows))
+    specs, rows = [], []
+    for n in size["burst_streams"]:
+        specs.append({"metric": "concurrency", "n": n, "frames": size["burst_frames"], "spread": False})
+        rows.append(stream_rows("burst", n))
+    found.append(Plan("burst", specs, rows, server="asyncio"))
     seconds = size["long_seconds"]
     length = f"{seconds / 60:g}-minute" if seconds >= 60 else f"{seconds:g}-second"
     found.append(Plan("long-speech", [{"metric": "long_speech", "seconds": size["long_seconds"],
@@ -177,10 +195,14 @@ def measure(found: List[Plan], only: List[str], impls: List[str], runs: int, siz
     all_rows: List[Row] = []
     values: Dict[str, Dict[str, List[float]]] = {}
     trials: List[Dict[str, Any]] = []
-    with ServerGroup(server_processes, max_seconds=6 * 3600) as server:
+    servers: Dict[str, ServerGroup] = {}
+    try:
         for plan in found:
             if plan.group not in only:
                 continue
+            if plan.server not in servers:
+                servers[plan.server] = ServerGroup(server_processes, max_seconds=6 * 3600, kind=plan.server)
+            server = servers[plan.server]
             proxy = None
             if plan.proxy:
                 proxy = Child("delay_proxy.py", ["--target", f"127.0.0.1:{server.port}",
@@ -188,10 +210,11 @@ def measure(found: List[Plan], only: List[str], impls: List[str], runs: int, siz
                                                  "--max-seconds", "3600", "--max-connections", "500"])
             try:
                 url = server.url(proxy.port if proxy else None)
+                mine = plan.impls(impls)
                 for spec, rows in zip(plan.specs, plan.rows):
                     all_rows.extend(rows)
                     for run in range(runs):
-                        order = impls if run % 2 == 0 else impls[::-1]
+                        order = mine if run % 2 == 0 else mine[::-1]
                         for impl in order:
                             full = dict(spec, impl=impl, url=url)
                             result = run_trial(full, server, trial_timeout(spec), watch)
@@ -200,15 +223,18 @@ def measure(found: List[Plan], only: List[str], impls: List[str], runs: int, siz
                             status = "ok" if result["bytes_ok"] else (
                                 f"{result.get('streams_failed')} streams failed" if result["instrument_ok"]
                                 else f"FAILED {result.get('error', 'bytes')!s:.300}")
-                            print(f"  {plan.group:12} {json.dumps(spec)[:60]:60} run {run + 1} {impl:10} "
+                            print(f"  {plan.group:12} {json.dumps(spec)[:60]:60} run {run + 1} {impl:14} "
                                   f"{result['trial_s']:6.1f} s  {status}", file=sys.stderr, flush=True)
                             for row in rows:
-                                bucket = values.setdefault(row.key, {name: [] for name in impls})
+                                bucket = values.setdefault(row.key, {name: [] for name in mine})
                                 if "error" not in result:
                                     bucket[impl].append(row.read(result))
             finally:
                 if proxy is not None:
                     proxy.close()
+    finally:
+        for server in servers.values():
+            server.close()
     return all_rows, values, trials
 
 

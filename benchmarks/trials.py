@@ -121,7 +121,8 @@ def long_speech(impl: Any, spec: Dict[str, Any], ledger: Ledger) -> Dict[str, An
 
 def concurrency(impl: Any, spec: Dict[str, Any], ledger: Ledger) -> Dict[str, Any]:
     """``n`` real-time streams at once in this process, each ``frames`` frames long,
-    started spread over one frame period; latency over every frame of every stream; first
+    started spread over one frame period (``spread``, the default) or all at once after
+    a barrier (``"spread": false``: the burst group); latency over every frame of every stream; first
     audio of each (from its speak() call: the wait to start under load); CPU
     of this process over the streaming (connections already open); peak RSS."""
     n = spec["n"]
@@ -132,7 +133,8 @@ def concurrency(impl: Any, spec: Dict[str, Any], ledger: Ledger) -> Dict[str, An
     reset_peak_rss()
     window = Window()
     limit = spec["frames"] * FRAME_PERIOD_MS / 1000 + 60 + n / 20
-    errors = impl.many(n, text, FRAME_PERIOD_MS / 1000, recs, window, limit)
+    spread = FRAME_PERIOD_MS / 1000 if spec.get("spread", True) else 0.0  # burst: all at once
+    errors = impl.many(n, text, spread, recs, window, limit)
     peak = peak_rss_kb()
     ms = [ns / 1e6 for rec in recs for ns in rec.latencies]
     first = [(rec.first - rec.t0) / 1e6 for rec in recs if rec.frames]
