@@ -124,6 +124,22 @@ def test_a_server_without_word_times_leaves_them_to_the_audio(make_server):
     assert {w.source for w in words} == {"aligned"}  # the aligner is installed with [local]
 
 
+def test_without_kept_audio_words_are_aligned_only_when_on_word_asks(make_server):
+    """keep_audio=False keeps no copy for the aligner unless on_word wants the words:
+    the words are then estimated from the text when read, and still slice it in order."""
+    server = make_server(engine=PcmOnly())
+    told: List[Word] = []
+    with TTSClient(provider="eigenai", url=server.url) as client:
+        quiet = client.speak(TEXT, keep_audio=False)
+        assert not quiet._track.keeps_audio
+        asked = client.speak(TEXT, keep_audio=False, on_word=told.append)
+        assert asked._track.keeps_audio
+        collect(lambda: len(told) == len(asked.words))
+    check_words(quiet.words, TEXT, quiet.duration)
+    assert {w.source for w in quiet.words} == {"estimated"}
+    assert {w.source for w in asked.words} == {"aligned"} and told == asked.words
+
+
 def test_heard_text_after_a_cancel_holds_only_words_received(make_server):
     server = make_server(engine="tone", realtime=1.0)
     long_text = " ".join(f"word{i}" for i in range(80)) + "."

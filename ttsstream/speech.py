@@ -127,8 +127,10 @@ class Speech(Sink, SpeechWords, SpeechAudio):
         self._segments: List[Segment] = []   # a plain speech's one; a text stream's, one per unit
         self._text_offset = 0                 # where the next unit's text begins in self.text
         # Its words (with a lock of their own): timed on the client's word timer when
-        # on_word wants them or the audio is not kept, else when speech.words is read.
-        self._track = WordTrack(on_word is not None or not keep_audio, word_timer, on_word is not None,
+        # on_word wants them, else when speech.words is read (from the text alone if the
+        # audio was not kept: aligning every speech of a thousand would cost more CPU than
+        # receiving them, and keep the very audio keep_audio=False let go).
+        self._track = WordTrack(on_word is not None, word_timer, on_word is not None,
                                 SpeechClock(self, on_word), language=language)
         self._words_keep_audio = self._track.keeps_audio  # read per chunk on the reader thread
         self._final = False                   # the stream's outcome is settled
