@@ -14,7 +14,8 @@
   ``rec.start()`` when its speech is asked for; ``window.begin()``
   and ``window.end()`` bracket the streaming, for its CPU and wall time. ttsstream: n
   threads calling ``speak()`` on one shared client after ``prewarm(n)`` (``ttsstream-cold``:
-  without it, so each speech connects when it is asked for); the threaded
+  without it, so each speech connects when it is asked for; ``ttsstream-once``:
+  ``prewarm(n, keep=False)``, which replaces none); the threaded
   baselines: n threads, each with its own connection; asyncio: n tasks on one loop;
 - ``close()``.
 
@@ -134,10 +135,11 @@ def run_threads(n: int, prepare: Optional[Callable[[int], None]], act: Callable[
 class Ttsstream:
     """ttsstream: ``TTSClient(provider="eigenai", url=...).speak(text, on_audio=..., keep_audio=False)``."""
 
-    def __init__(self, url: str, prewarm: bool = True) -> None:
+    def __init__(self, url: str, prewarm: bool = True, keep: bool = True) -> None:
         import ttsstream
 
         self.prewarm = prewarm  # many(): open the n connections ahead (else each speech connects)
+        self.keep = keep        # ... and keep n open (prewarm's keep)
         self._make = lambda: ttsstream.TTSClient(provider="eigenai", url=url, timeout=TIMEOUT)
         self._cold = self._make()
         self._warm: Optional[Any] = None
@@ -158,7 +160,7 @@ class Ttsstream:
         client = self._make()
         try:
             if self.prewarm:
-                client.prewarm(n, wait=True, timeout=limit)
+                client.prewarm(n, wait=True, timeout=limit, keep=self.keep)
 
             def act(k: int) -> None:
                 recs[k].start()
@@ -253,6 +255,7 @@ class AsyncioBaseline:
 IMPLS: Dict[str, Callable[[str], Any]] = {
     "ttsstream": Ttsstream,
     "ttsstream-cold": lambda url: Ttsstream(url, prewarm=False),
+    "ttsstream-once": lambda url: Ttsstream(url, keep=False),
     "loop": lambda url: Threaded(baselines.WebsocketClientLoop, url),
     "app": lambda url: Threaded(baselines.WebSocketAppThread, url),
     "sync": lambda url: Threaded(baselines.WebsocketsSync, url),
@@ -262,6 +265,7 @@ IMPLS: Dict[str, Callable[[str], Any]] = {
 LABELS = {
     "ttsstream": "ttsstream",
     "ttsstream-cold": "ttsstream, no prewarm",
+    "ttsstream-once": "ttsstream, prewarm keep=False",
     "loop": "websocket-client recv() loop",
     "app": "WebSocketApp run_forever",
     "sync": "websockets.sync",

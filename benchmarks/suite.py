@@ -68,7 +68,7 @@ from procinfo import MachineWatch, machine, raise_open_files  # noqa: E402
 from report import Row, print_notes, print_table, print_targets, summarise, targets  # noqa: E402
 
 GROUPS = ("throughput", "latency", "first-audio", "proxy", "concurrency", "burst", "long-speech")
-BURST_IMPLS = ("ttsstream", "ttsstream-cold", "loop")  # the burst group's; only it runs ttsstream-cold
+BURST_IMPLS = ("ttsstream", "ttsstream-once", "ttsstream-cold", "loop")  # only the burst group runs the variants
 
 
 def sizes(quick: bool, streams: Optional[List[int]]) -> Dict[str, Any]:
@@ -94,7 +94,7 @@ class Plan:
         """The implementations of ``asked`` this group runs."""
         if self.group == "burst":
             return [i for i in asked if i in BURST_IMPLS]
-        return [i for i in asked if i != "ttsstream-cold"]
+        return [i for i in asked if i not in ("ttsstream-cold", "ttsstream-once")]
 
 
 def stream_rows(group: str, n: int) -> List[Row]:

@@ -255,7 +255,7 @@ class TTSClient(MainLoopIntegration):
                 raise
         return speech
 
-    def prewarm(self, n: int = 1, wait: bool = False, timeout: Optional[float] = None, *,
+    def prewarm(self, n: int = 1, wait: bool = False, timeout: Optional[float] = None, *, keep: bool = True,
                 voice: Optional[str] = None, extra: Optional[Mapping[str, Any]] = None, **params: Any) -> None:
         """Open ``n`` connections now, so that the next ``speak()`` calls skip connecting.
 
@@ -264,13 +264,17 @@ class TTSClient(MainLoopIntegration):
         waits. A ``speak()`` with the same model (EigenAI) or the same voice and
         settings (Shunyalabs) takes one and sends only its request. The client keeps
         ``n`` open: one taken, or one that retires after ``max_idle`` seconds unused, is
-        replaced in the background. ``prewarm(0)`` lets them lapse.
+        replaced in the background, one at a time (the next once the last is open), so
+        that a burst of speeches is not slowed by as many handshakes. ``prewarm(0)``
+        lets them lapse.
 
         Args:
             n: how many connections to keep open.
             wait: block until all ``n`` are open (else return at once).
             timeout: with ``wait``, seconds to wait at most (the client's connect timeout
                 when None).
+            keep: keep ``n`` open (the default); False opens them once, for a one-off
+                burst, and replaces none.
             voice: the voice of the speeches they are for, as ``speak()`` takes it
                 (Shunyalabs' connections are per voice and settings).
             extra: those speeches' unchecked fields, as ``speak()`` takes them.
@@ -290,7 +294,7 @@ class TTSClient(MainLoopIntegration):
         template = self._build_request("prewarm", voice, params, extra)
         if self._closed:
             raise TTSError("this TTSClient is closed; make a new one")
-        connections = self._pool.prewarm(template, n)
+        connections = self._pool.prewarm(template, n, keep)
         if wait:
             self._pool.wait_open(connections, self._timeouts.connect if timeout is None else timeout)
 

@@ -107,6 +107,8 @@ class Connection:
             that failed before its audio in a way worth trying again (see
             ``_hand_back``): True takes the speech over, False lets it end with
             ``error``. Thread: the reader thread, or the caller of ``begin``.
+        on_open: called with this connection once it is open (after the waiting
+            speech's request, if any, went out). Thread: the reader thread.
         attempt, deadline: this speech's tries so far, and the end of its connect
             budget (``time.monotonic()``; None: from when this one connects).
     """
@@ -114,6 +116,7 @@ class Connection:
     def __init__(self, settings: Settings, *, on_idle: Callable[["Connection"], None],
                  on_exit: Callable[["Connection"], None],
                  on_retry: Callable[[Sink, Request, TTSError, int, Optional[float]], bool],
+                 on_open: Optional[Callable[["Connection"], None]] = None,
                  attempt: int = 0, deadline: Optional[float] = None) -> None:
         # Fixed at construction.
         self.dialect = settings.dialect
@@ -122,6 +125,7 @@ class Connection:
         self._on_idle = on_idle
         self._on_exit = on_exit
         self._on_retry = on_retry
+        self._on_open = on_open
         remember_secret(settings.api_key)
         self._thread = threading.Thread(target=self._run, name=f"ttsstream-reader-{self.id}", daemon=True)
 
@@ -337,6 +341,8 @@ class Connection:
         self._ready.set()
         if waiting is not None:  # a speech began while the socket was opening
             self._send_all(self.dialect.request_frames(waiting))
+        if self._on_open is not None:
+            self._on_open(self)
 
     def _send_all(self, frames: List[str]) -> None:
         self._wire.send(frames, display_url(self._url))

@@ -10,8 +10,11 @@ waits here for the next. And ``prewarm`` opens connections ahead of any speech
 (connected, and authenticated where the dialect sends that up front: EigenAI's auth
 message, Shunyalabs' config), so that ``speak()`` sends only its request: on a real
 network that saves the TCP, TLS and WebSocket round trips, which is most of the time to
-first audio. A prewarmed session is kept topped up: when one of its connections is
-taken, or retires, another is opened in the background.
+first audio. A prewarmed session is kept topped up (unless ``keep=False``): when one of
+its connections is taken, or retires, another is opened in the background, one at a
+time per client (the refill), so that a burst of speeches taken from a large pool is
+not slowed by as many handshakes at once: the next replacement starts when the last
+one is open.
 
 An idle connection retires itself after ``max_idle`` seconds (``Connection``), before
 a server, load balancer or NAT drops it unseen; one that died unseen anyway is caught
@@ -24,7 +27,6 @@ This is where reuse is decided. Imports: connection, protocols, retry, errors.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -66,7 +68,8 @@ class ConnectionPool:
         # Idle connections by session, oldest first (a dict as an ordered set: removing
         # one is O(1), which a thousand streams need).
         self._idle: Dict[Session, Dict[Connection, None]] = {}
-        self._warm: Dict[Session, Tuple[Request, int]] = {}  # prewarmed sessions: a request of it, how many
+        self._warm: Dict[Session, Tuple[Request, int]] = {}  # sessions kept topped up: a request of it, how many
+        self._refilling: Optional[Connection] = None  # the replacement opening now (one at a time)
         self._closed = False
 
     def take(self, request: Request, from_own_reader: bool = False) -> Tuple[Connection, Callable[[], None]]:
@@ -82,9 +85,9 @@ class ConnectionPool:
 
         Returns:
             The connection, and ``refill``: call it once the request's first audio has
-            arrived (``Connection.begin``'s ``then``), to open the prewarmed session's
-            replacement: a new connection's thread and handshake would otherwise
-            compete with the answer for the interpreter.
+            arrived (``Connection.begin``'s ``then``), to start opening a kept session's
+            replacement unless one is opening already: a new connection's thread and
+            handshake would otherwise compete with the answer for the interpreter.
 
         Raises:
             TTSError: the pool is closed.
@@ -107,14 +110,14 @@ class ConnectionPool:
             connection = connection or opening
             if connection is not None:
                 del idle[connection]
-                refills = self._top_up(request.session)
             else:
-                connection, refills = self._new(), []
-        return connection, functools.partial(self._open_all, refills)
+                connection = self._new()
+        return connection, self._refill
 
-    def prewarm(self, template: Request, count: int) -> List[Connection]:
-        """Keep ``count`` connections of ``template``'s session open and idle, opening
-        what is missing now (in the background); 0 lets them lapse.
+    def prewarm(self, template: Request, count: int, keep: bool = True) -> List[Connection]:
+        """Open what is missing of ``count`` idle connections of ``template``'s session now
+        (in the background), and with ``keep`` keep that many open (0 lets them lapse);
+        without it, open them once: those taken or retired are not replaced.
 
         Returns:
             The session's idle connections (see ``Connection.wait_open``).
@@ -124,12 +127,12 @@ class ConnectionPool:
         """
         with self._lock:
             self._check_open()
-            if count:
-                self._warm[template.session] = (template, count)
-            else:
-                self._warm.pop(template.session, None)
-            fresh = self._top_up(template.session)
-            ready = list(self._idle.get(template.session, {}))
+            session = template.session
+            self._warm[session] = (template, count)
+            fresh = self._top_up(session)  # all at once: the caller asked for them now
+            if not count or not keep:
+                del self._warm[session]
+            ready = list(self._idle.get(session, {}))
         self._open_all(fresh)
         return ready
 
@@ -184,20 +187,31 @@ class ConnectionPool:
     def _new(self, attempt: int = 0, deadline: Optional[float] = None) -> Connection:
         """A new connection, remembered (not started)."""
         connection = Connection(self._settings, on_idle=self._park, on_exit=self._drop, on_retry=self._resend,
-                                attempt=attempt, deadline=deadline)
+                                on_open=self._refill, attempt=attempt, deadline=deadline)
         self._all.add(connection)
         return connection
 
-    def _top_up(self, session: Session) -> List[Tuple[Connection, Request]]:
-        """New idle connections for a prewarmed ``session`` that has fewer than it should;
-        the caller opens them after letting go of the lock."""
+    def _top_up(self, session: Session, at_most: int = 10_000) -> List[Tuple[Connection, Request]]:
+        """New idle connections (``at_most``) for a kept ``session`` that has fewer than it
+        should; the caller opens them after letting go of the lock."""
         if self._closed or session not in self._warm:
             return []
         template, count = self._warm[session]
         idle = self._idle.setdefault(session, {})  # exiting connections leave it (_drop)
-        fresh = [self._new() for _ in range(count - len(idle))]
+        fresh = [self._new() for _ in range(min(at_most, count - len(idle)))]
         idle.update(dict.fromkeys(fresh))
         return [(connection, template) for connection in fresh]
+
+    def _next_refill(self) -> List[Tuple[Connection, Request]]:
+        """The next replacement to open, if none is opening and a kept session is short."""
+        if self._refilling is not None:
+            return []
+        for session in self._warm:
+            fresh = self._top_up(session, at_most=1)
+            if fresh:
+                self._refilling = fresh[0][0]
+                return fresh
+        return []
 
     def _forget_dead(self) -> None:
         """Stop remembering connections whose reader has exited."""
@@ -209,6 +223,15 @@ class ConnectionPool:
     def _open_all(fresh: List[Tuple[Connection, Request]]) -> None:
         for connection, template in fresh:
             connection.open(template)
+
+    def _refill(self, done: Optional[Connection] = None) -> None:
+        """Open the next replacement a kept session is short of, unless one is opening
+        (``done``: the one that was has opened, or ended). Thread: any, no lock held."""
+        with self._lock:
+            if done is not None and self._refilling is done:
+                self._refilling = None
+            fresh = self._next_refill()
+        self._open_all(fresh)
 
     def _park(self, connection: Connection) -> None:
         """A reusable connection finished a speech: keep it for the next one."""
@@ -222,15 +245,17 @@ class ConnectionPool:
     def _drop(self, connection: Connection) -> None:
         """A connection's reader is exiting: it can no longer be handed out. One that ended
         cleanly after it opened (it retired, or the server closed it normally) is
-        replaced if its session is prewarmed; one that failed is not, so that a server
-        that is down, or refuses the key, is not called again and again."""
+        replaced if its session is kept (by the refill); one that failed is not, so that
+        a server that is down, or refuses the key, is not called again and again."""
         request = connection.request
         clean = connection.was_open and connection.error is None
         with self._lock:
             self._all.discard(connection)
             if request is not None:
                 self._idle.get(request.session, {}).pop(connection, None)
-            fresh = self._top_up(request.session) if request is not None and clean else []
+            if self._refilling is connection:
+                self._refilling = None
+            fresh = self._next_refill() if clean else []
         self._open_all(fresh)
 
     def _resend(self, sink: Sink, request: Request, error: TTSError, attempt: int,
