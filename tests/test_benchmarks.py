@@ -21,14 +21,16 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SUITE = REPO / "benchmarks" / "suite.py"
 IMPLS = {"ttsstream", "loop", "app", "sync", "asyncio"}
+BURST_IMPLS = {"ttsstream", "ttsstream-once", "ttsstream-cold", "loop"}  # the burst group's
+STREAM_ROWS = ("p99_ms", "first_audio_p99_ms", "cpu_pct", "cpu_s", "finish_s", "rss_peak_mb", "rss_per_stream_kb")
 TIMEOUT = 300  # a hang guard, not a performance bound
 
 # Every metric of the table, by its JSON key (quick mode: N = 10 streams, a 5-second speech).
 METRICS = (["throughput_4800_mb_s", "throughput_48000_mb_s", "latency_p50_ms", "latency_p99_ms",
             "first_audio_cold_ms", "first_audio_warm_ms", "proxy_cold_ms", "proxy_warm_ms"]
-           + [f"concurrency_10_{name}" for name in ("p99_ms", "first_audio_p99_ms", "cpu_pct", "cpu_s",
-                                                     "finish_s", "rss_peak_mb", "rss_per_stream_kb")]
+           + [f"concurrency_10_{name}" for name in STREAM_ROWS]
            + ["long_speech_growth_mb", "long_speech_peak_mb"])
+BURST_METRICS = [f"burst_10_{name}" for name in STREAM_ROWS]
 MAY_BE_ZERO = {"long_speech_growth_mb"}  # an RSS that did not grow at all reads 0.00 MB
 
 
@@ -43,11 +45,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Any]]
 
 
 def test_every_metric_has_every_implementation(report: Dict[str, Any]) -> None:
-    assert set(report["suite"]["impls"]) == IMPLS
-    assert sorted(report["metrics"]) == sorted(METRICS)
-    for key in METRICS:
+    assert set(report["suite"]["impls"]) == IMPLS | BURST_IMPLS
+    assert sorted(report["metrics"]) == sorted(METRICS + BURST_METRICS)
+    for key in METRICS + BURST_METRICS:
         impls = report["metrics"][key]["impls"]
-        assert set(impls) == IMPLS, key
+        assert set(impls) == (BURST_IMPLS if key in BURST_METRICS else IMPLS), key
         for name, entry in impls.items():
             value = entry["median"]
             assert value is not None and math.isfinite(value), (key, name, entry)
@@ -60,8 +62,9 @@ def test_every_metric_has_every_implementation(report: Dict[str, Any]) -> None:
 
 def test_every_trial_received_every_byte_the_server_sent(report: Dict[str, Any]) -> None:
     trials = report["trials"]
-    # six groups: two throughput sizes, latency, first audio, proxy, one N of streams, the long speech
-    assert len(trials) == 7 * len(IMPLS)
+    # seven groups: two throughput sizes, latency, first audio, proxy, one N of streams, the
+    # long speech; and the burst (one N) with its own implementations
+    assert len(trials) == 7 * len(IMPLS) + len(BURST_IMPLS)
     for trial in trials:
         result = trial["result"]
         assert "error" not in result, (trial["group"], trial["impl"], result.get("error"))
@@ -76,16 +79,19 @@ def test_each_trial_measured_what_was_asked(report: Dict[str, Any]) -> None:
         spec, result = trial["spec"], trial["result"]
         if trial["group"] == "latency":
             assert result["n"] == spec["frames"]  # one latency per paced frame
-        elif trial["group"] == "concurrency":
+        elif trial["group"] in ("concurrency", "burst"):
             assert result["streams_failed"] == 0, result["errors"]
             assert result["server"]["requests"] == spec["n"]
+            if trial["group"] == "burst":  # the asyncio websockets server, at normal priority
+                assert result["server"]["scheduling"] == "normal" and spec["spread"] is False
         elif trial["group"] == "long-speech":
             assert result["audio_s"] == pytest.approx(spec["seconds"])
 
 
 def test_the_targets_and_the_machine_are_reported(report: Dict[str, Any]) -> None:
     names = [item["target"] for item in report["targets"]]
-    assert len(names) == 9 and any("800 streams" in name for name in names)
+    assert len(names) == 12 and any("800 streams" in name for name in names)
+    assert sum("burst of 400" in name for name in names) == 3
     machine = report["machine"]
     assert machine["cpus"] >= 1 and machine["websocket-client"] and machine["websockets"]
     assert "loadavg_before" in report["machine_load"]

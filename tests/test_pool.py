@@ -180,9 +180,41 @@ def test_speeches_take_the_open_prewarmed_connections_before_the_refills(server)
     with TTSClient(provider="eigenai", url=server.url) as client:
         client.prewarm(3, wait=True)
         prewarmed = {c for idle in client._pool._idle.values() for c in idle}
-        # Each take starts a refill, still opening when the next speech comes: the open
-        # prewarmed ones go first.
+        # The first audio starts a refill, perhaps still opening when the next speech
+        # comes: the open prewarmed ones go first.
         speeches = [client.speak(f"Warm number {n}.", block=False) for n in range(3)]
         for speech in speeches:
             speech.wait(10)
     assert {speech._connection for speech in speeches} == prewarmed
+
+
+def test_a_kept_pool_refills_one_connection_at_a_time(make_server):
+    """A burst that takes every prewarmed connection starts one replacement, not one per
+    speech: the next opens once that one is open (here it never opens)."""
+    server = make_server(engine="tone")
+    with TTSClient(provider="eigenai", url=server.url, timeout=5) as client:
+        client.prewarm(3, wait=True)
+        server.set_fault("no_handshake")  # replacements hang in their handshake from now on
+        before = server.handshakes
+        speeches = [client.speak(f"Burst number {n}.", block=False) for n in range(3)]
+        for speech in speeches:
+            speech.wait(10)
+        assert _wait_for(lambda: server.handshakes == before + 1)
+        # Every speech has ended and its connection closed: nothing more is on its way.
+        assert not _wait_for(lambda: server.handshakes > before + 1, timeout=0.5)
+        refilling = client._pool._refilling
+        assert refilling is not None and not refilling.was_open
+    assert [s.pcm for s in speeches] == [tone_pcm(f"Burst number {n}.") for n in range(3)]
+
+
+def test_prewarm_keep_false_opens_once_and_replaces_none(server):
+    with TTSClient(provider="eigenai", url=server.url) as client:
+        client.prewarm(2, wait=True, keep=False)
+        assert server.connections == 2
+        client.speak("First.")
+        client.speak("Second.")
+        assert not _wait_for(lambda: server.connections > 2, timeout=0.5)
+        client.speak("Third, cold.")  # none left: this one connects
+        assert server.connections == 3
+    served = [u.connection for u in server.transcript[-3:]]
+    assert sorted(served[:2]) == [1, 2] and served[2] == 3
