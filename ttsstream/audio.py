@@ -88,6 +88,8 @@ class SampleAligner:
 
     def push(self, data: bytes) -> bytes:
         """Return the whole samples available after adding ``data`` (maybe ``b""``)."""
+        if not self._carry and not len(data) % SAMPLE_WIDTH:  # the usual frame: as it is
+            return data
         if self._carry:
             data = self._carry + data
         cut = len(data) - (len(data) % SAMPLE_WIDTH)

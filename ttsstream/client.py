@@ -140,7 +140,7 @@ class TTSClient(MainLoopIntegration):
         self._timeouts = timeouts
         self.output = check_output(output)
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
-        self._word_timer = WordTimer()  # speeches' words (a thread once on_word or keep_audio=False needs it)
+        self._word_timer = WordTimer()  # speeches' words (a thread once an on_word needs it)
         self._owns_player = player is None
 
         self._lock = threading.Lock()
@@ -262,19 +262,15 @@ class TTSClient(MainLoopIntegration):
         Each connection is connected and, where the dialect allows, authenticated
         (EigenAI's auth message, Shunyalabs' config for ``voice`` and ``params``), then
         waits. A ``speak()`` with the same model (EigenAI) or the same voice and
-        settings (Shunyalabs) takes one and sends only its request. The client keeps
-        ``n`` open: one taken, or one that retires after ``max_idle`` seconds unused, is
-        replaced in the background, one at a time (the next once the last is open), so
-        that a burst of speeches is not slowed by as many handshakes. ``prewarm(0)``
-        lets them lapse.
+        settings (Shunyalabs) takes one and sends only its request.
 
         Args:
-            n: how many connections to keep open.
+            n: how many connections to keep open; 0 lets them lapse.
             wait: block until all ``n`` are open (else return at once).
             timeout: with ``wait``, seconds to wait at most (the client's connect timeout
                 when None).
-            keep: keep ``n`` open (the default); False opens them once, for a one-off
-                burst, and replaces none.
+            keep: keep ``n`` open (the default), replacing those taken or retired one at
+                a time, so that a burst is not slowed by handshakes; False: open them once.
             voice: the voice of the speeches they are for, as ``speak()`` takes it
                 (Shunyalabs' connections are per voice and settings).
             extra: those speeches' unchecked fields, as ``speak()`` takes them.

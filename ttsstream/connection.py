@@ -39,12 +39,11 @@ _EXTENSIONS = header_line(WORDS)
 class Sink:
     """What a connection feeds: the speech it serves. ``ttsstream.client.Speech`` is one.
 
-    Thread: every method but ``_attach`` is called on the connection's reader thread.
+    Thread: the reader thread's, but ``_attach`` (the caller of ``begin``) and ``_unwanted`` (any).
     """
 
     def _attach(self, connection: "Connection") -> None:  # pragma: no cover - interface
-        """``connection`` serves it from now on (the one it began on, or a replacement).
-        Thread: the caller of ``begin``, just before it."""
+        """``connection`` serves it from now on. Thread: the caller of ``begin``, before it."""
 
     def _on_audio(self, data: bytes) -> None:  # pragma: no cover - interface
         """Audio bytes as framed by the server (may split a sample)."""
@@ -53,15 +52,13 @@ class Sink:
         """The server announced the audio's sample rate."""
 
     def _on_words(self, words: Tuple[WordTime, ...]) -> None:
-        """The server timed the utterance's words (a hint; ignored unless overridden), in
-        order with the audio: after the audio they describe."""
+        """The server's times of the words whose audio came last (a hint, ignored unless overridden)."""
 
     def _end(self, error: Optional[TTSError]) -> None:  # pragma: no cover - interface
         """The utterance ended: normally (None) or with ``error``."""
 
     def _unwanted(self) -> bool:
-        """True once nothing more is wanted (the speech ended or was cancelled): a request
-        not yet sent for it is not sent. Thread: any."""
+        """True once nothing more is wanted (ended, cancelled): a request not yet sent is not sent."""
         return False
 
 
@@ -116,16 +113,13 @@ class Connection:
     def __init__(self, settings: Settings, *, on_idle: Callable[["Connection"], None],
                  on_exit: Callable[["Connection"], None],
                  on_retry: Callable[[Sink, Request, TTSError, int, Optional[float]], bool],
-                 on_open: Optional[Callable[["Connection"], None]] = None,
+                 on_open: Callable[["Connection"], None] = lambda connection: None,
                  attempt: int = 0, deadline: Optional[float] = None) -> None:
         # Fixed at construction.
         self.dialect = settings.dialect
         self.id = next(_ids)
         self._settings = settings
-        self._on_idle = on_idle
-        self._on_exit = on_exit
-        self._on_retry = on_retry
-        self._on_open = on_open
+        self._on_idle, self._on_exit, self._on_retry, self._on_open = on_idle, on_exit, on_retry, on_open
         remember_secret(settings.api_key)
         self._thread = threading.Thread(target=self._run, name=f"ttsstream-reader-{self.id}", daemon=True)
 
@@ -164,8 +158,7 @@ class Connection:
     @property
     def alive(self) -> bool:
         """True until the connection starts closing (or its reader has exited)."""
-        thread = self._thread
-        return not self._closing.is_set() and (thread.ident is None or thread.is_alive())
+        return not self._closing.is_set() and (self._thread.ident is None or self._thread.is_alive())
 
     @property
     def was_open(self) -> bool:
@@ -341,8 +334,7 @@ class Connection:
         self._ready.set()
         if waiting is not None:  # a speech began while the socket was opening
             self._send_all(self.dialect.request_frames(waiting))
-        if self._on_open is not None:
-            self._on_open(self)
+        self._on_open(self)
 
     def _send_all(self, frames: List[str]) -> None:
         self._wire.send(frames, display_url(self._url))
