@@ -218,3 +218,23 @@ def test_prewarm_keep_false_opens_once_and_replaces_none(server):
         assert server.connections == 3
     served = [u.connection for u in server.transcript[-3:]]
     assert sorted(served[:2]) == [1, 2] and served[2] == 3
+
+
+def test_during_a_burst_replacements_wait_for_a_speech_to_end(make_server):
+    server = make_server(engine="tone", realtime=1.0)
+    with TTSClient(provider="eigenai", url=server.url) as client:
+        client.prewarm(2, wait=True)
+        before = server.handshakes
+        heard = [threading.Event(), threading.Event()]
+        speeches = [client.speak(" ".join(["burst"] * 12), block=False, on_audio=lambda chunk, e=e: e.set())
+                    for e in heard]
+        assert all(e.wait(10) for e in heard)
+        # Both are streaming: no handshake competes with them.
+        assert not _wait_for(lambda: server.handshakes > before, timeout=0.5)
+        assert not any(s.done for s in speeches)
+        for speech in speeches:
+            speech.wait(30)
+        # Their ends open the two replacements, one after the other.
+        assert _wait_for(lambda: server.handshakes == before + 2)
+        client.prewarm(2, wait=True)
+        assert server.handshakes == before + 2

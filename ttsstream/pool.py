@@ -11,10 +11,11 @@ waits here for the next. And ``prewarm`` opens connections ahead of any speech
 message, Shunyalabs' config), so that ``speak()`` sends only its request: on a real
 network that saves the TCP, TLS and WebSocket round trips, which is most of the time to
 first audio. A prewarmed session is kept topped up (unless ``keep=False``): when one of
-its connections is taken, or retires, another is opened in the background, one at a
-time per client (the refill), so that a burst of speeches taken from a large pool is
-not slowed by as many handshakes at once: the next replacement starts when the last
-one is open.
+its connections is taken, or retires, another is opened in the background (the refill),
+at a pace that follows demand: one at a time per client, the next once the last is
+open; at a speech's first audio when it is the only one running, else when a speech
+ends. A burst of speeches taken from a large pool is thus not slowed by as many
+handshakes: its replacements open as its speeches end.
 
 An idle connection retires itself after ``max_idle`` seconds (``Connection``), before
 a server, load balancer or NAT drops it unseen; one that died unseen anyway is caught
@@ -70,6 +71,7 @@ class ConnectionPool:
         self._idle: Dict[Session, Dict[Connection, None]] = {}
         self._warm: Dict[Session, Tuple[Request, int]] = {}  # sessions kept topped up: a request of it, how many
         self._refilling: Optional[Connection] = None  # the replacement opening now (one at a time)
+        self._busy: Set[Connection] = set()  # taken, serving a speech
         self._closed = False
 
     def take(self, request: Request, from_own_reader: bool = False) -> Tuple[Connection, Callable[[], None]]:
@@ -112,6 +114,7 @@ class ConnectionPool:
                 del idle[connection]
             else:
                 connection = self._new()
+            self._busy.add(connection)
         return connection, self._refill
 
     def prewarm(self, template: Request, count: int, keep: bool = True) -> List[Connection]:
@@ -202,9 +205,11 @@ class ConnectionPool:
         idle.update(dict.fromkeys(fresh))
         return [(connection, template) for connection in fresh]
 
-    def _next_refill(self) -> List[Tuple[Connection, Request]]:
-        """The next replacement to open, if none is opening and a kept session is short."""
-        if self._refilling is not None:
+    def _next_refill(self, ended: bool = False) -> List[Tuple[Connection, Request]]:
+        """The next replacement to open, if none is opening and a kept session is short,
+        and the client is quiet (at most one speech running) or a speech has just
+        ``ended``: during a burst, replacements wait for its speeches to end."""
+        if self._refilling is not None or (len(self._busy) > 1 and not ended):
             return []
         for session in self._warm:
             fresh = self._top_up(session, at_most=1)
@@ -237,6 +242,7 @@ class ConnectionPool:
         """A reusable connection finished a speech: keep it for the next one."""
         request = connection.request
         with self._lock:
+            self._busy.discard(connection)
             if not self._closed and request is not None:
                 self._idle.setdefault(request.session, {})[connection] = None
                 return
@@ -253,9 +259,10 @@ class ConnectionPool:
             self._all.discard(connection)
             if request is not None:
                 self._idle.get(request.session, {}).pop(connection, None)
+            self._busy.discard(connection)
             if self._refilling is connection:
                 self._refilling = None
-            fresh = self._next_refill() if clean else []
+            fresh = self._next_refill(ended=True) if clean else []
         self._open_all(fresh)
 
     def _resend(self, sink: Sink, request: Request, error: TTSError, attempt: int,
