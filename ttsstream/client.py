@@ -48,7 +48,7 @@ from .fragments import Fragments, as_fragments
 from .later import Later
 from .streaming import StreamSpeech, TextStream
 from .speech_words import WordTimer
-from .telemetry import SpeechFacts, begin as begin_telemetry, end as end_telemetry
+from .telemetry import SpeechFacts, begin as begin_telemetry, end as end_telemetry, prepare as prepare_telemetry
 from .urls import check_ca_bundle, display_url
 
 if TYPE_CHECKING:
@@ -120,8 +120,7 @@ class TTSClient(MainLoopIntegration):
                  fallback: Optional[Sequence[Union[str, Provider]]] = None, max_concurrent: Optional[int] = None,
                  cache: Union[None, bool, PhraseCache] = None, output: Optional[AudioFormat] = None) -> None:
         if dispatch not in DISPATCH_MODES:
-            raise InvalidParameterError(f"dispatch must be 'thread' or 'poll', got {dispatch!r}",
-                                        parameter="dispatch")
+            raise InvalidParameterError(f"dispatch must be 'thread' or 'poll', got {dispatch!r}", parameter="dispatch")
         timeouts = Timeouts.of(timeout)
         require_number("max_idle (seconds)", max_idle, 0, 86400, low_open=True,
                        error=lambda message: InvalidParameterError(message, parameter="max_idle"))
@@ -142,6 +141,7 @@ class TTSClient(MainLoopIntegration):
         self._pending: "queue.SimpleQueue[Callable[[], None]]" = queue.SimpleQueue()  # poll()'s callbacks
         self._word_timer = WordTimer()  # speeches' words (a thread once an on_word needs it)
         self._owns_player = player is None
+        prepare_telemetry()  # OpenTelemetry's imports now: under a burst's first speeches they held up the rest
 
         self._lock = threading.Lock()
         # Guarded by _lock.

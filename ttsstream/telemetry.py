@@ -5,7 +5,7 @@ With ``opentelemetry-api`` installed, every speech is a span named ``ttsstream.s
 tracer and meter providers the application set up (the OpenTelemetry SDK, an exporter)
 receive them. Without it nothing of it is imported and every hook returns at once: the
 check is made once, at import, with ``importlib.util.find_spec`` (which imports nothing),
-and OpenTelemetry itself is imported on the first speech, not with ``ttsstream``.
+and OpenTelemetry itself is imported when the first client is made, not with ``ttsstream``.
 
 The span is made when the speech ends, with the start time and the parent context that
 ``begin()`` captured on the thread that called ``speak()``: a speech spoken inside a
@@ -15,7 +15,7 @@ API key is recorded: a failed speech's span carries its error's type only.
 This module owns the names of the span, its attributes and the instruments, and the
 guard that keeps a fault of telemetry (or of an exporter) from ever failing a speech.
 
-Imports: errors. Nothing else of the package; OpenTelemetry only lazily, on first use.
+Imports: errors. Nothing else of the package; OpenTelemetry only lazily, when a client is made.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, Dict, NamedTuple, Optional
 
 from .errors import Cancelled
 
-__all__ = ["SpeechFacts", "SPAN_NAME", "METER_NAME", "begin", "end", "fallback", "cache_lookup"]
+__all__ = ["SpeechFacts", "SPAN_NAME", "METER_NAME", "prepare", "begin", "end", "fallback", "cache_lookup"]
 
 logger = logging.getLogger("ttsstream")
 
@@ -77,7 +77,7 @@ def _installed() -> bool:
 # Decided once: False makes every hook a single global read and a return.
 _enabled = _installed()
 
-# Set once, on the first speech, under _loading; read without it after.
+# Set once, by the first client or speech, under _loading; read without it after.
 _loading = threading.Lock()
 _otel: Optional["_Instruments"] = None
 
@@ -149,6 +149,17 @@ def _complain() -> None:
 def error_type(error: BaseException) -> str:
     """The ``error.type`` of an exception: its class's name, never its message."""
     return type(error).__qualname__
+
+
+def prepare() -> None:
+    """Load OpenTelemetry and make the instruments now, if it is installed (a client does
+    when it is made): the first speeches of a burst would otherwise wait, each, for the
+    imports one of them runs. Thread: any."""
+    if _enabled:
+        try:
+            _instruments()
+        except Exception:
+            _complain()
 
 
 def begin() -> Optional[object]:
