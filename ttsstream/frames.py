@@ -311,6 +311,8 @@ class FrameReader:
     def _recv(self, window: memoryview) -> int:
         try:
             got = self._recv_into(window)
+        except BlockingIOError as exc:  # a blocking socket's kernel timeout (SO_RCVTIMEO) ran out
+            raise socket.timeout("timed out") from exc
         except _SSLError as exc:
             # websocket-client does the same: an SSL-level timeout is a timeout. (Python
             # 3 raises socket.timeout for TLS reads itself; this covers what slips by.)

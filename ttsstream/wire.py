@@ -21,10 +21,11 @@ import math
 import socket
 import threading
 import ssl
+import struct
 import time
 from datetime import timezone
 from email.utils import parsedate_to_datetime
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import websocket
 
@@ -51,7 +52,7 @@ class Wire:
             always verified.
 
     Thread: ``receive`` and ``settimeout`` belong to the reader thread; ``send`` and
-    ``abort`` may come from any thread (websocket-client's lock serialises sends).
+    ``abort`` may come from any thread (a lock of its own serialises the frames sent).
     """
 
     def __init__(self, service: str, key_hint: str, ca_bundle: Optional[str] = None) -> None:
@@ -67,6 +68,7 @@ class Wire:
             sslopt=tls,
         )
         self._reader: Optional[FrameReader] = None  # the reader thread's, once open
+        self._send_lock = threading.Lock()  # one frame at a time on the socket, whole
         self._close_lock = threading.Lock()
         self._close_sent = False  # guarded by _close_lock: one close frame, whichever thread sends it
 
@@ -115,15 +117,28 @@ class Wire:
         # websocket-client reads the handshake byte by byte, so nothing of the frames
         # that follow it sits in its buffers: the reader starts on a clean stream.
         assert self._ws.sock is not None  # connect() returned: the socket is open
-        self._reader = FrameReader(self._ws.sock, send_pong=self._ws.pong)
+        self._reader = FrameReader(self._ws.sock, send_pong=lambda ping: self._send_frame(ping, OPCODE_PONG))
 
     def send(self, frames: List[str], where: str) -> None:
         """Send text frames, in order. Raises ConnectionFailed."""
         try:
             for frame in frames:
-                self._ws.send(frame)
+                self._send_frame(frame, TEXT)
+        except BlockingIOError as exc:  # the kernel's send timeout (see settimeout)
+            raise ConnectionFailed(f"sending to {where} timed out: the server takes nothing") from exc
         except (websocket.WebSocketException, OSError) as exc:
             raise ConnectionFailed(f"sending to {where} failed: {redact(str(exc))}") from scrub_exception(exc)
+
+    def _send_frame(self, payload: Union[str, bytes], opcode: int) -> None:
+        """One frame, masked, sent whole before any other (any thread). Raises OSError
+        (``socket.timeout``, or ``BlockingIOError`` when the kernel's send timeout ran
+        out) or websocket-client's error for a socket already released."""
+        data = websocket.ABNF.create_frame(payload, opcode).format()
+        sock = self._ws.sock
+        if sock is None:
+            raise websocket.WebSocketConnectionClosedException("the socket is already closed")
+        with self._send_lock:
+            sock.sendall(data)
 
     def receive(self, where: str) -> Tuple[int, memoryview]:
         """The next message: ``(TEXT | BINARY | CLOSE, payload)``; pings are answered.
@@ -157,8 +172,24 @@ class Wire:
         return opcode, payload
 
     def settimeout(self, seconds: float) -> None:
-        """How long ``receive`` waits before raising Silence."""
-        self._ws.settimeout(seconds)
+        """How long ``receive`` (and a send) waits before raising Silence (failing).
+
+        A plain socket is left blocking and the kernel times it out (``SO_RCVTIMEO``,
+        ``SO_SNDTIMEO``): each read is then one system call, and one release of the
+        interpreter's lock, where Python's own timeout polls first (two of each, per
+        frame of every stream). A TLS socket keeps Python's timeout: a blocking TLS read
+        would retry a kernel timeout forever.
+        """
+        sock = self._ws.sock
+        if sock is None or isinstance(sock, ssl.SSLSocket):
+            self._ws.settimeout(seconds)
+            return
+        limit = max(seconds, 1e-6)  # 0 would mean no limit at all
+        whole = int(limit)
+        timeval = struct.pack("@ll", whole, int((limit - whole) * 1_000_000))
+        sock.settimeout(None)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
 
     def close(self, timeout: float) -> None:
         """Close politely: send a close frame and read until the server's answers, for
@@ -179,8 +210,9 @@ class Wire:
             if self._close_sent:
                 return
             self._close_sent = True
+        self._ws.connected = False
         try:
-            self._ws.send_close(status)
+            self._send_frame(struct.pack("!H", status), CLOSE)
         except (websocket.WebSocketException, OSError):
             pass  # the socket is already gone
 
