@@ -88,8 +88,8 @@ class ConnectionPool:
         Returns:
             The connection, and ``refill``: call it once the request's first audio has
             arrived (``Connection.begin``'s ``then``), to start opening a kept session's
-            replacement unless one is opening already: a new connection's thread and
-            handshake would otherwise compete with the answer for the interpreter.
+            replacement if the client is quiet (see ``_next_refill``): a new connection's
+            thread and handshake would otherwise compete with the answer.
 
         Raises:
             TTSError: the pool is closed.
