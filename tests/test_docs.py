@@ -36,8 +36,8 @@ NOT_RUN: Dict[str, int] = {
     "docs/guide/streaming.md": 3,               # OpenAI, AsyncOpenAI and AsyncOpenAI in a running loop: a real key
     "docs/guide/phone.md": 1,                   # the Twilio bridge serves until Ctrl-C (test_twilio_bridge runs it)
     "docs/reliability.md": 2,                   # the slow group (CI runs it), and a longer soak and fuzz
-    "docs/performance.md": 4,                   # 30 minutes; festival, PulseAudio and 25 minutes; a minute of chaos;
-                                                # formats (CI runs each with --quick)
+    "docs/performance.md": 6,                   # 40 minutes; the burst's 10; yappi; festival, PulseAudio and 25
+                                                # minutes; a minute of chaos; formats (CI runs the suites with --quick)
     "docs/architecture.md": 1,                  # the README's test command (CI runs it)
     "docs/guide/batch.md": 2,                   # a Dask scheduler with workers; the 8-minute benchmark
 }
