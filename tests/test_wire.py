@@ -13,6 +13,7 @@ import base64
 import hashlib
 import socket
 import struct
+import sys
 import threading
 
 import pytest
@@ -31,6 +32,7 @@ def _opened(url: str, ca_bundle: object = None) -> Wire:
     return wire
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="kernel timeouts are used on Linux only")
 def test_a_plain_socket_is_read_blocking_and_the_kernel_times_it_out(server):
     wire = _opened(server.url)
     try:

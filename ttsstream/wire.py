@@ -22,6 +22,7 @@ import socket
 import threading
 import ssl
 import struct
+import sys
 import time
 from datetime import timezone
 from email.utils import parsedate_to_datetime
@@ -33,6 +34,9 @@ from .errors import AuthenticationError, ConnectionFailed, ProtocolError, RateLi
 from .frames import OPCODE_BINARY as BINARY, OPCODE_CLOSE as CLOSE, OPCODE_PONG, OPCODE_TEXT as TEXT
 from .frames import FrameReader, parse_close
 from .redaction import protect_logger, redact, scrub_exception
+
+# Where a blocking socket's reads and sends are timed out by the kernel (see settimeout).
+_KERNEL_TIMEOUTS = sys.platform.startswith("linux")
 
 __all__ = ["Wire", "Silence", "TEXT", "BINARY", "CLOSE", "parse_close", "retry_after_seconds"]
 
@@ -178,10 +182,11 @@ class Wire:
         ``SO_SNDTIMEO``): each read is then one system call, and one release of the
         interpreter's lock, where Python's own timeout polls first (two of each, per
         frame of every stream). A TLS socket keeps Python's timeout: a blocking TLS read
-        would retry a kernel timeout forever.
+        would retry a kernel timeout forever. So does any socket off Linux, where the
+        option's argument is not a ``timeval`` everywhere (a DWORD of ms on Windows).
         """
         sock = self._ws.sock
-        if sock is None or isinstance(sock, ssl.SSLSocket):
+        if sock is None or isinstance(sock, ssl.SSLSocket) or not _KERNEL_TIMEOUTS:
             self._ws.settimeout(seconds)
             return
         limit = max(seconds, 1e-6)  # 0 would mean no limit at all
