@@ -71,7 +71,6 @@ class ConnectionPool:
         self._idle: Dict[Session, Dict[Connection, None]] = {}
         self._warm: Dict[Session, Tuple[Request, int]] = {}  # sessions kept topped up: a request of it, how many
         self._refilling: Optional[Connection] = None  # the replacement opening now (one at a time)
-        self._busy: Set[Connection] = set()  # taken, serving a speech
         self._closed = False
 
     def take(self, request: Request, from_own_reader: bool = False) -> Tuple[Connection, Callable[[], None]]:
@@ -114,7 +113,6 @@ class ConnectionPool:
                 del idle[connection]
             else:
                 connection = self._new()
-            self._busy.add(connection)
         return connection, self._refill
 
     def prewarm(self, template: Request, count: int, keep: bool = True) -> List[Connection]:
@@ -194,14 +192,15 @@ class ConnectionPool:
         self._all.add(connection)
         return connection
 
-    def _top_up(self, session: Session, at_most: int = 10_000) -> List[Tuple[Connection, Request]]:
-        """New idle connections (``at_most``) for a kept ``session`` that has fewer than it
-        should; the caller opens them after letting go of the lock."""
+    def _top_up(self, session: Session, at_most: Optional[int] = None) -> List[Tuple[Connection, Request]]:
+        """New idle connections (``at_most`` of them, if given) for a kept ``session`` that
+        has fewer than it should; the caller opens them after letting go of the lock."""
         if self._closed or session not in self._warm:
             return []
         template, count = self._warm[session]
         idle = self._idle.setdefault(session, {})  # exiting connections leave it (_drop)
-        fresh = [self._new() for _ in range(min(at_most, count - len(idle)))]
+        missing = count - len(idle)
+        fresh = [self._new() for _ in range(missing if at_most is None else min(at_most, missing))]
         idle.update(dict.fromkeys(fresh))
         return [(connection, template) for connection in fresh]
 
@@ -209,7 +208,8 @@ class ConnectionPool:
         """The next replacement to open, if none is opening and a kept session is short,
         and the client is quiet (at most one speech running) or a speech has just
         ``ended``: during a burst, replacements wait for its speeches to end."""
-        if self._refilling is not None or (len(self._busy) > 1 and not ended):
+        serving = len(self._all) - sum(len(idle) for idle in self._idle.values())  # taken, or a resend's
+        if self._refilling is not None or (serving > 1 and not ended):
             return []
         for session in self._warm:
             fresh = self._top_up(session, at_most=1)
@@ -242,7 +242,6 @@ class ConnectionPool:
         """A reusable connection finished a speech: keep it for the next one."""
         request = connection.request
         with self._lock:
-            self._busy.discard(connection)
             if not self._closed and request is not None:
                 self._idle.setdefault(request.session, {})[connection] = None
                 return
@@ -259,7 +258,6 @@ class ConnectionPool:
             self._all.discard(connection)
             if request is not None:
                 self._idle.get(request.session, {}).pop(connection, None)
-            self._busy.discard(connection)
             if self._refilling is connection:
                 self._refilling = None
             fresh = self._next_refill(ended=True) if clean else []

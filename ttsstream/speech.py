@@ -130,8 +130,7 @@ class Speech(Sink, SpeechWords, SpeechAudio):
         # on_word wants them, else when speech.words is read (from the text alone if the
         # audio was not kept: aligning every speech of a thousand would cost more CPU than
         # receiving them, and keep the very audio keep_audio=False let go).
-        self._track = WordTrack(on_word is not None, word_timer, on_word is not None,
-                                SpeechClock(self, on_word), language=language)
+        self._track = WordTrack(on_word is not None, word_timer, SpeechClock(self, on_word), language=language)
         self._words_keep_audio = self._track.keeps_audio  # read per chunk on the reader thread
         self._final = False                   # the stream's outcome is settled
         self._error: Optional[TTSError] = None  # also set under _state by a failed playback after _final

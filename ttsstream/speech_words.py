@@ -117,10 +117,11 @@ class WordTrack:
     """One speech's units and words.
 
     Args:
-        eager: time each unit on ``timer`` once its audio is complete (``on_word`` is
-            set, or the speech keeps no audio); otherwise when ``words()`` is read.
-        timer: the client's word timer (for an eager track).
-        announce: tell ``on_word`` each word once, in order (``clock.tell``).
+        announce: ``on_word`` wants the words: time each unit on ``timer`` as soon as
+            its audio is complete, from a copy of that audio the track keeps, and tell
+            each word once, in order (``clock.tell``). Otherwise the units are timed
+            when ``words()`` is read, from the speech's own audio if it kept any.
+        timer: the client's word timer (what times and tells an announcing track).
         clock: what it reads of its speech: the text, the audio, the seconds played
             (with ``play=True``, ``on_word`` waits for them).
         language: the speech's language, a hint for the aligner's reference voice.
@@ -130,9 +131,9 @@ class WordTrack:
     One lock guards everything below.
     """
 
-    def __init__(self, eager: bool, timer: Optional["WordTimer"], announce: bool,
-                 clock: "SpeechClock", language: Optional[str] = None) -> None:
-        self._eager = eager and timer is not None
+    def __init__(self, announce: bool, timer: Optional["WordTimer"], clock: "SpeechClock",
+                 language: Optional[str] = None) -> None:
+        self._eager = announce and timer is not None
         self._timer = timer
         self._announce = announce
         self.clock = clock
