@@ -199,11 +199,12 @@ def test_a_kept_pool_refills_one_connection_at_a_time(make_server):
         speeches = [client.speak(f"Burst number {n}.", block=False) for n in range(3)]
         for speech in speeches:
             speech.wait(10)
+            speech._connection.thread.join(10)  # closed, and out of the pool
+        # Every connection used has left it: the one replacement opening is all it holds.
+        pool = client._pool
+        assert pool._refilling is not None and not pool._refilling.was_open
+        assert pool._all == {pool._refilling}
         assert _wait_for(lambda: server.handshakes == before + 1)
-        # Every speech has ended and its connection closed: nothing more is on its way.
-        assert not _wait_for(lambda: server.handshakes > before + 1, timeout=0.5)
-        refilling = client._pool._refilling
-        assert refilling is not None and not refilling.was_open
     assert [s.pcm for s in speeches] == [tone_pcm(f"Burst number {n}.") for n in range(3)]
 
 
@@ -211,9 +212,9 @@ def test_prewarm_keep_false_opens_once_and_replaces_none(server):
     with TTSClient(provider="eigenai", url=server.url) as client:
         client.prewarm(2, wait=True, keep=False)
         assert server.connections == 2
-        client.speak("First.")
-        client.speak("Second.")
-        assert not _wait_for(lambda: server.connections > 2, timeout=0.5)
+        for text in ("First.", "Second."):
+            client.speak(text)._connection.thread.join(10)  # closed, and out of the pool
+        assert client._pool._all == set()  # and nothing opened in its place
         client.speak("Third, cold.")  # none left: this one connects
         assert server.connections == 3
     served = [u.connection for u in server.transcript[-3:]]
@@ -225,13 +226,14 @@ def test_during_a_burst_replacements_wait_for_a_speech_to_end(make_server):
     with TTSClient(provider="eigenai", url=server.url) as client:
         client.prewarm(2, wait=True)
         before = server.handshakes
-        heard = [threading.Event(), threading.Event()]
-        speeches = [client.speak(" ".join(["burst"] * 12), block=False, on_audio=lambda chunk, e=e: e.set())
-                    for e in heard]
-        assert all(e.wait(10) for e in heard)
-        # Both are streaming: no handshake competes with them.
-        assert not _wait_for(lambda: server.handshakes > before, timeout=0.5)
+        # A second chunk means the first one's follow-up (where a refill would start) has run.
+        second = [threading.Event(), threading.Event()]
+        speeches = [client.speak(" ".join(["burst"] * 12), block=False,
+                                 on_audio=lambda chunk, e=e: chunk.index >= 1 and e.set()) for e in second]
+        assert all(e.wait(10) for e in second)
+        # Both are streaming: no replacement competes with them.
         assert not any(s.done for s in speeches)
+        assert client._pool._refilling is None and len(client._pool._all) == 2
         for speech in speeches:
             speech.wait(30)
         # Their ends open the two replacements, one after the other.
