@@ -17,7 +17,7 @@ import selectors
 import socket
 import threading
 import time
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple
 
 HTTP_503 = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 HTTP_401 = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -42,11 +42,7 @@ class Door:
         self._accepting.start()
 
     def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return  # closed
+        for client in _accepted(self._listener):
             self.accepted += 1
             if self.accepted <= self._refusals:
                 if self._answer:
@@ -161,11 +157,7 @@ class ChaosDoor:
         return self._names[bisect.bisect_right(self._cumulative, pick)]
 
     def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return  # closed
+        for client in _accepted(self._listener):
             with self._lock:
                 behaviour = OUTAGE if self._refusing else self._draw()
                 self._log.append((time.monotonic(), behaviour))
@@ -211,6 +203,16 @@ class ChaosDoor:
         _cut(sockets)
         for thread in threads:
             thread.join(5)
+
+
+def _accepted(listener: socket.socket) -> Iterator[socket.socket]:
+    """Each connection the listener accepts, until it is closed (``_stop_listening``)."""
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return  # closed
+        yield client
 
 
 def _stop_listening(listener: socket.socket, accepting: threading.Thread) -> None:

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Tuple
 
 import pytest
 
@@ -42,6 +42,15 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Any]]
     assert done.returncode == 0, f"suite failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert "ratio" in done.stdout and "targets" in done.stdout, done.stdout[-2000:]
     yield json.loads(out.read_text())
+
+
+def run_quick(script: Path, tmp_path: Path) -> Tuple[str, Dict[str, Any]]:
+    """Run a benchmark script with ``--quick --json``; its stdout and its JSON report."""
+    out = tmp_path / f"{script.stem}.json"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=TIMEOUT, cwd=str(REPO))
+    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done.stdout, json.loads(out.read_text())
 
 
 def test_every_metric_has_every_implementation(report: Dict[str, Any]) -> None:
@@ -113,11 +122,7 @@ def test_the_live_words_benchmark_measures_every_row(tmp_path: Path) -> None:
     missing = pulse_missing() or (None if importlib.util.find_spec("pyaudio") else "PyAudio is not installed")
     if missing:
         (pytest.fail if os.environ.get("CI") else pytest.skip)(f"no paced device: {missing}")
-    out = tmp_path / "words_live.json"
-    done = subprocess.run([sys.executable, str(WORDS_LIVE), "--quick", "--json", str(out)],
-                          capture_output=True, text=True, timeout=TIMEOUT, cwd=str(REPO))
-    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    report = json.loads(out.read_text())
+    _, report = run_quick(WORDS_LIVE, tmp_path)
     rows = {row["measure"]: row for row in report["timing_ready"]}
     assert len(rows) == 2
     for row in rows.values():
@@ -137,12 +142,8 @@ def test_the_fallback_benchmark_measures_every_line(tmp_path: Path) -> None:
     # without, and 20 reps of first audio (cache hit, prewarmed, cold). Its figures are
     # judged in docs/performance.md; here only that it measured what it says, and that
     # with a fallback no speech was lost (a correctness property, not a timing).
-    out = tmp_path / "fallback.json"
-    done = subprocess.run([sys.executable, str(FALLBACK), "--quick", "--json", str(out)],
-                          capture_output=True, text=True, timeout=TIMEOUT, cwd=str(REPO))
-    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    assert "completed %" in done.stdout and "/ cold" in done.stdout, done.stdout[-2000:]
-    report = json.loads(out.read_text())
+    stdout, report = run_quick(FALLBACK, tmp_path)
+    assert "completed %" in stdout and "/ cold" in stdout, stdout[-2000:]
     for name in ("fallback", "baseline"):
         [run] = report["raw"]["chaos"][name]
         assert run["speeches"] == 200 and run["leftover_threads"] == [], run
@@ -162,11 +163,7 @@ def test_the_formats_benchmark_measures_every_row(tmp_path: Path) -> None:
     # bench_formats.py --quick: conversion cost, aliasing and file writing. Its figures are
     # judged in docs/performance.md; here only that every row was measured, and the
     # correctness the comparison rests on: the hand-written G.711 gives ttsstream's bytes.
-    out = tmp_path / "formats.json"
-    done = subprocess.run([sys.executable, str(FORMATS), "--quick", "--json", str(out)],
-                          capture_output=True, text=True, timeout=TIMEOUT, cwd=str(REPO))
-    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    report = json.loads(out.read_text())
+    _, report = run_quick(FORMATS, tmp_path)
     assert report["g711_baseline_agrees"] is True
     methods = {(row["conversion"], row["method"]) for row in report["conversion"]}
     assert len(methods) == 7 and sum(method == "ttsstream" for _, method in methods) == 3
@@ -188,12 +185,8 @@ def test_the_batch_benchmark_measures_every_line(tmp_path: Path) -> None:
     # bare loop, a batch and its rerun, 3 items by a shell loop of `ttsstream speak` and by
     # `ttsstream batch`. Every file is checked against tone_pcm inside; its figures are
     # judged in docs/guide/batch.md; here only that every line was measured.
-    out = tmp_path / "batch.json"
-    done = subprocess.run([sys.executable, str(BATCH), "--quick", "--json", str(out)],
-                          capture_output=True, text=True, timeout=TIMEOUT, cwd=str(REPO))
-    assert done.returncode == 0, f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    assert "speed-up jobs=8 over jobs=1" in done.stdout and "overhead per item" in done.stdout, done.stdout[-2000:]
-    report = json.loads(out.read_text())
+    stdout, report = run_quick(BATCH, tmp_path)
+    assert "speed-up jobs=8 over jobs=1" in stdout and "overhead per item" in stdout, stdout[-2000:]
     assert report["spec"] == {"paced": 20, "short": 100, "shell": 3, "runs": 1}
     raw, summary = report["raw"], report["summary"]
     assert {name: len(values) for name, values in raw["paced"].items()} == {"jobs=8": 1, "jobs=1": 1}

@@ -26,6 +26,7 @@ from processes import reaped
 from ttsstream import InvalidParameterError, TTSClient
 from ttsstream.cli import main
 from ttsstream.cli.sink import wav_header
+from ttsstream.formats import read_audio
 from ttsstream.server import tone_pcm
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,15 +106,17 @@ def test_a_signal_keeps_the_audio_received_so_far(make_server, tmp_path, signum,
     assert lines[-2].startswith("ttsstream: kept the ") and str(tmp_path / "book.wav") in lines[-2], err
 
 
-def test_a_stalled_server_leaves_a_valid_partial_file_and_exit_1(make_server, tmp_path) -> None:
+@pytest.mark.parametrize("name", ["stalled.wav", "stalled.flac"])
+def test_a_stalled_server_leaves_a_valid_partial_file_and_exit_1(make_server, tmp_path, name) -> None:
     server = make_server(fault="stall", fault_after=3)  # three frames, then silence with the socket open
     text = "A server that stalls after three frames of this sentence."
-    result = cli("speak", text, "--url", server.eigenai_url, "--out", "stalled.wav", "--no-play",
+    result = cli("speak", text, "--url", server.eigenai_url, "--out", name, "--no-play",
                  "--timeout", "2", cwd=tmp_path)
     assert result.returncode == 1, result.stderr
     assert b"SynthesisTimeout" in result.stderr
-    assert os.listdir(tmp_path) == ["stalled.wav"]
-    assert check_wav(tmp_path / "stalled.wav") == tone_pcm(text)[:3 * 4800]
+    assert os.listdir(tmp_path) == [name]
+    kept = check_wav(tmp_path / name) if name.endswith(".wav") else read_audio(tmp_path / name)[0].tobytes()
+    assert kept == tone_pcm(text)[:3 * 4800]
 
 
 def test_a_failure_before_any_audio_leaves_no_file_and_an_older_one_intact(make_server, tmp_path) -> None:
